@@ -1,0 +1,90 @@
+"""Length-sorted, token-budgeted batching shared by the encoder and the transformer labeler.
+
+Sorting texts by token length before batching keeps padding small, which is where most of the speed
+over a plain `transformers.pipeline` comes from; results are scattered back to the input order.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+import numpy as np
+import torch
+
+
+def resolve_device(device: str | torch.device = "auto") -> torch.device:
+    """``"auto"`` -> CUDA when available, else CPU; anything else is passed to `torch.device`."""
+    if str(device) == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def resolve_autocast_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype to use: bf16 (or fp16 without bf16 support) on CUDA for ``"auto"``, none on CPU."""
+    if dtype is None or dtype == "float32" or dtype == torch.float32:
+        return None
+    if dtype == "auto":
+        if device.type != "cuda":
+            return None
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    resolved = getattr(torch, dtype) if isinstance(dtype, str) else dtype
+    if resolved not in (torch.bfloat16, torch.float16):
+        raise ValueError(f"dtype must be 'auto', 'float32', 'bfloat16' or 'float16', got {dtype!r}")
+    return resolved
+
+
+def clean_texts(texts: Sequence[str | None]) -> list[str]:
+    """Texts as plain strings (None -> empty string) so tokenizers never fail on missing values."""
+    return ["" if t is None else str(t) for t in texts]
+
+
+def tokenize(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
+    """Token ids per text, truncated to `max_length`, with special tokens, without padding."""
+    encoded = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)
+    return encoded["input_ids"]
+
+
+def budget_batches(lengths: Sequence[int], max_tokens: int, max_batch_size: int) -> list[np.ndarray]:
+    """Index batches of texts sorted longest first; each batch's padded size stays within `max_tokens`.
+
+    The longest batch comes first so an out-of-memory error shows up at once, not at the end of a run.
+    """
+    lengths = np.asarray(lengths, dtype=np.int64)
+    order = np.argsort(-lengths, kind="stable")
+    batches: list[np.ndarray] = []
+    start = 0
+    while start < len(order):
+        longest = max(int(lengths[order[start]]), 1)
+        size = max(1, min(max_batch_size, max_tokens // longest))
+        batches.append(order[start : start + size])
+        start += size
+    return batches
+
+
+def pad_batch(
+    ids: Sequence[Sequence[int]], pad_id: int, input_names: Sequence[str], pin: bool = False
+) -> dict[str, torch.Tensor]:
+    """Right-padded ``input_ids``/``attention_mask`` (and zero ``token_type_ids`` when the model takes them)."""
+    width = max(len(x) for x in ids)
+    input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
+    mask = np.zeros((len(ids), width), dtype=np.int64)
+    for row, seq in enumerate(ids):
+        input_ids[row, : len(seq)] = seq
+        mask[row, : len(seq)] = 1
+    batch = {"input_ids": torch.from_numpy(input_ids), "attention_mask": torch.from_numpy(mask)}
+    if "token_type_ids" in input_names:
+        batch["token_type_ids"] = torch.zeros_like(batch["input_ids"])
+    if pin:
+        batch = {k: v.pin_memory() for k, v in batch.items()}
+    return batch
+
+
+def to_device(batch: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:
+    """Move a batch to `device`, asynchronously from pinned memory on CUDA."""
+    return {k: v.to(device, non_blocking=device.type == "cuda") for k, v in batch.items()}
+
+
+def chunks(n: int, size: int) -> Iterator[slice]:
+    """Consecutive slices of ``range(n)`` of at most `size` items."""
+    for start in range(0, n, size):
+        yield slice(start, min(start + size, n))

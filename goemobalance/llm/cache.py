@@ -1,0 +1,68 @@
+"""On-disk response cache: one SQLite file, keyed by a hash of model + messages + request parameters.
+
+A rerun or a resumed run looks every request up here first, so nothing is sent twice. SQLite gives
+atomic, crash-safe writes (a killed run leaves either the whole entry or none) and fast lookups for
+hundreds of thousands of entries in one file. Only responses are stored: never the API key or headers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+_SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
+
+
+def request_key(model: str, messages: list[Mapping[str, Any]], params: Mapping[str, Any]) -> str:
+    """Stable SHA-256 of the request: same model, messages and parameters give the same key."""
+    payload = {"model": model, "messages": list(messages), "params": dict(params)}
+    canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
+
+
+class ResponseCache:
+    """A persistent key -> JSON-object store in one SQLite file (WAL mode, one transaction per write)."""
+
+    def __init__(self, path: str | Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(_SCHEMA)
+
+    def get(self, key: str) -> dict[str, Any] | None:
+        """The stored response for `key`, or None."""
+        with self._lock:
+            row = self._db.execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
+        return json.loads(row[0]) if row else None
+
+    def put(self, key: str, value: Mapping[str, Any]) -> None:
+        """Store (or replace) the response for `key` atomically."""
+        encoded = json.dumps(dict(value), ensure_ascii=False, sort_keys=True)
+        with self._lock:
+            self._db.execute("INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)", (key, encoded))
+
+    def __contains__(self, key: str) -> bool:
+        with self._lock:
+            return self._db.execute("SELECT 1 FROM responses WHERE key = ?", (key,)).fetchone() is not None
+
+    def __len__(self) -> int:
+        with self._lock:
+            return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+
+    def __enter__(self) -> ResponseCache:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -1,0 +1,219 @@
+"""Runs a recipe: load sources, pseudo-label, generate with an LLM, balance, split, audit, publish.
+
+Each stage is a function from datasets to datasets; `run_recipe` chains them through a `StageCache`
+so that finished stages are loaded instead of recomputed, and writes ``manifest.json`` at the end.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import datasets
+
+from goemobalance.data import packaged_file
+from goemobalance.recipe import (
+    BuildResult,
+    Recipe,
+    RecipeError,
+    SourceSpec,
+    StageCache,
+    _timed,
+    file_sha256,
+    load_recipe,
+    package_versions,
+    stable_hash,
+)
+from goemobalance.schema import COLUMNS
+
+log = logging.getLogger(__name__)
+
+
+def source_file(recipe: Recipe, spec: SourceSpec) -> str | None:
+    """The concrete path (or Hub id) a source reads: ``packaged`` means the copy shipped in the package."""
+    if spec.path == "packaged":
+        name = f"goemotions/{spec.split}" if spec.type == "goemotions" else "sentiment140/sample"
+        return str(packaged_file(name))
+    return recipe.resolve(spec.path)
+
+
+def load_source(recipe: Recipe, spec: SourceSpec) -> datasets.Dataset:
+    """One source of the recipe as a Dataset in the record schema."""
+    from goemobalance import sources
+
+    path = source_file(recipe, spec)
+    options = dict(spec.options)
+    if spec.type == "goemotions":
+        dataset = sources.load_goemotions(path, split=spec.split, **options)
+    elif spec.type == "sentiment140":
+        dataset = sources.load_sentiment140(path, **options)
+    elif spec.type == "table":
+        dataset = sources.load_table(path, **options)
+    else:
+        dataset = sources.load_dataset_any(path, split=spec.split)
+    if spec.limit is not None:
+        dataset = dataset.select(range(min(spec.limit, len(dataset))))
+    return dataset
+
+
+def input_fingerprints(recipe: Recipe) -> list[dict[str, Any]]:
+    """sha256 of every local input file (Hub ids are recorded by name), for stage keys and the manifest."""
+    prints = []
+    for spec in recipe.sources:
+        path = source_file(recipe, spec)
+        entry: dict[str, Any] = {"type": spec.type, "path": spec.path, "split": spec.split}
+        if path and Path(path).is_file():
+            entry["sha256"] = file_sha256(path)
+        prints.append(entry)
+    return prints
+
+
+def split_labeled(dataset: datasets.Dataset) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """Rows that already have labels, and rows waiting for the pseudo-labeler."""
+    has_labels = [len(labels) > 0 for labels in dataset["labels"]]
+    labeled = [i for i, flag in enumerate(has_labels) if flag]
+    unlabeled = [i for i, flag in enumerate(has_labels) if not flag]
+    return dataset.select(labeled), dataset.select(unlabeled)
+
+
+def concatenate(parts: list[datasets.Dataset]) -> datasets.Dataset:
+    """Concatenate datasets in the record schema (same features, columns in schema order)."""
+    parts = [p.select_columns(list(COLUMNS)) for p in parts if len(p)]
+    if not parts:
+        raise RecipeError("the recipe's sources gave no rows")
+    return datasets.concatenate_datasets(parts)
+
+
+@dataclass(frozen=True)
+class Stage:
+    """One step of a build: its settings (None = skipped) decide its cache key; `run` makes its output."""
+
+    name: str
+    settings: Callable[[Recipe], Any]
+    run: Callable[[dict[str, Any]], Any]
+
+
+def _sources_stage(context: dict[str, Any]) -> datasets.Dataset:
+    recipe: Recipe = context["recipe"]
+    return concatenate([load_source(recipe, spec) for spec in recipe.sources])
+
+
+def _pseudo_label_stage(context: dict[str, Any]) -> datasets.Dataset:
+    from goemobalance.stages import pseudo_label
+
+    labeled, unlabeled = split_labeled(context["sources"])
+    if not len(unlabeled):
+        return labeled
+    return concatenate([labeled, pseudo_label(unlabeled, context)])
+
+
+def _llm_stage(context: dict[str, Any]) -> datasets.Dataset:
+    from goemobalance.stages import llm_fill
+
+    return concatenate([context["pool"], llm_fill(context["pool"], context)])
+
+
+def _balance_stage(context: dict[str, Any]) -> datasets.Dataset:
+    from goemobalance.balance.sampling import balance_dataset
+
+    recipe: Recipe = context["recipe"]
+    spec = recipe.balance
+    pool = context.get("llm") or context["pool"]
+    return balance_dataset(
+        pool,
+        sampling_strategy=spec.target if spec.sampling_strategy == "equal" and spec.target else spec.sampling_strategy,
+        source_priority=tuple(spec.source_priority),
+        source_caps=spec.source_caps,
+        random_state=recipe.seed,
+    )
+
+
+def _split_stage(context: dict[str, Any]) -> datasets.DatasetDict:
+    from goemobalance.balance.split import train_val_test_split
+
+    recipe: Recipe = context["recipe"]
+    return train_val_test_split(
+        context["balanced"], sizes=tuple(recipe.split.sizes), order=recipe.split.order, seed=recipe.seed
+    )
+
+
+def _audit_stage(context: dict[str, Any]) -> dict[str, Any]:
+    from goemobalance.stages import run_audit
+
+    return run_audit(context["split"], context)
+
+
+STAGES: tuple[Stage, ...] = (
+    Stage("sources", lambda r: [dataclasses.asdict(s) for s in r.sources], _sources_stage),
+    Stage("pool", lambda r: dataclasses.asdict(r.labeler), _pseudo_label_stage),
+    Stage("llm", lambda r: _llm_settings(r) if r.llm.enabled else None, _llm_stage),
+    Stage("balanced", lambda r: dataclasses.asdict(r.balance), _balance_stage),
+    Stage("split", lambda r: dataclasses.asdict(r.split), _split_stage),
+    Stage("audit", lambda r: dataclasses.asdict(r.audit) if r.audit.enabled else None, _audit_stage),
+)
+
+
+def _llm_settings(recipe: Recipe) -> dict[str, Any]:
+    """LLM settings for the cache key: everything but where the key comes from."""
+    settings = dataclasses.asdict(recipe.llm)
+    settings.pop("api_key_env")
+    return settings
+
+
+def run_recipe(recipe: Recipe | str | Path, out_dir: str | Path | None = None) -> BuildResult:
+    """Run every stage of `recipe`, resuming finished stages found under `out_dir`; return the result."""
+    if not isinstance(recipe, Recipe):
+        recipe = load_recipe(recipe)
+    out = Path(out_dir or Path("out") / recipe.name)
+    out.mkdir(parents=True, exist_ok=True)
+    cache = StageCache(out / "stages")
+    timings: dict[str, Any] = {}
+    context: dict[str, Any] = {"recipe": recipe, "out": out, "inputs": input_fingerprints(recipe)}
+    key = stable_hash({"inputs": context["inputs"], "seed": recipe.seed, "version": _code_version()})
+    for stage in STAGES:
+        settings = stage.settings(recipe)
+        if settings is None:
+            continue
+        key = stable_hash({"previous": key, "stage": stage.name, "settings": settings})
+        context[stage.name] = _timed(timings, stage.name, cache, key, lambda: stage.run(context))
+    return _finish(recipe, out, context, timings)
+
+
+def _code_version() -> str:
+    from goemobalance import __version__
+
+    return __version__
+
+
+def _finish(recipe: Recipe, out: Path, context: dict[str, Any], timings: dict[str, Any]) -> BuildResult:
+    from goemobalance import publish
+
+    dataset_dict: datasets.DatasetDict = context["split"]
+    manifest = {
+        "recipe": recipe.name,
+        "recipe_sha256": stable_hash(recipe.settings()),
+        "seed": recipe.seed,
+        "inputs": context["inputs"],
+        "models": context.get("models", {}),
+        "packages": package_versions(),
+        "stages": timings,
+        "rows": {name: split.num_rows for name, split in dataset_dict.items()},
+        "output_hash": publish.dataset_hash(dataset_dict),
+    }
+    dataset_dir = out / recipe.publish.folder
+    publish.save(
+        dataset_dict,
+        dataset_dir,
+        before=context.get("pool"),
+        audit=context.get("audit"),
+        recipe_text=recipe.text,
+        manifest=manifest,
+        license=recipe.publish.license,
+        pretty_name=recipe.publish.pretty_name or recipe.name,
+    )
+    (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
+    return BuildResult(out_dir=out, dataset_dir=dataset_dir, dataset=dataset_dict, manifest=manifest)

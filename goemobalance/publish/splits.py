@@ -1,0 +1,149 @@
+"""The published `DatasetDict`: train/validation/test splits in the record schema, checked for leakage."""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Sequence
+
+import datasets
+import numpy as np
+
+from goemobalance.schema import features, label_space_of, multi_hot, validate
+from goemobalance.publish.hashing import SPLIT_ORDER
+
+SplitFunction = Callable[..., datasets.DatasetDict]
+SPLIT_ALIASES: dict[str, str] = {"dev": "validation", "valid": "validation", "val": "validation"}
+
+
+class PublishError(ValueError):
+    """A dataset or folder that cannot be published as it is; the message says what to fix."""
+
+
+def default_split_function() -> SplitFunction:
+    """The balancing stage's iterative stratifier when installed, else the scikit-multilearn fallback."""
+    try:
+        module = importlib.import_module("goemobalance.balance.split")
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("goemobalance.balance", "goemobalance.balance.split"):
+            raise
+        return iterative_split
+    return getattr(module, "train_val_test_split", iterative_split)
+
+
+def iterative_split(
+    dataset: datasets.Dataset,
+    *,
+    sizes: Sequence[float] = (0.8, 0.1, 0.1),
+    order: int = 1,
+    seed: int = 0,
+    groups: Sequence[str] | None = None,
+) -> datasets.DatasetDict:
+    """Fallback iterative stratification (Sechidis et al. 2011) with scikit-multilearn, seeded.
+
+    scikit-multilearn breaks ties with NumPy's global generator, so the global state is seeded for the call
+    and restored afterwards; rows keep their original order inside each split.
+    """
+    from skmultilearn.model_selection import IterativeStratification
+
+    if groups is not None:
+        raise NotImplementedError(
+            "group-aware splitting needs goemobalance.balance.split.train_val_test_split; the fallback has no groups"
+        )
+    fractions = _checked_sizes(sizes)
+    labels = multi_hot(dataset)
+    stratifier = IterativeStratification(n_splits=3, order=order, sample_distribution_per_fold=list(fractions))
+    saved_state = np.random.get_state()
+    np.random.seed(seed)
+    try:
+        folds = [np.sort(test) for _, test in stratifier.split(np.zeros((len(dataset), 1)), labels)]
+    finally:
+        np.random.set_state(saved_state)
+    return datasets.DatasetDict({name: dataset.select(fold) for name, fold in zip(SPLIT_ORDER, folds)})
+
+
+def make_dataset_dict(
+    data: datasets.Dataset | datasets.DatasetDict,
+    *,
+    split_fn: SplitFunction | None = None,
+    sizes: Sequence[float] = (0.8, 0.1, 0.1),
+    order: int = 1,
+    seed: int = 0,
+    groups: Sequence[str] | None = None,
+) -> datasets.DatasetDict:
+    """A validated train/validation/test `DatasetDict` in the record schema, ready for `save`.
+
+    An already split `DatasetDict` is checked and reordered (a ``dev`` split is renamed ``validation``); a
+    `Dataset` is split with `split_fn(dataset, sizes=, order=, seed=, groups=)`, by default the balancing
+    stage's iterative stratifier. Every split is validated, cast to identical features, and no id may
+    appear in two splits.
+    """
+    if isinstance(data, datasets.DatasetDict):
+        dataset_dict = _renamed_splits(data)
+    elif isinstance(data, datasets.Dataset):
+        split = split_fn or default_split_function()
+        kwargs = {"sizes": tuple(sizes), "order": order, "seed": seed}
+        if groups is not None:
+            kwargs["groups"] = groups
+        dataset_dict = _renamed_splits(split(data, **kwargs))
+    else:
+        raise TypeError(f"expected a datasets.Dataset or DatasetDict, got {type(data).__name__}")
+    missing = [name for name in SPLIT_ORDER if name not in dataset_dict]
+    extra = [name for name in dataset_dict if name not in SPLIT_ORDER]
+    if missing or extra:
+        raise PublishError(
+            f"a published dataset has exactly the splits {list(SPLIT_ORDER)}; "
+            f"missing {missing}, unexpected {extra} (got {list(dataset_dict)})"
+        )
+    schema = _common_features(dataset_dict)
+    result = datasets.DatasetDict()
+    for name in SPLIT_ORDER:
+        split = dataset_dict[name]
+        try:
+            validate(split)
+        except ValueError as exc:
+            raise PublishError(f"split {name!r}: {exc}") from exc
+        result[name] = split.select_columns(list(schema)).cast(schema) if split.features != schema else split
+    _check_no_shared_ids(result)
+    return result
+
+
+def _checked_sizes(sizes: Sequence[float]) -> tuple[float, float, float]:
+    if len(sizes) != 3 or any(s <= 0 for s in sizes) or not np.isclose(sum(sizes), 1.0):
+        raise ValueError(f"sizes must be three positive fractions summing to 1 (train, validation, test), got {sizes}")
+    return tuple(float(s) for s in sizes)  # type: ignore[return-value]
+
+
+def _renamed_splits(dataset_dict: datasets.DatasetDict) -> datasets.DatasetDict:
+    renamed = datasets.DatasetDict()
+    for name, split in dataset_dict.items():
+        target = SPLIT_ALIASES.get(name, name)
+        if target in renamed:
+            raise PublishError(f"splits {name!r} and {target!r} would both be published as {target!r}")
+        renamed[target] = split
+    return renamed
+
+
+def _common_features(dataset_dict: datasets.DatasetDict) -> datasets.Features:
+    spaces = {}
+    for name, split in dataset_dict.items():
+        try:
+            spaces[name] = label_space_of(split)
+        except ValueError as exc:
+            raise PublishError(f"split {name!r}: {exc}") from exc
+    first = next(iter(spaces.values()))
+    for name, space in spaces.items():
+        if space.names != first.names:
+            raise PublishError(f"split {name!r} has label names {list(space.names)}, expected {list(first.names)}")
+    return features(first)
+
+
+def _check_no_shared_ids(dataset_dict: datasets.DatasetDict) -> None:
+    owner: dict[str, str] = {}
+    for name, split in dataset_dict.items():
+        for row, row_id in enumerate(split["id"]):
+            if row_id in owner:
+                raise PublishError(
+                    f"id {row_id!r} is in split {owner[row_id]!r} and in split {name!r} (row {row}): "
+                    "a row may appear in one split only"
+                )
+            owner[row_id] = name

@@ -1,0 +1,126 @@
+"""The paper's hybrid classifier: embedding -> Conv1d (several widths) -> BiLSTM -> additive attention -> linear.
+
+The network returns logits; `torch.sigmoid` of them are the per-label probabilities (multi-label output).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+
+@dataclass
+class HybridConfig:
+    """Every hyperparameter of `HybridClassifier`.
+
+    From arXiv 2511.14073: ``embedding_dim=300`` (FastText vectors), ``max_len=30`` tokens, the layer order
+    and the sigmoid multi-label head. Ours (not given in the paper): the convolution widths and channels,
+    LSTM size, attention size and dropout rates.
+    """
+
+    vocab_size: int = 2
+    num_labels: int = 28
+    embedding_dim: int = 300
+    max_len: int = 30
+    kernel_sizes: tuple[int, ...] = (2, 3, 4)
+    conv_channels: int = 128
+    lstm_hidden: int = 128
+    lstm_layers: int = 1
+    attention_dim: int = 128
+    embedding_dropout: float = 0.2
+    dropout: float = 0.5
+    freeze_embeddings: bool = False
+    padding_idx: int = 0
+
+    def __post_init__(self) -> None:
+        self.kernel_sizes = tuple(int(k) for k in self.kernel_sizes)
+        if not self.kernel_sizes or min(self.kernel_sizes) < 1:
+            raise ValueError(f"kernel_sizes must be positive integers, got {self.kernel_sizes}")
+        for name in ("vocab_size", "num_labels", "embedding_dim", "max_len", "conv_channels", "lstm_hidden"):
+            if int(getattr(self, name)) < 1:
+                raise ValueError(f"HybridConfig.{name} must be >= 1, got {getattr(self, name)}")
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["kernel_sizes"] = list(self.kernel_sizes)
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> HybridConfig:
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ValueError(f"unknown HybridConfig field(s) {unknown}; known: {sorted(known)}")
+        return cls(**data)
+
+
+class AdditiveAttention(nn.Module):
+    """Bahdanau-style attention pooling: score_t = v . tanh(W h_t), softmax over non-padding steps."""
+
+    def __init__(self, input_dim: int, attention_dim: int):
+        super().__init__()
+        self.project = nn.Linear(input_dim, attention_dim)
+        self.score = nn.Linear(attention_dim, 1, bias=False)
+
+    def forward(self, states: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        scores = self.score(torch.tanh(self.project(states))).squeeze(-1)
+        scores = scores.float().masked_fill(~mask, torch.finfo(torch.float32).min)
+        weights = torch.softmax(scores, dim=-1)
+        context = torch.bmm(weights.unsqueeze(1).to(states.dtype), states).squeeze(1)
+        return context, weights
+
+
+class HybridClassifier(nn.Module):
+    """Embedding -> parallel Conv1d+ReLU (one per kernel size) -> BiLSTM -> attention -> dropout -> linear."""
+
+    def __init__(self, config: HybridConfig, embeddings: np.ndarray | torch.Tensor | None = None):
+        super().__init__()
+        self.config = config
+        self.embedding = nn.Embedding(config.vocab_size, config.embedding_dim, padding_idx=config.padding_idx)
+        if embeddings is not None:
+            self._load_embeddings(embeddings)
+        self.embedding.weight.requires_grad = not config.freeze_embeddings
+        self.embedding_dropout = nn.Dropout(config.embedding_dropout)
+        self.convs = nn.ModuleList(
+            nn.Conv1d(config.embedding_dim, config.conv_channels, k, padding="same") for k in config.kernel_sizes
+        )
+        self.lstm = nn.LSTM(
+            config.conv_channels * len(config.kernel_sizes), config.lstm_hidden, num_layers=config.lstm_layers,
+            batch_first=True, bidirectional=True,
+        )  # fmt: skip
+        self.attention = AdditiveAttention(2 * config.lstm_hidden, config.attention_dim)
+        self.dropout = nn.Dropout(config.dropout)
+        self.head = nn.Linear(2 * config.lstm_hidden, config.num_labels)
+
+    def _load_embeddings(self, embeddings: np.ndarray | torch.Tensor) -> None:
+        weights = torch.as_tensor(np.asarray(embeddings), dtype=torch.float32)
+        expected = (self.config.vocab_size, self.config.embedding_dim)
+        if tuple(weights.shape) != expected:
+            raise ValueError(f"embedding matrix has shape {tuple(weights.shape)}, config expects {expected}")
+        with torch.no_grad():
+            self.embedding.weight.copy_(weights)
+
+    def forward(
+        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, return_attention: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Logits of shape (batch, num_labels) for a (batch, seq_len) tensor of token ids."""
+        mask = input_ids != self.config.padding_idx if attention_mask is None else attention_mask.bool()
+        lengths = mask.sum(dim=1).clamp(min=1)
+        embedded = self.embedding_dropout(self.embedding(input_ids)).transpose(1, 2)
+        features = torch.cat([torch.relu(conv(embedded)) for conv in self.convs], dim=1).transpose(1, 2)
+        packed = pack_padded_sequence(features, lengths.cpu(), batch_first=True, enforce_sorted=False)
+        states, _ = self.lstm(packed)
+        states, _ = pad_packed_sequence(states, batch_first=True, total_length=input_ids.shape[1])
+        step_mask = torch.arange(input_ids.shape[1], device=input_ids.device)[None, :] < lengths[:, None]
+        context, weights = self.attention(states, step_mask)
+        logits = self.head(self.dropout(context))
+        return (logits, weights) if return_attention else logits
+
+
+
+__all__ = ["AdditiveAttention", "HybridClassifier", "HybridConfig"]
