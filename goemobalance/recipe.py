@@ -108,7 +108,7 @@ class PublishSpec:
     folder: str = "dataset"
     repo_id: str | None = None
     private: bool = False
-    license: str = "apache-2.0"
+    license: str | None = None
     pretty_name: str | None = None
 
 

@@ -39,9 +39,10 @@ def clean_texts(texts: Sequence[str | None]) -> list[str]:
 
 
 def tokenize(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]]:
-    """Token ids per text, truncated to `max_length`, with special tokens, without padding."""
+    """Token ids per text, truncated to `max_length`, with special tokens, without padding (never empty)."""
     encoded = tokenizer(list(texts), truncation=True, max_length=max_length, padding=False)
-    return encoded["input_ids"]
+    fallback = tokenizer.unk_token_id if tokenizer.unk_token_id is not None else (tokenizer.pad_token_id or 0)
+    return [ids if ids else [fallback] for ids in encoded["input_ids"]]
 
 
 def budget_batches(lengths: Sequence[int], max_tokens: int, max_batch_size: int) -> list[np.ndarray]:

@@ -1,8 +1,10 @@
 """On-disk response cache: one SQLite file, keyed by a hash of model + messages + request parameters.
 
 A rerun or a resumed run looks every request up here first, so nothing is sent twice. SQLite gives
-atomic, crash-safe writes (a killed run leaves either the whole entry or none) and fast lookups for
-hundreds of thousands of entries in one file. Only responses are stored: never the API key or headers.
+atomic, crash-safe writes (a killed run leaves either whole entries or none) and fast lookups for
+hundreds of thousands of entries in one file. Writes are grouped: one transaction per `flush_every`
+entries or `flush_seconds`, and on `flush`/`close`, so a killed run loses at most that many answers
+(they are simply asked again). Only responses are stored: never the API key or headers.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import hashlib
 import json
 import sqlite3
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -28,8 +31,12 @@ def request_key(model: str, messages: list[Mapping[str, Any]], params: Mapping[s
 class ResponseCache:
     """A persistent key -> JSON-object store in one SQLite file (WAL mode, one transaction per write)."""
 
-    def __init__(self, path: str | Path):
+    def __init__(self, path: str | Path, *, flush_every: int = 64, flush_seconds: float = 1.0):
         self.path = Path(path)
+        self.flush_every = flush_every
+        self.flush_seconds = flush_seconds
+        self._pending: dict[str, str] = {}
+        self._last_flush = time.monotonic()
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
         self._db = sqlite3.connect(str(self.path), check_same_thread=False, isolation_level=None)
@@ -40,24 +47,45 @@ class ResponseCache:
     def get(self, key: str) -> dict[str, Any] | None:
         """The stored response for `key`, or None."""
         with self._lock:
+            if key in self._pending:
+                return json.loads(self._pending[key])
             row = self._db.execute("SELECT value FROM responses WHERE key = ?", (key,)).fetchone()
         return json.loads(row[0]) if row else None
 
     def put(self, key: str, value: Mapping[str, Any]) -> None:
-        """Store (or replace) the response for `key` atomically."""
+        """Store (or replace) the response for `key`; written with the next group of entries."""
         encoded = json.dumps(dict(value), ensure_ascii=False, sort_keys=True)
         with self._lock:
-            self._db.execute("INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)", (key, encoded))
+            self._pending[key] = encoded
+            due = len(self._pending) >= self.flush_every or time.monotonic() - self._last_flush >= self.flush_seconds
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        """Write pending entries in one transaction (all or none of them land)."""
+        with self._lock:
+            if self._pending:
+                with self._db:
+                    self._db.execute("BEGIN")
+                    self._db.executemany(
+                        "INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)", list(self._pending.items())
+                    )
+                self._pending.clear()
+            self._last_flush = time.monotonic()
 
     def __contains__(self, key: str) -> bool:
         with self._lock:
+            if key in self._pending:
+                return True
             return self._db.execute("SELECT 1 FROM responses WHERE key = ?", (key,)).fetchone() is not None
 
     def __len__(self) -> int:
+        self.flush()
         with self._lock:
             return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
     def close(self) -> None:
+        self.flush()
         with self._lock:
             self._db.close()
 

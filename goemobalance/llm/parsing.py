@@ -10,6 +10,7 @@ from __future__ import annotations
 import ast
 import json
 import re
+from collections.abc import Iterator
 from typing import Any
 
 _FENCE = re.compile(r"```(?:json|JSON|javascript|js)?\s*\n?(.*?)```", re.DOTALL)
@@ -34,15 +35,16 @@ def parse_json_lenient(content: str) -> Any:
     raise ResponseParseError(f"no JSON object or array found in response: {excerpt!r}")
 
 
-def _candidates(content: str) -> list[str]:
+def _candidates(content: str) -> Iterator[str]:
+    """Readings of `content` from strictest to loosest, produced lazily (valid JSON costs one parse)."""
     text = content.strip()
-    candidates = [text]
-    candidates += [match.strip() for match in _FENCE.findall(text)]
-    for opener in "{[":
+    yield text
+    for match in _FENCE.findall(text):
+        yield match.strip()
+    for opener in sorted("{[", key=lambda o: text.find(o) if o in text else len(text)):
         span = _balanced_span(text, opener)
         if span:
-            candidates.append(span)
-    return candidates
+            yield span
 
 
 def _try_parse(candidate: str) -> Any:

@@ -6,8 +6,10 @@ import hashlib
 import json
 
 import datasets
+from tqdm.auto import tqdm
 
 SPLIT_ORDER: tuple[str, ...] = ("train", "validation", "test")
+PROGRESS_MIN_ROWS = 100_000
 
 
 def ordered_splits(dataset_dict: datasets.DatasetDict) -> list[str]:
@@ -22,8 +24,12 @@ def dataset_hash(data: datasets.DatasetDict | datasets.Dataset, *, batch_size: i
     Rows are hashed as canonical JSON (columns in sorted order), so the hash of a dataset read back with
     `datasets.load_dataset` equals the hash of the one that was saved.
     """
-    splits = [("", data)] if isinstance(data, datasets.Dataset) else [(n, data[n]) for n in ordered_splits(data)]
+    splits = (
+        [("", data)] if isinstance(data, datasets.Dataset) else [(n, data[n]) for n in ordered_splits(data)]
+    )
     digest = hashlib.sha256()
+    total = sum(len(split) for _, split in splits)
+    progress = tqdm(total=total, desc="hashing", unit="rows", disable=total < PROGRESS_MIN_ROWS)
     for name, split in splits:
         columns = sorted(split.column_names)
         header = {"split": name, "features": split.features.to_dict(), "num_rows": len(split)}
@@ -31,6 +37,8 @@ def dataset_hash(data: datasets.DatasetDict | datasets.Dataset, *, batch_size: i
         for batch in split.select_columns(columns).iter(batch_size=batch_size):
             for row in zip(*(batch[c] for c in columns)):
                 digest.update(_canonical(row) + b"\n")
+            progress.update(len(batch[columns[0]]))
+    progress.close()
     return digest.hexdigest()
 
 

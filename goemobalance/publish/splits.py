@@ -8,8 +8,8 @@ from collections.abc import Callable, Sequence
 import datasets
 import numpy as np
 
-from goemobalance.schema import features, label_space_of, multi_hot, validate
 from goemobalance.publish.hashing import SPLIT_ORDER
+from goemobalance.schema import features, label_space_of, multi_hot, validate
 
 SplitFunction = Callable[..., datasets.DatasetDict]
 SPLIT_ALIASES: dict[str, str] = {"dev": "validation", "valid": "validation", "val": "validation"}
@@ -51,7 +51,9 @@ def iterative_split(
         )
     fractions = _checked_sizes(sizes)
     labels = multi_hot(dataset)
-    stratifier = IterativeStratification(n_splits=3, order=order, sample_distribution_per_fold=list(fractions))
+    stratifier = IterativeStratification(
+        n_splits=3, order=order, sample_distribution_per_fold=list(fractions)
+    )
     saved_state = np.random.get_state()
     np.random.seed(seed)
     try:
@@ -109,7 +111,9 @@ def make_dataset_dict(
 
 def _checked_sizes(sizes: Sequence[float]) -> tuple[float, float, float]:
     if len(sizes) != 3 or any(s <= 0 for s in sizes) or not np.isclose(sum(sizes), 1.0):
-        raise ValueError(f"sizes must be three positive fractions summing to 1 (train, validation, test), got {sizes}")
+        raise ValueError(
+            f"sizes must be three positive fractions summing to 1 (train, validation, test), got {sizes}"
+        )
     return tuple(float(s) for s in sizes)  # type: ignore[return-value]
 
 
@@ -133,7 +137,9 @@ def _common_features(dataset_dict: datasets.DatasetDict) -> datasets.Features:
     first = next(iter(spaces.values()))
     for name, space in spaces.items():
         if space.names != first.names:
-            raise PublishError(f"split {name!r} has label names {list(space.names)}, expected {list(first.names)}")
+            raise PublishError(
+                f"split {name!r} has label names {list(space.names)}, expected {list(first.names)}"
+            )
     return features(first)
 
 

@@ -1,6 +1,33 @@
-"""Source loaders: every loader returns a `datasets.Dataset` in the record schema (`goemobalance.schema`)."""
+"""Source loaders: every loader returns a `datasets.Dataset` in the record schema (`goemobalance.schema`).
 
+`load_dataset_any(path_or_id, split=None)` recognises every supported input and picks the loader; the
+CLIs use it for any "dataset path" argument.
+"""
+
+from goemobalance.sources.detect import ACCEPTED, conform_dataset, load_dataset_any
 from goemobalance.sources.errors import LoadReport, SourceError
-from goemobalance.sources.goemotions import HUB_ID, load_goemotions
+from goemobalance.sources.generic import load_table
+from goemobalance.sources.goemotions import (
+    HUB_ID,
+    load_goemotions,
+    load_goemotions_hub,
+    load_goemotions_raw,
+    load_goemotions_tsv,
+)
+from goemobalance.sources.sentiment140 import CleanOptions, load_sentiment140
 
-__all__ = ["HUB_ID", "LoadReport", "SourceError", "load_goemotions"]
+__all__ = [
+    "ACCEPTED",
+    "HUB_ID",
+    "CleanOptions",
+    "LoadReport",
+    "SourceError",
+    "conform_dataset",
+    "load_dataset_any",
+    "load_goemotions",
+    "load_goemotions_hub",
+    "load_goemotions_raw",
+    "load_goemotions_tsv",
+    "load_sentiment140",
+    "load_table",
+]

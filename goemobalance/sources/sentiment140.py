@@ -19,7 +19,7 @@ from pathlib import Path
 
 import datasets
 
-from goemobalance.sources.errors import LoadReport, RowErrors
+from goemobalance.sources.errors import LoadReport, RowErrors, read_bytes
 from goemobalance.sources.records import dataset_from_columns, meta_json
 
 SOURCE = "sentiment140"
@@ -61,7 +61,7 @@ class CleanOptions:
 def load_sentiment140(
     path: str | Path,
     *,
-    clean: bool | CleanOptions = False,
+    clean: bool | CleanOptions | dict = False,
     encoding: str = "auto",
     on_error: str = "raise",
     report: LoadReport | None = None,
@@ -71,9 +71,10 @@ def load_sentiment140(
 
     Bad lines (wrong field count, bad polarity or id, empty text, undecodable bytes, duplicate tweet id)
     raise `SourceError` naming file and line, or with ``on_error="skip"`` are skipped and counted in
-    `report`. `limit` caps the number of data lines read.
+    `report`. `clean` is False, True (all `CleanOptions` steps) or a `CleanOptions` / dict of its
+    fields; the options used go to ``meta["cleaning"]``. `limit` caps the number of data lines read.
     """
-    options = CleanOptions() if clean is True else (clean or None)
+    options = _clean_options(clean)
     file = Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"Sentiment140 file not found: {file}")
@@ -81,7 +82,7 @@ def load_sentiment140(
     columns: dict[str, list] = {k: [] for k in ("id", "text", "polarity", "tweet_id", "date", "query",
                                                 "user", "encoding", "line", "raw_text")}  # fmt: skip
     first_line_of: dict[str, int] = {}
-    lines = file.read_bytes().split(b"\n")
+    lines = read_bytes(file).split(b"\n")
     if lines and not lines[-1].strip():
         lines.pop()
     if limit is not None:
@@ -99,8 +100,18 @@ def load_sentiment140(
         source=SOURCE,
         label_origin="pseudo",
         metas=_metas(columns, options),
+        metas_from_meta_json=True,
         allow_unlabeled=True,
     )
+
+
+def _clean_options(clean: bool | CleanOptions | dict | None) -> CleanOptions | None:
+    """`clean` as given by Python callers (bool / CleanOptions) or a recipe (a dict of option values)."""
+    if isinstance(clean, CleanOptions):
+        return clean
+    if isinstance(clean, dict):
+        return CleanOptions(**clean)
+    return CleanOptions() if clean else None
 
 
 def _parse_line(raw: bytes, encoding: str, options: CleanOptions | None, first_line_of: dict, line_no: int):
@@ -132,7 +143,7 @@ def _parse_line(raw: bytes, encoding: str, options: CleanOptions | None, first_l
 
 def _split_fields(line: bytes) -> tuple[bytes, ...]:
     match = _LINE.fullmatch(line)
-    if match:
+    if match and b'"' not in match.group(6):
         return match.groups()
     fields = next(csv.reader([line.decode("latin-1")]), [])
     if len(fields) != 6:
@@ -169,4 +180,4 @@ def _metas(columns: dict[str, list], options: CleanOptions | None) -> list[str]:
     return meta_json(meta_columns)
 
 
-__all__ = ["CleanOptions", "POLARITIES", "load_sentiment140"]
+__all__ = ["POLARITIES", "CleanOptions", "load_sentiment140"]

@@ -87,7 +87,7 @@ class HybridClassifier(nn.Module):
         self.embedding.weight.requires_grad = not config.freeze_embeddings
         self.embedding_dropout = nn.Dropout(config.embedding_dropout)
         self.convs = nn.ModuleList(
-            nn.Conv1d(config.embedding_dim, config.conv_channels, k, padding="same") for k in config.kernel_sizes
+            nn.Conv1d(config.embedding_dim, config.conv_channels, k) for k in config.kernel_sizes
         )
         self.lstm = nn.LSTM(
             config.conv_channels * len(config.kernel_sizes), config.lstm_hidden, num_layers=config.lstm_layers,
@@ -105,6 +105,16 @@ class HybridClassifier(nn.Module):
         with torch.no_grad():
             self.embedding.weight.copy_(weights)
 
+    def init_output_bias(self, label_frequencies: np.ndarray) -> None:
+        """Start the output bias at the log-odds of each label's training frequency.
+
+        The network then begins at the label priors instead of spending its first updates learning them,
+        which shortens the initial plateau of multi-label BCE training.
+        """
+        freq = np.clip(np.asarray(label_frequencies, dtype=np.float64), 1e-4, 1 - 1e-4)
+        with torch.no_grad():
+            self.head.bias.copy_(torch.as_tensor(np.log(freq / (1 - freq)), dtype=torch.float32))
+
     def forward(
         self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, return_attention: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -112,7 +122,8 @@ class HybridClassifier(nn.Module):
         mask = input_ids != self.config.padding_idx if attention_mask is None else attention_mask.bool()
         lengths = mask.sum(dim=1).clamp(min=1)
         embedded = self.embedding_dropout(self.embedding(input_ids)).transpose(1, 2)
-        features = torch.cat([torch.relu(conv(embedded)) for conv in self.convs], dim=1).transpose(1, 2)
+        features = torch.cat([torch.relu(conv(_same_pad(embedded, conv))) for conv in self.convs], dim=1)
+        features = features.transpose(1, 2)
         packed = pack_padded_sequence(features, lengths.cpu(), batch_first=True, enforce_sorted=False)
         states, _ = self.lstm(packed)
         states, _ = pad_packed_sequence(states, batch_first=True, total_length=input_ids.shape[1])
@@ -121,6 +132,12 @@ class HybridClassifier(nn.Module):
         logits = self.head(self.dropout(context))
         return (logits, weights) if return_attention else logits
 
+
+
+def _same_pad(inputs: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:
+    """Zero-pad the time axis so the convolution keeps the sequence length, for odd and even widths."""
+    width = conv.kernel_size[0]
+    return nn.functional.pad(inputs, ((width - 1) // 2, width // 2))
 
 
 __all__ = ["AdditiveAttention", "HybridClassifier", "HybridConfig"]

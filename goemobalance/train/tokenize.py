@@ -133,7 +133,7 @@ class Vocabulary:
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
             return cls(data["tokens"])
-        except (KeyError, json.JSONDecodeError) as exc:
+        except (KeyError, TypeError, json.JSONDecodeError) as exc:
             raise ValueError(f"{path}: not a saved Vocabulary ({exc})") from exc
 
 

@@ -1,0 +1,114 @@
+"""`goemobalance publish`: write a dataset as a Hub repository folder and/or upload it to the Hub."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+HELP = """\
+DATASET_DIR is a Hub-layout folder written by `goemobalance build` or `save` (uploaded as is unless --out
+is given), a `save_to_disk` folder, or any dataset path goemobalance can read (split into
+train/validation/test with the iterative stratifier when it is not split yet).
+The token is read from the HF_TOKEN environment variable only.
+
+examples:
+  goemobalance publish out/quickstart/dataset --repo-id ORG/NAME
+  goemobalance publish my_saved_dataset --out out/hub --before pool_dir --audit audit.json --recipe r.yaml
+"""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "publish",
+        help="write a Hub dataset folder (parquet + card) and upload it",
+        description="Write a dataset as a Hugging Face Hub repository folder and/or upload it.",
+        epilog=HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("dataset", metavar="DATASET_DIR", help="dataset to publish")
+    parser.add_argument("--repo-id", help="upload to this Hub dataset repository (ORG/NAME)")
+    parser.add_argument("--private", action="store_true", help="create the repository as private")
+    parser.add_argument(
+        "--endpoint", help="Hub endpoint URL (default: HF_ENDPOINT or https://huggingface.co)"
+    )
+    parser.add_argument("--out", type=Path, help="(re)write the Hub-layout folder here")
+    parser.add_argument("--pretty-name", help="dataset name shown on the card")
+    parser.add_argument("--license", help="license id for the card metadata (default: from the sources)")
+    parser.add_argument("--before", help="input pool before balancing, for the before/after tables")
+    parser.add_argument("--audit", type=Path, help="audit summary JSON (audit.json) for the card")
+    parser.add_argument("--recipe", type=Path, help="recipe YAML shown on the card")
+    parser.add_argument("--manifest", type=Path, help="build manifest (JSON or YAML) shown on the card")
+    parser.add_argument("--sizes", type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=("TRAIN", "VAL", "TEST"),
+                        help="split fractions when DATASET_DIR is not split yet (default 0.8 0.1 0.1)")  # fmt: skip
+    parser.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
+    parser.add_argument("--commit-message", default="Upload dataset with goemobalance")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from goemobalance.publish import PublishError, dataset_hash, is_hub_folder, push_to_hub
+
+    if not args.repo_id and not args.out:
+        print("error: give --repo-id to upload, --out to write a Hub folder, or both", file=sys.stderr)
+        return 2
+    if args.repo_id and not os.environ.get("HF_TOKEN"):
+        print("error: set the HF_TOKEN environment variable to upload", file=sys.stderr)
+        return 2
+    try:
+        if is_hub_folder(args.dataset) and not args.out:
+            folder = Path(args.dataset)
+            print(f"uploading {folder} as is")
+            return _upload(folder, args, push_to_hub)
+        with tempfile.TemporaryDirectory(prefix="goemobalance-publish-") as scratch:
+            folder = args.out or Path(scratch) / "dataset"
+            dataset_dict = _write_folder(args, folder)
+            print(f"wrote {folder}: " + ", ".join(f"{k}={len(v)}" for k, v in dataset_dict.items()))
+            print(f"content hash: {dataset_hash(dataset_dict)}")
+            return _upload(folder, args, push_to_hub) if args.repo_id else 0
+    except (PublishError, FileNotFoundError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+
+
+def _write_folder(args: argparse.Namespace, folder: Path):
+    from goemobalance.publish import CardInfo, make_dataset_dict, read_dataset, save
+
+    dataset_dict = make_dataset_dict(read_dataset(args.dataset), sizes=tuple(args.sizes), seed=args.seed)
+    card = CardInfo(
+        license=args.license,
+        repo_id=args.repo_id,
+        before=read_dataset(args.before) if args.before else None,
+        audit=_read_structured(args.audit),
+        recipe=args.recipe.read_text(encoding="utf-8") if args.recipe else None,
+        manifest=_read_structured(args.manifest),
+    )
+    if args.pretty_name:
+        card.pretty_name = args.pretty_name
+    save(dataset_dict, folder, card=card)
+    return dataset_dict
+
+
+def _upload(folder: Path, args: argparse.Namespace, push_to_hub) -> int:
+    info = push_to_hub(folder, args.repo_id, private=args.private, endpoint=args.endpoint,
+                       commit_message=args.commit_message)  # fmt: skip
+    print(f"uploaded to {info.repo_url}: {info.commit_url}")
+    return 0
+
+
+def _read_structured(path: Path | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    if not path.is_file():
+        raise FileNotFoundError(f"file not found: {path}")
+    text = path.read_text(encoding="utf-8")
+    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected a JSON/YAML object at the top level")  # noqa: TRY004 - a file's content
+    return data

@@ -1,0 +1,131 @@
+"""What every labeler shares: ``label(dataset)``, the batched ``__call__`` for `datasets.map` / Ray Data,
+and writing labels, scores and provenance into the record schema.
+"""
+
+from __future__ import annotations
+
+import json
+from abc import ABC, abstractmethod
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import datasets
+import numpy as np
+
+from goemobalance.labels import LabelSpace
+from goemobalance.label.selection import SelectionRule
+from goemobalance.schema import COLUMNS, features
+
+PROVENANCE_KEY = "pseudo_label"
+
+
+class ProbaLabeler(ABC):
+    """A labeler that maps texts to per-label probabilities; subclasses implement `predict_proba`."""
+
+    space: LabelSpace
+    rule: SelectionRule
+
+    @abstractmethod
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
+        """Per-label probabilities, shape (n, len(space)), float32, in `space` order."""
+
+    @abstractmethod
+    def provenance(self) -> dict[str, Any]:
+        """What produced the labels (labeler kind, model id, revision...), stored in each row's meta."""
+
+    def label(self, dataset: datasets.Dataset, rule: SelectionRule | None = None) -> datasets.Dataset:
+        """Pseudo-label every row of `dataset`: ``labels``, ``scores``, ``label_origin="pseudo"``, provenance."""
+        _require_text(dataset)
+        probs = self.predict_proba(dataset["text"])
+        return write_predictions(dataset, probs, self.space, rule or self.rule, self.provenance())
+
+    def __call__(self, batch: Any) -> Any:
+        """Label one batch (a dict of columns or a pandas DataFrame) for `datasets.map` / Ray `map_batches`."""
+        rule = self.rule
+        texts = list(batch["text"])
+        probs = self.predict_proba(texts)
+        metas = list(batch["meta"]) if "meta" in batch else ["{}"] * len(texts)
+        columns = prediction_columns(probs, self.space, rule, self.provenance(), metas)
+        if hasattr(batch, "assign"):
+            return batch.assign(**columns)
+        updated = dict(batch)
+        updated.update(columns)
+        return updated
+
+    @property
+    def map_fn(self):
+        """This labeler as a batched `datasets.map` function: ``ds.map(labeler.map_fn, batched=True)``."""
+        return self
+
+
+def prediction_columns(
+    probs: np.ndarray, space: LabelSpace, rule: SelectionRule, provenance: Mapping[str, Any], metas: Sequence[str]
+) -> dict[str, list]:
+    """The ``labels``/``scores``/``label_origin``/``meta`` columns for a block of probabilities."""
+    probs = np.asarray(probs, dtype=np.float32)
+    labels = rule.select(probs, space)
+    stamp = dict(provenance, rule=rule.to_dict(space))
+    return {
+        "labels": labels,
+        "scores": probs.tolist(),
+        "label_origin": ["pseudo"] * len(labels),
+        "meta": [_merged_meta(meta, stamp, bool(ids)) for meta, ids in zip(metas, labels)],
+    }
+
+
+def write_predictions(
+    dataset: datasets.Dataset,
+    probs: np.ndarray,
+    space: LabelSpace,
+    rule: SelectionRule,
+    provenance: Mapping[str, Any],
+) -> datasets.Dataset:
+    """`dataset` in the record schema with the labels `rule` selects from `probs` and the provenance in meta."""
+    probs = np.asarray(probs, dtype=np.float32)
+    if probs.shape != (len(dataset), len(space)):
+        raise ValueError(f"expected probabilities of shape {(len(dataset), len(space))}, got {probs.shape}")
+    dataset = _with_schema_columns(dataset)
+    target = features(space)
+    for name, feature in dataset.features.items():
+        if name not in target:
+            target[name] = feature
+
+    def add_predictions(batch: dict, indices: list[int]) -> dict:
+        columns = prediction_columns(probs[indices], space, rule, provenance, batch["meta"])
+        return dict(batch, **columns)
+
+    return dataset.map(add_predictions, with_indices=True, batched=True, batch_size=4096,
+                       features=target, desc="write labels")  # fmt: skip
+
+
+def _require_text(dataset: datasets.Dataset) -> None:
+    if "text" not in dataset.column_names:
+        raise ValueError(f"dataset has no 'text' column (columns: {dataset.column_names})")
+
+
+def _with_schema_columns(dataset: datasets.Dataset) -> datasets.Dataset:
+    """Add the schema columns a bare text dataset lacks (id from the row number, source 'unknown')."""
+    n = len(dataset)
+    defaults = {
+        "id": lambda: [f"row:{i}" for i in range(n)],
+        "source": lambda: ["unknown"] * n,
+        "label_origin": lambda: ["pseudo"] * n,
+        "meta": lambda: ["{}"] * n,
+        "labels": lambda: [[] for _ in range(n)],
+        "scores": lambda: [[] for _ in range(n)],
+    }
+    for column in COLUMNS:
+        if column not in dataset.column_names:
+            dataset = dataset.add_column(column, defaults[column]())
+    if not isinstance(getattr(dataset.features["labels"], "feature", None), datasets.ClassLabel):
+        dataset = dataset.remove_columns("labels").add_column("labels", [[] for _ in range(n)])
+    return dataset
+
+
+def _merged_meta(meta: str | None, stamp: Mapping[str, Any], labeled: bool) -> str:
+    data = json.loads(meta) if meta else {}
+    if not isinstance(data, dict):
+        data = {"original_meta": data}
+    data[PROVENANCE_KEY] = stamp
+    data["labeled"] = labeled
+    return json.dumps(data, ensure_ascii=False, sort_keys=True, default=str)

@@ -1,0 +1,62 @@
+"""LLM generation + annotation adapter (OpenAI API and compatible servers): see docs/llm.md."""
+
+from goemobalance.llm.annotator import AgreementPolicy, Annotation, annotate_text, parse_annotation
+from goemobalance.llm.cache import ResponseCache, request_key
+from goemobalance.llm.client import (
+    Completion,
+    LLMClient,
+    LLMConfig,
+    LLMConfigError,
+    LLMRequestError,
+    SyncLLMClient,
+    Usage,
+)
+from goemobalance.llm.dedup import DuplicateIndex, normalize_text
+from goemobalance.llm.generator import (
+    DeficitError,
+    GenerationConfig,
+    Target,
+    load_deficits,
+    parse_deficits,
+    validate_items,
+)
+from goemobalance.llm.parsing import ResponseParseError, parse_json_lenient
+from goemobalance.llm.pipeline import GenerationResult, generate_and_annotate, run_generation, text_id
+from goemobalance.llm.prompts import PromptTemplate, TemplateError, load_template
+from goemobalance.llm.review import ReviewError, export_review, import_review
+
+__all__ = [
+    "AgreementPolicy",
+    "Annotation",
+    "Completion",
+    "DeficitError",
+    "DuplicateIndex",
+    "GenerationConfig",
+    "GenerationResult",
+    "LLMClient",
+    "LLMConfig",
+    "LLMConfigError",
+    "LLMRequestError",
+    "PromptTemplate",
+    "ResponseCache",
+    "ResponseParseError",
+    "ReviewError",
+    "SyncLLMClient",
+    "Target",
+    "TemplateError",
+    "Usage",
+    "annotate_text",
+    "export_review",
+    "generate_and_annotate",
+    "import_review",
+    "load_deficits",
+    "load_template",
+    "normalize_text",
+    "parse_annotation",
+    "parse_deficits",
+    "parse_json_lenient",
+    "request_key",
+    "run_generation",
+    "text_id",
+    "validate_items",
+]

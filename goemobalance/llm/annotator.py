@@ -1,0 +1,184 @@
+"""Annotation side: the LLM labels each text (multi-label, with confidence) and an agreement policy
+decides whether the intended labels are confirmed or the row goes to human review.
+
+Names outside the label space are dropped and recorded (``on_unknown_label="drop"``) or send the row
+to review (``"review"``). With ``votes=k`` the text is annotated k times (k cached requests with
+different seeds) and a label is kept when a strict majority of the votes name it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from goemobalance.labels import LabelSpace
+from goemobalance.llm.client import LLMClient, LLMRequestError
+from goemobalance.llm.parsing import ResponseParseError, parse_json_lenient
+from goemobalance.llm.prompts import PromptTemplate
+
+ANNOTATION_SCHEMA_NAME = "emotion_labels"
+AGREEMENT_RULES = ("subset", "jaccard", "exact")
+
+
+@dataclass
+class AgreementPolicy:
+    """When annotated labels confirm the intended ones; see the module docstring."""
+
+    rule: str = "subset"
+    jaccard_threshold: float = 0.5
+    votes: int = 1
+    min_confidence: float = 0.5
+    temperature: float = 0.0
+    vote_temperature: float = 0.7
+    parse_retries: int = 2
+    on_unknown_label: str = "drop"
+
+    def __post_init__(self) -> None:
+        if self.rule not in AGREEMENT_RULES:
+            raise ValueError(f"agreement rule must be one of {AGREEMENT_RULES}, got {self.rule!r}")
+        if self.votes < 1:
+            raise ValueError(f"votes must be >= 1, got {self.votes}")
+        if self.on_unknown_label not in ("drop", "review"):
+            raise ValueError(f"on_unknown_label must be 'drop' or 'review', got {self.on_unknown_label!r}")
+
+    def agrees(self, intended: set[str], annotated: set[str]) -> tuple[bool, float]:
+        """(passed, Jaccard) for intended vs annotated label sets."""
+        union = intended | annotated
+        jaccard = len(intended & annotated) / len(union) if union else 1.0
+        if self.rule == "subset":
+            return bool(annotated) and intended <= annotated, jaccard
+        if self.rule == "exact":
+            return intended == annotated, jaccard
+        return jaccard >= self.jaccard_threshold, jaccard
+
+
+@dataclass
+class Annotation:
+    """The annotator's verdict on one text."""
+
+    labels: list[str]
+    scores: list[float]
+    unknown_labels: list[str] = field(default_factory=list)
+    votes: int = 0
+    agreement: dict[str, Any] = field(default_factory=dict)
+    error: str | None = None
+
+    @property
+    def accepted(self) -> bool:
+        return bool(self.agreement.get("passed")) and self.error is None
+
+
+def annotation_response_format(space: LabelSpace) -> dict[str, Any]:
+    """JSON-schema ``response_format`` for ``{"labels": [{"name": <label>, "confidence": 0..1}]}``."""
+    label = {
+        "type": "object",
+        "properties": {"name": {"type": "string", "enum": list(space.names)}, "confidence": {"type": "number"}},
+        "required": ["name", "confidence"],
+        "additionalProperties": False,
+    }
+    schema = {
+        "type": "object",
+        "properties": {"labels": {"type": "array", "items": label}},
+        "required": ["labels"],
+        "additionalProperties": False,
+    }
+    return {"type": "json_schema", "json_schema": {"name": ANNOTATION_SCHEMA_NAME, "strict": True, "schema": schema}}
+
+
+def parse_annotation(content: str, space: LabelSpace) -> tuple[dict[str, float], list[str]]:
+    """Known label -> confidence, and the names outside the label space; raises `ResponseParseError`."""
+    value = parse_json_lenient(content)
+    entries = value.get("labels", value.get("emotions")) if isinstance(value, Mapping) else value
+    if not isinstance(entries, list):
+        raise ResponseParseError("annotation JSON has no 'labels' list")
+    known: dict[str, float] = {}
+    unknown: list[str] = []
+    for entry in entries:
+        name, confidence = _entry(entry)
+        if name is None:
+            continue
+        if name in space:
+            known[name] = max(known.get(name, 0.0), confidence)
+        elif name not in unknown:
+            unknown.append(name)
+    return known, unknown
+
+
+async def annotate_text(
+    client: LLMClient,
+    text: str,
+    intended: Sequence[str],
+    template: PromptTemplate,
+    space: LabelSpace,
+    policy: AgreementPolicy,
+    seed: int = 0,
+) -> Annotation:
+    """Annotate one text (k votes), then apply the agreement policy; failures are kept on the result."""
+    messages = template.annotation_messages(text, space.names)
+    votes: list[dict[str, float]] = []
+    unknown: list[str] = []
+    for vote in range(policy.votes):
+        try:
+            known, vote_unknown = await _one_vote(client, messages, space, policy, seed, vote)
+        except (LLMRequestError, ResponseParseError) as exc:
+            return Annotation([], [], unknown, len(votes), {"passed": False}, error=str(exc))
+        votes.append(known)
+        unknown += [name for name in vote_unknown if name not in unknown]
+    return _verdict(votes, unknown, set(intended), space, policy)
+
+
+async def _one_vote(client, messages, space, policy, seed, vote) -> tuple[dict[str, float], list[str]]:
+    """One annotation; a reply that cannot be parsed is asked again with another seed."""
+    temperature = policy.temperature if vote == 0 else policy.vote_temperature
+    last_error: ResponseParseError | None = None
+    for attempt in range(policy.parse_retries + 1):
+        completion = await client.complete(
+            messages,
+            temperature=temperature,
+            seed=seed + vote + 1000 * attempt,
+            response_format=annotation_response_format(space),
+        )
+        try:
+            return parse_annotation(completion.content, space)
+        except ResponseParseError as exc:
+            last_error = exc
+    raise ResponseParseError(f"unparseable annotation after {policy.parse_retries + 1} tries: {last_error}")
+
+
+def _verdict(
+    votes: list[dict[str, float]], unknown: list[str], intended: set[str], space: LabelSpace, policy: AgreementPolicy
+) -> Annotation:
+    counts = Counter(name for vote in votes for name, conf in vote.items() if conf >= policy.min_confidence)
+    labels = sorted((name for name, c in counts.items() if c * 2 > len(votes)), key=space.id)
+    scores = [sum(vote.get(name, 0.0) for vote in votes) / len(votes) for name in space.names]
+    passed, jaccard = policy.agrees(intended, set(labels))
+    if unknown and policy.on_unknown_label == "review":
+        passed = False
+    agreement = {
+        "rule": policy.rule,
+        "passed": passed,
+        "jaccard": round(jaccard, 4),
+        "votes": len(votes),
+        "intended": sorted(intended, key=space.id),
+        "annotated": labels,
+    }
+    if policy.rule == "jaccard":
+        agreement["threshold"] = policy.jaccard_threshold
+    return Annotation(labels, scores, unknown, len(votes), agreement)
+
+
+def _entry(entry: Any) -> tuple[str | None, float]:
+    if isinstance(entry, str):
+        return entry.strip().lower(), 1.0
+    if not isinstance(entry, Mapping):
+        return None, 0.0
+    name = entry.get("name", entry.get("label"))
+    if not isinstance(name, str) or not name.strip():
+        return None, 0.0
+    try:
+        confidence = float(entry.get("confidence", 1.0))
+    except (TypeError, ValueError):
+        confidence = 1.0
+    return name.strip().lower(), min(1.0, max(0.0, confidence))

@@ -1,0 +1,387 @@
+"""An asynchronous chat-completion client over `openai.AsyncOpenAI` that is cheap to rerun and hard to break.
+
+- works with OpenAI and any OpenAI-compatible server (vLLM, Ollama, llama.cpp) through `base_url`;
+- reads the API key from an environment variable only; the key is never stored, cached or logged;
+- bounds concurrency with an `asyncio.Semaphore`;
+- retries 408/409/429/5xx, timeouts, connection errors and malformed bodies with exponential backoff and
+  full jitter, honouring ``Retry-After`` / ``retry-after-ms`` (the openai client's own retries are
+  disabled, ``max_retries=0``, so there is one retry policy and it is ours);
+- counts requests, cache hits, retries, tokens and cost (configurable prices per million tokens);
+- looks every request up in an on-disk `ResponseCache` first, so a rerun sends nothing twice;
+- falls back to prompt-only JSON when a server rejects ``response_format`` (``structured_output="auto"``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import email.utils
+import os
+import random
+import threading
+import time
+from collections.abc import Coroutine, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import openai
+
+from goemobalance.llm.cache import ResponseCache, request_key
+
+RETRYABLE_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
+STRUCTURED_MODES = ("auto", "json_schema", "off")
+_UNSUPPORTED_FORMAT = "unsupported_response_format"
+
+
+class LLMConfigError(ValueError):
+    """A client configuration that cannot work (e.g. no API key for the OpenAI API)."""
+
+
+class LLMRequestError(RuntimeError):
+    """A request that failed for good: not retryable, or still failing after every retry."""
+
+    def __init__(self, message: str, *, key: str, attempts: int, status: int | None = None, retryable: bool = True):
+        super().__init__(message)
+        self.key = key
+        self.attempts = attempts
+        self.status = status
+        self.retryable = retryable
+
+
+@dataclass
+class LLMConfig:
+    """Everything the client needs; safe to log (it holds the key's variable name, never the key)."""
+
+    model: str = "gpt-4o-mini"
+    base_url: str | None = None
+    api_key_env: str = "OPENAI_API_KEY"
+    concurrency: int = 8
+    timeout: float = 60.0
+    max_retries: int = 6
+    backoff_base: float = 0.5
+    backoff_max: float = 30.0
+    price_input_per_1m: float = 0.0
+    price_output_per_1m: float = 0.0
+    structured_output: str = "auto"
+    jitter_seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.concurrency < 1:
+            raise LLMConfigError(f"concurrency must be >= 1, got {self.concurrency}")
+        if self.max_retries < 0:
+            raise LLMConfigError(f"max_retries must be >= 0, got {self.max_retries}")
+        if self.structured_output not in STRUCTURED_MODES:
+            raise LLMConfigError(f"structured_output must be one of {STRUCTURED_MODES}, got {self.structured_output!r}")
+
+    def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
+        """Price in dollars of one request's tokens."""
+        return (prompt_tokens * self.price_input_per_1m + completion_tokens * self.price_output_per_1m) / 1e6
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class Usage:
+    """What the client sent and spent: requests, cache hits, retries, failures, tokens, dollars."""
+
+    requests: int = 0
+    cache_hits: int = 0
+    retries: int = 0
+    failures: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+    retry_delays: list[float] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        summary = asdict(self)
+        summary["retry_delays"] = [round(d, 3) for d in self.retry_delays[:50]]
+        summary["cost_usd"] = round(self.cost_usd, 6)
+        return summary
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One chat completion's text and token counts; `cached` when it came from the on-disk cache."""
+
+    content: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str | None
+    key: str
+    cached: bool
+    structured: bool
+
+
+class LLMClient:
+    """Async chat completions with bounded concurrency, retries, accounting and an on-disk cache."""
+
+    def __init__(
+        self,
+        config: LLMConfig,
+        cache: ResponseCache | str | Path | None = None,
+        *,
+        http_client: Any | None = None,
+    ):
+        self.config = config
+        self.cache = ResponseCache(cache) if isinstance(cache, (str, Path)) else cache
+        self.usage = Usage()
+        self._http_client = http_client
+        self._openai: openai.AsyncOpenAI | None = None
+        self._semaphore = asyncio.Semaphore(config.concurrency)
+        self._rng = random.Random(config.jitter_seed)
+        self._structured_ok = config.structured_output != "off"
+
+    async def complete(
+        self,
+        messages: Sequence[Mapping[str, str]],
+        *,
+        temperature: float | None = None,
+        seed: int | None = None,
+        max_tokens: int | None = None,
+        response_format: Mapping[str, Any] | None = None,
+    ) -> Completion:
+        """One chat completion, from the cache when possible; raises `LLMRequestError` on final failure."""
+        params = _drop_none({"temperature": temperature, "seed": seed, "max_tokens": max_tokens})
+        messages = [dict(m) for m in messages]
+        if response_format is not None and self._structured_ok:
+            completion = await self._cached_or_sent(messages, {**params, "response_format": dict(response_format)})
+            if completion is not None:
+                return completion
+        completion = await self._cached_or_sent(messages, params)
+        assert completion is not None
+        return completion
+
+    async def _cached_or_sent(self, messages: list[dict], params: dict[str, Any]) -> Completion | None:
+        """The completion for this exact request; None when the server rejected `response_format`."""
+        key = request_key(self.config.model, messages, params)
+        stored = self.cache.get(key) if self.cache is not None else None
+        cached = stored is not None
+        if cached:
+            self.usage.cache_hits += 1
+        else:
+            stored = await self._send(key, messages, params)
+            if self.cache is not None:
+                self.cache.put(key, stored)
+        if stored.get(_UNSUPPORTED_FORMAT):
+            self._structured_ok = False
+            return None
+        return Completion(
+            content=stored["content"],
+            prompt_tokens=stored["prompt_tokens"],
+            completion_tokens=stored["completion_tokens"],
+            finish_reason=stored.get("finish_reason"),
+            key=key,
+            cached=cached,
+            structured="response_format" in params,
+        )
+
+    async def _send(self, key: str, messages: list[dict], params: dict[str, Any]) -> dict[str, Any]:
+        """Send one request, retrying what is worth retrying; the stored form of its response."""
+        client = self._client()
+        last_error = "no attempt made"
+        status: int | None = None
+        for attempt in range(self.config.max_retries + 1):
+            retry_after: float | None = None
+            try:
+                async with self._semaphore:
+                    self.usage.requests += 1
+                    response = await client.chat.completions.create(
+                        model=self.config.model, messages=messages, timeout=self.config.timeout, **_typed(params)
+                    )
+                return self._stored_form(response)
+            except openai.APIStatusError as exc:
+                status, last_error = exc.status_code, f"HTTP {exc.status_code}: {_short(exc)}"
+                if status in (400, 422) and "response_format" in params and self.config.structured_output == "auto":
+                    return {_UNSUPPORTED_FORMAT: True, "status": status}
+                if status not in RETRYABLE_STATUS:
+                    self.usage.failures += 1
+                    raise LLMRequestError(last_error, key=key, attempts=attempt + 1, status=status, retryable=False) from exc
+                retry_after = _retry_after_seconds(exc.response.headers)
+            except openai.APITimeoutError:
+                status, last_error = None, f"timed out after {self.config.timeout:g} s"
+            except openai.APIConnectionError as exc:
+                status, last_error = None, f"connection error: {_short(exc)}"
+            except (openai.APIResponseValidationError, ValueError, TypeError, AttributeError, IndexError) as exc:
+                status, last_error = None, f"malformed response: {_short(exc)}"
+            if attempt < self.config.max_retries:
+                delay = self._backoff(attempt, retry_after)
+                self.usage.retries += 1
+                self.usage.retry_delays.append(delay)
+                await asyncio.sleep(delay)
+        self.usage.failures += 1
+        raise LLMRequestError(
+            f"gave up after {self.config.max_retries + 1} attempt(s): {last_error}",
+            key=key,
+            attempts=self.config.max_retries + 1,
+            status=status,
+        )
+
+    def _stored_form(self, response: Any) -> dict[str, Any]:
+        """Content and usage of a ChatCompletion; raises ValueError on a body without a message."""
+        if isinstance(response, (str, bytes)) or not getattr(response, "choices", None):
+            raise ValueError("response has no choices")
+        choice = response.choices[0]
+        content = choice.message.content
+        if not isinstance(content, str):
+            raise ValueError("response message has no text content")
+        usage = getattr(response, "usage", None)
+        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
+        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+        self.usage.prompt_tokens += prompt_tokens
+        self.usage.completion_tokens += completion_tokens
+        self.usage.cost_usd += self.config.cost(prompt_tokens, completion_tokens)
+        return {
+            "content": content,
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "finish_reason": choice.finish_reason,
+            "model": getattr(response, "model", None),
+        }
+
+    def _backoff(self, attempt: int, retry_after: float | None) -> float:
+        """Full-jitter exponential backoff, never shorter than the server's Retry-After."""
+        ceiling = min(self.config.backoff_max, self.config.backoff_base * 2**attempt)
+        delay = self._rng.uniform(0.5 * ceiling, ceiling)
+        if retry_after is not None:
+            delay = max(delay, retry_after)
+        return delay
+
+    def _client(self) -> openai.AsyncOpenAI:
+        """The openai client, made on the first request that misses the cache (cached reruns need no key)."""
+        if self._openai is None:
+            self._openai = openai.AsyncOpenAI(
+                api_key=_api_key(self.config),
+                base_url=self.config.base_url,
+                max_retries=0,
+                timeout=self.config.timeout,
+                http_client=self._http_client,
+            )
+        return self._openai
+
+    async def close(self) -> None:
+        """Write pending cache entries and close the HTTP connections."""
+        if self.cache is not None:
+            self.cache.flush()
+        if self._openai is not None:
+            await self._openai.close()
+            self._openai = None
+
+    async def __aenter__(self) -> LLMClient:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+class SyncLLMClient:
+    """A blocking facade over `LLMClient` for code that is not in asyncio (runs its own event loop thread)."""
+
+    def __init__(self, config: LLMConfig, cache: ResponseCache | str | Path | None = None):
+        self._loop = asyncio.new_event_loop()
+        self._thread = threading.Thread(target=self._loop.run_forever, name="goemobalance-llm", daemon=True)
+        self._thread.start()
+        self.client: LLMClient = self._run(_make_client(config, cache))
+
+    @property
+    def usage(self) -> Usage:
+        return self.client.usage
+
+    def complete(self, messages: Sequence[Mapping[str, str]], **params: Any) -> Completion:
+        """One completion, blocking; same arguments as `LLMClient.complete`."""
+        return self._run(self.client.complete(messages, **params))
+
+    def complete_many(self, requests: Sequence[Mapping[str, Any]]) -> list[Completion | LLMRequestError]:
+        """Many completions concurrently (each a dict with ``messages`` and optional parameters)."""
+
+        async def gather() -> list[Completion | LLMRequestError]:
+            tasks = [self.client.complete(**request) for request in requests]
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            return [_reraise_unexpected(r) for r in results]
+
+        return self._run(gather())
+
+    def run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
+        """Run any coroutine (e.g. a pipeline using `self.client`) on this client's loop."""
+        return self._run(coroutine)
+
+    def close(self) -> None:
+        if self._loop.is_running():
+            self._run(self.client.close())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=5)
+            self._loop.close()
+
+    def __enter__(self) -> SyncLLMClient:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result()
+
+
+async def _make_client(config: LLMConfig, cache: ResponseCache | str | Path | None) -> LLMClient:
+    return LLMClient(config, cache)
+
+
+def _reraise_unexpected(result: Any) -> Any:
+    if isinstance(result, BaseException) and not isinstance(result, LLMRequestError):
+        raise result
+    return result
+
+
+def _api_key(config: LLMConfig) -> str:
+    """The key from the environment; local servers (a `base_url`) work without one."""
+    key = os.environ.get(config.api_key_env)
+    if key:
+        return key
+    if config.base_url:
+        return "not-needed"
+    raise LLMConfigError(
+        f"no API key: set the environment variable {config.api_key_env} (or pass base_url for a local server)"
+    )
+
+
+def _retry_after_seconds(headers: Mapping[str, str]) -> float | None:
+    """Seconds to wait from ``retry-after-ms`` or ``Retry-After`` (seconds or an HTTP date)."""
+    millis = headers.get("retry-after-ms")
+    if millis:
+        try:
+            return max(0.0, float(millis) / 1000)
+        except ValueError:
+            pass
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        parsed = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, parsed.timestamp() - time.time())
+
+
+def _typed(params: dict[str, Any]) -> dict[str, Any]:
+    """Request parameters for `create`; ``response_format`` goes in ``extra_body`` (sent as is).
+
+    The openai client walks typed parameters recursively to transform them; a JSON schema with a
+    28-name enum made that walk the largest client-side cost per request (see docs/llm.md).
+    """
+    typed = {k: v for k, v in params.items() if k != "response_format"}
+    if "response_format" in params:
+        typed["extra_body"] = {"response_format": params["response_format"]}
+    return typed
+
+
+def _drop_none(params: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in params.items() if v is not None}
+
+
+def _short(exc: BaseException) -> str:
+    return str(exc).replace("\n", " ")[:200]

@@ -1,0 +1,226 @@
+"""Generate + annotate until the deficits are filled: the end-to-end LLM stage, as `datasets.Dataset`s.
+
+Per round: plan batches for what is still missing -> send them concurrently -> validate and de-duplicate
+each batch in batch order (so a rerun makes the same decisions whatever order answers arrive in) ->
+annotate every surviving text -> keep agreed rows, send disagreements to review. Failed requests are
+reported and their share of the deficit is asked again in the next round; a rerun answers every earlier
+request from the cache and only resends what failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from collections import Counter
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import datasets
+from tqdm.auto import tqdm
+
+from goemobalance.labels import GOEMOTIONS, LabelSpace
+from goemobalance.llm.annotator import AgreementPolicy, Annotation, annotate_text
+from goemobalance.llm.client import LLMClient, LLMConfig
+from goemobalance.llm.dedup import DuplicateIndex
+from goemobalance.llm.generator import BatchOutcome, BatchRequest, GenerationConfig, parse_deficits, plan_batches, request_batch
+from goemobalance.llm.prompts import PromptTemplate, load_template
+from goemobalance.schema import from_records, make_record
+
+SOURCE = "llm"
+
+
+@dataclass
+class GenerationResult:
+    """Accepted rows, rows for human review, and a JSON-serializable report of everything counted."""
+
+    accepted: datasets.Dataset
+    review: datasets.Dataset
+    report: dict[str, Any] = field(default_factory=dict)
+
+
+def text_id(text: str) -> str:
+    """Stable row id: ``llm:`` + the first 16 hex digits of the SHA-256 of the text."""
+    return "llm:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+async def generate_and_annotate(
+    deficits: Mapping[str, Any],
+    generator: LLMClient,
+    annotator: LLMClient | None = None,
+    *,
+    template: PromptTemplate | None = None,
+    space: LabelSpace = GOEMOTIONS,
+    config: GenerationConfig | None = None,
+    policy: AgreementPolicy | None = None,
+    pool: Iterable[str] | datasets.Dataset | None = None,
+    test_texts: Iterable[str] | datasets.Dataset | None = None,
+    progress: bool = True,
+) -> GenerationResult:
+    """Fill `deficits` with generated, annotated, de-duplicated texts (see the module docstring)."""
+    run = _Run(
+        generator=generator,
+        annotator=annotator or generator,
+        template=template or load_template(),
+        space=space,
+        config=config or GenerationConfig(),
+        policy=policy or AgreementPolicy(),
+        progress=progress,
+    )
+    run.index_references(test_texts, "test")
+    run.index_references(pool, "pool")
+    targets = parse_deficits(deficits, space)
+    remaining = {t.labels: t.count for t in targets}
+    for round_ in range(run.config.max_rounds):
+        batches = plan_batches({k: v for k, v in remaining.items() if v > 0}, run.template, run.config, round_)
+        if not batches:
+            break
+        filled = await run.round(batches)
+        for labels, count in filled.items():
+            remaining[labels] -= count
+    return run.result(targets, remaining, test_texts is not None)
+
+
+def run_generation(
+    deficits: Mapping[str, Any],
+    generator_config: LLMConfig,
+    annotator_config: LLMConfig | None = None,
+    *,
+    cache_path: str | None = None,
+    **kwargs: Any,
+) -> GenerationResult:
+    """Blocking entry point: builds the clients (sharing one cache file), runs, closes them."""
+
+    async def main() -> GenerationResult:
+        generator = LLMClient(generator_config, cache_path)
+        annotator = LLMClient(annotator_config, generator.cache) if annotator_config else None
+        try:
+            result = await generate_and_annotate(deficits, generator, annotator, **kwargs)
+        finally:
+            await generator.close()
+            if annotator is not None:
+                await annotator.close()
+        result.report["usage"] = {"generator": generator.usage.as_dict()}
+        if annotator is not None:
+            result.report["usage"]["annotator"] = annotator.usage.as_dict()
+        if generator.cache is not None:
+            generator.cache.close()
+        return result
+
+    return asyncio.run(main())
+
+
+@dataclass
+class _Run:
+    generator: LLMClient
+    annotator: LLMClient
+    template: PromptTemplate
+    space: LabelSpace
+    config: GenerationConfig
+    policy: AgreementPolicy
+    progress: bool
+    index: DuplicateIndex = field(init=False)
+    rejections: Counter = field(default_factory=Counter)
+    failed_requests: list[dict[str, Any]] = field(default_factory=list)
+    accepted: list[dict[str, Any]] = field(default_factory=list)
+    review: list[dict[str, Any]] = field(default_factory=list)
+    unknown_labels: Counter = field(default_factory=Counter)
+    requested: int = 0
+
+    def __post_init__(self) -> None:
+        self.index = DuplicateIndex(self.config.near_duplicate_threshold)
+
+    def index_references(self, texts: Iterable[str] | datasets.Dataset | None, origin: str) -> None:
+        if texts is not None:
+            self.index.add(texts["text"] if isinstance(texts, datasets.Dataset) else list(texts), origin)
+
+    async def round(self, batches: list[BatchRequest]) -> Counter:
+        """Run one round; returns how many accepted rows each label combination got."""
+        committed = [asyncio.Event() for _ in batches]
+        bar = tqdm(total=len(batches), desc=f"LLM round {batches[0].round}", unit="batch", disable=not self.progress)
+
+        async def one(batch: BatchRequest) -> list[tuple[BatchRequest, str, Annotation]]:
+            try:
+                outcome = await request_batch(self.generator, batch, self.config)
+                if batch.index:
+                    await committed[batch.index - 1].wait()
+                texts = self.commit(outcome)
+            finally:
+                committed[batch.index].set()
+            annotations = await asyncio.gather(
+                *(
+                    annotate_text(self.annotator, t, batch.labels, self.template, self.space, self.policy, batch.seed)
+                    for t in texts
+                )
+            )
+            bar.update(1)
+            return [(batch, t, a) for t, a in zip(texts, annotations)]
+
+        results = await asyncio.gather(*(one(b) for b in batches))
+        bar.close()
+        filled: Counter = Counter()
+        for batch, text, annotation in (row for rows in results for row in rows):
+            if annotation.accepted:
+                filled[batch.labels] += 1
+            self.keep(batch, text, annotation)
+        return filled
+
+    def commit(self, outcome: BatchOutcome) -> list[str]:
+        """Count rejections, drop duplicates (against everything committed before), index the rest."""
+        self.requested += outcome.request.n
+        self.rejections.update(outcome.rejections)
+        if outcome.error is not None:
+            self.failed_requests.append({**outcome.request.provenance(), "n": outcome.request.n, "error": outcome.error})
+        reasons = self.index.admit(outcome.texts, "generated")
+        self.rejections.update(reason for reason in reasons if reason is not None)
+        return [text for text, reason in zip(outcome.texts, reasons) if reason is None]
+
+    def keep(self, batch: BatchRequest, text: str, annotation: Annotation) -> None:
+        self.unknown_labels.update(annotation.unknown_labels)
+        labels = annotation.labels or list(batch.labels)
+        meta = {
+            "generator": {
+                "model": self.generator.config.model,
+                "template_id": self.template.id,
+                "temperature": self.config.temperature,
+                **batch.provenance(),
+            },
+            "annotator": {
+                "model": self.annotator.config.model,
+                "votes": self.policy.votes,
+                "temperature": self.policy.temperature,
+                "min_confidence": self.policy.min_confidence,
+            },
+            "agreement": annotation.agreement,
+            "unknown_labels": annotation.unknown_labels,
+        }
+        if annotation.error is not None:
+            meta["annotation_error"] = annotation.error
+        record = make_record(
+            id=text_id(text),
+            text=text,
+            labels=self.space.ids(labels),
+            source=SOURCE,
+            label_origin="llm",
+            scores=annotation.scores or None,
+            meta=meta,
+        )
+        (self.accepted if annotation.accepted else self.review).append(record)
+
+    def result(self, targets: list, remaining: Mapping[tuple[str, ...], int], test_checked: bool) -> GenerationResult:
+        report = {
+            "targets": [{"labels": list(t.labels), "count": t.count} for t in targets],
+            "unfilled": [{"labels": list(k), "count": v} for k, v in remaining.items() if v > 0],
+            "texts_requested": self.requested,
+            "accepted": len(self.accepted),
+            "to_review": len(self.review),
+            "rejections": dict(sorted(self.rejections.items())),
+            "annotation_failures": sum(1 for row in self.review if "annotation_error" in row["meta"]),
+            "unknown_labels": dict(self.unknown_labels),
+            "failed_requests": self.failed_requests,
+            "test_split_checked": test_checked,
+            "template_id": self.template.id,
+        }
+        return GenerationResult(from_records(self.accepted, self.space), from_records(self.review, self.space), report)
+
+

