@@ -18,6 +18,8 @@ from typing import Any
 
 import datasets
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from goemobalance.labels import GOEMOTIONS, LabelSpace
 
@@ -86,58 +88,114 @@ def from_records(records: list[dict[str, Any]], space: LabelSpace = GOEMOTIONS) 
 
 
 def multi_hot(dataset: datasets.Dataset, dtype=np.int8) -> np.ndarray:
-    """The (n_rows, n_labels) 0/1 label matrix of a dataset in the schema."""
+    """The (n_rows, n_labels) 0/1 label matrix of a dataset in the schema (read column-wise from Arrow)."""
     space = label_space_of(dataset)
-    return space.to_multi_hot(dataset["labels"], dtype=dtype)
+    labels = dataset.select_columns(["labels"]).with_format("arrow")[:].column("labels").combine_chunks()
+    matrix = np.zeros((len(labels), len(space)), dtype=dtype)
+    rows = np.asarray(pc.list_parent_indices(labels))
+    values = np.asarray(pc.list_flatten(labels).to_numpy(zero_copy_only=False), dtype=np.int64)
+    if values.size and (values.min() < 0 or values.max() >= len(space)):
+        raise SchemaError(f"label ids outside 0..{len(space) - 1} in column 'labels'")
+    matrix[rows, values] = 1
+    return matrix
 
 
-def validate(dataset: datasets.Dataset, *, allow_unlabeled: bool = False) -> None:
+def validate(
+    dataset: datasets.Dataset, *, allow_unlabeled: bool = False, check_meta: bool = True
+) -> None:
     """Check every column and row; raise `SchemaError` naming the first bad row and field.
 
-    Unlabeled rows (an empty ``labels`` list) are only allowed with ``allow_unlabeled=True``, for
-    texts still waiting for the pseudo-labeler or the LLM annotator.
+    Vectorized with pyarrow compute kernels (about 0.2 s for 43k rows). Unlabeled rows (an empty
+    ``labels`` list) are only allowed with ``allow_unlabeled=True``, for texts still waiting for the
+    pseudo-labeler or the LLM annotator. ``check_meta=False`` skips parsing the meta JSON strings (for
+    metas built as JSON objects by construction).
     """
     missing = [c for c in COLUMNS if c not in dataset.column_names]
     if missing:
         raise SchemaError(f"missing column(s) {missing}; a record has {list(COLUMNS)}")
-    space = label_space_of(dataset)
-    n_labels = len(space)
-    seen_ids: dict[str, int] = {}
-    for row, record in enumerate(dataset.select_columns(list(COLUMNS))):
-        _validate_row(row, record, n_labels, seen_ids, allow_unlabeled)
+    n_labels = len(label_space_of(dataset))
+    table = dataset.with_format("arrow")[:]
+    if len(table) == 0:
+        return
+    ids = table.column("id").combine_chunks()
+    failures: list[tuple[int, str, str]] = []
+
+    def first(mask, field: str, why) -> None:
+        mask = np.asarray(pc.fill_null(mask, True).to_numpy(zero_copy_only=False), dtype=bool)
+        hits = np.flatnonzero(mask)
+        if hits.size:
+            row = int(hits[0])
+            failures.append((row, field, why(row) if callable(why) else why))
+
+    first(pc.equal(pc.utf8_length(pc.fill_null(ids, "")), 0), "id", "empty id")
+    _check_duplicate_ids(ids, failures)
+    texts = pc.fill_null(table.column("text").combine_chunks(), "")
+    first(pc.equal(pc.utf8_length(pc.utf8_trim_whitespace(texts)), 0), "text", "empty text")
+    _check_labels(table.column("labels").combine_chunks(), n_labels, allow_unlabeled, first)
+    first(pc.equal(pc.utf8_length(pc.fill_null(table.column("source"), "")), 0), "source", "empty source")
+    origins = table.column("label_origin").combine_chunks()
+    first(
+        pc.invert(pc.is_in(origins, value_set=pa.array(LABEL_ORIGINS))),
+        "label_origin",
+        lambda row: f"{origins[row].as_py()!r} is not one of {LABEL_ORIGINS}",
+    )
+    _check_scores(table.column("scores").combine_chunks(), n_labels, first)
+    if check_meta:
+        _check_meta(table.column("meta").combine_chunks(), failures)
+    if failures:
+        row, field, why = min(failures, key=lambda f: (f[0], COLUMNS.index(f[1])))
+        raise SchemaError(f"row {row} (id={ids[row].as_py()!r}), field '{field}': {why}")
 
 
-def _validate_row(row: int, record: dict, n_labels: int, seen_ids: dict[str, int], allow_unlabeled: bool) -> None:
-    def fail(field: str, why: str) -> None:
-        raise SchemaError(f"row {row} (id={record.get('id')!r}), field '{field}': {why}")
+def _check_duplicate_ids(ids: pa.Array, failures: list) -> None:
+    codes = np.asarray(pc.fill_null(ids, "").dictionary_encode().indices)
+    _, first_index, inverse = np.unique(codes, return_index=True, return_inverse=True)
+    duplicate_rows = np.flatnonzero(first_index[inverse] != np.arange(len(codes)))
+    if duplicate_rows.size:
+        row = int(duplicate_rows[0])
+        failures.append((row, "id", f"duplicate id, first used by row {int(first_index[inverse[row]])}"))
 
-    if not record["id"]:
-        fail("id", "empty id")
-    if record["id"] in seen_ids:
-        fail("id", f"duplicate id, first used by row {seen_ids[record['id']]}")
-    seen_ids[record["id"]] = row
-    if not isinstance(record["text"], str) or not record["text"].strip():
-        fail("text", "empty text")
-    labels = record["labels"]
-    if not labels and not allow_unlabeled:
-        fail("labels", "no labels")
-    if any(not 0 <= i < n_labels for i in labels):
-        fail("labels", f"label id outside 0..{n_labels - 1}: {labels}")
-    if len(set(labels)) != len(labels):
-        fail("labels", f"repeated label id: {labels}")
-    if not record["source"]:
-        fail("source", "empty source")
-    if record["label_origin"] not in LABEL_ORIGINS:
-        fail("label_origin", f"{record['label_origin']!r} is not one of {LABEL_ORIGINS}")
-    scores = record["scores"]
-    if scores:
-        if len(scores) != n_labels:
-            fail("scores", f"expected {n_labels} probabilities, got {len(scores)}")
-        if any(not (0.0 <= s <= 1.0) for s in scores):
-            fail("scores", "probabilities must lie in [0, 1]")
-    try:
-        meta = json.loads(record["meta"]) if record["meta"] else {}
-    except json.JSONDecodeError as exc:
-        fail("meta", f"not valid JSON: {exc}")
-    if not isinstance(meta, dict):
-        fail("meta", "must be a JSON object")
+
+def _check_labels(labels: pa.ListArray, n_labels: int, allow_unlabeled: bool, first) -> None:
+    lengths = pc.list_value_length(labels)
+    if not allow_unlabeled:
+        first(pc.equal(lengths, 0), "labels", "no labels")
+    rows = np.asarray(pc.list_parent_indices(labels))
+    flat = np.asarray(pc.list_flatten(labels).to_numpy(zero_copy_only=False))
+    bad = np.zeros(len(labels), dtype=bool)
+    bad[rows[(flat < 0) | (flat >= n_labels)]] = True
+    first(pa.array(bad), "labels", lambda row: f"label id outside 0..{n_labels - 1}: {labels[row].as_py()}")
+    repeated = np.zeros(len(labels), dtype=bool)
+    if flat.size:
+        pairs = np.unique(np.stack([rows, flat]), axis=1)
+        unique_per_row = np.bincount(pairs[0], minlength=len(labels))
+        repeated = unique_per_row != np.asarray(lengths.to_numpy(zero_copy_only=False))
+    first(pa.array(repeated), "labels", lambda row: f"repeated label id: {labels[row].as_py()}")
+
+
+def _check_scores(scores: pa.ListArray, n_labels: int, first) -> None:
+    lengths = pc.fill_null(pc.list_value_length(scores), 0)
+    first(
+        pc.and_(pc.not_equal(lengths, 0), pc.not_equal(lengths, n_labels)),
+        "scores",
+        lambda row: f"expected {n_labels} probabilities, got {len(scores[row])}",
+    )
+    flat = np.asarray(pc.list_flatten(scores).to_numpy(zero_copy_only=False), dtype=np.float64)
+    rows = np.asarray(pc.list_parent_indices(scores))
+    bad = np.zeros(len(scores), dtype=bool)
+    bad[rows[~((flat >= 0.0) & (flat <= 1.0))]] = True
+    first(pa.array(bad), "scores", "probabilities must lie in [0, 1]")
+
+
+def _check_meta(metas: pa.Array, failures: list) -> None:
+    for row, text in enumerate(metas.to_pylist()):
+        if not text:
+            continue
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            failures.append((row, "meta", f"not valid JSON: {exc}"))
+            return
+        if not isinstance(value, dict):
+            failures.append((row, "meta", "must be a JSON object"))
+            return

@@ -1,7 +1,14 @@
 import numpy as np
 import pytest
 
-from goemobalance.labels import GOEMOTIONS, NEUTRAL_ID, LabelSpace, UnknownLabelError, ekman_space, sentiment_space
+from goemobalance.labels import (
+    GOEMOTIONS,
+    NEUTRAL_ID,
+    LabelSpace,
+    UnknownLabelError,
+    ekman_space,
+    sentiment_space,
+)
 
 
 def test_goemotions_space_matches_upstream_emotions_file(goemotions_dir):

@@ -4,7 +4,15 @@ import datasets
 import pytest
 
 from goemobalance.labels import LabelSpace
-from goemobalance.schema import SchemaError, features, from_records, label_space_of, make_record, multi_hot, validate
+from goemobalance.schema import (
+    SchemaError,
+    features,
+    from_records,
+    label_space_of,
+    make_record,
+    multi_hot,
+    validate,
+)
 
 
 def _record(**overrides):

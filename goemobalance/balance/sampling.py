@@ -400,16 +400,28 @@ class MLROS(_PercentageResampler):
 
 
 class MLRUS(_PercentageResampler):
-    """ML-RUS: delete random rows of majority labels (IRLbl < MeanIR) until ``percentage`` % fewer rows."""
+    """ML-RUS: delete random rows of majority labels (IRLbl < MeanIR) until ``percentage`` % fewer rows.
+
+    With ``protect_minority`` (default) rows that also carry a minority label (IRLbl > MeanIR) are never
+    deleted, so undersampling cannot make the rare labels rarer; ``False`` is Charte et al.'s original.
+    """
+
+    def __init__(self, percentage: float = 10.0, random_state: int | None = 0, protect_minority: bool = True
+                 ) -> None:
+        super().__init__(percentage, random_state)
+        self.protect_minority = protect_minority
 
     def _indices(self, labels, amount, rng):
         counts = _counts(labels).astype(np.float64)
         ratios, mean_ir = imbalance_ratios(labels)
         bag = list(np.flatnonzero(np.isfinite(ratios) & (ratios < mean_ir)))
         by_column = labels.tocsc()
-        queues = {l: list(rng.permutation(by_column.indices[by_column.indptr[l]:by_column.indptr[l + 1]]))
-                  for l in bag}
         alive = np.ones(labels.shape[0], dtype=bool)
+        protected = np.zeros(labels.shape[0], dtype=bool)
+        if self.protect_minority:
+            protected = np.asarray(labels @ (np.isfinite(ratios) & (ratios > mean_ir)).astype(np.int64)).ravel() > 0
+        queues = {l: [r for r in rng.permutation(by_column.indices[by_column.indptr[l]:by_column.indptr[l + 1]])
+                      if not protected[r]] for l in bag}
         deleted = 0
         while deleted < amount and bag:
             for label in list(bag):
@@ -438,6 +450,18 @@ def _labelsets(labels: sp.csr_matrix) -> np.ndarray:
     return codes.ravel()
 
 
+def _lp_shares(gaps: np.ndarray, amount: int) -> np.ndarray:
+    """Charte's LP-ROS/LP-RUS allocation: each bag gets the mean share capped by its gap to the mean
+    labelset size, unused share flows to the bags after it; rounded so the total is exact."""
+    takes = np.zeros(len(gaps))
+    share = amount / max(len(gaps), 1)
+    for position, gap in enumerate(gaps):
+        takes[position] = min(gap, share)
+        share += (share - takes[position]) / max(len(gaps) - position - 1, 1)
+    cumulative = np.round(np.cumsum(takes)).astype(np.int64)
+    return np.diff(np.concatenate([[0], cumulative]))
+
+
 class LPROS(_PercentageResampler):
     """LP-ROS: clone random rows of labelsets rarer than the mean labelset size."""
 
@@ -448,12 +472,10 @@ class LPROS(_PercentageResampler):
         minority = np.flatnonzero(sizes < mean_size)
         minority = minority[np.argsort(-sizes[minority], kind="stable")]
         clones = []
-        share = amount / max(len(minority), 1)
-        for position, bag in enumerate(minority):
-            take = min(mean_size - sizes[bag], share)
-            share += (share - take) / max(len(minority) - position - 1, 1)
+        takes = _lp_shares(mean_size - sizes[minority], amount)
+        for bag, take in zip(minority, takes):
             members = np.flatnonzero(codes == bag)
-            clones.append(rng.choice(members, size=int(round(take)), replace=True))
+            clones.append(rng.choice(members, size=int(take), replace=True))
         extra = np.concatenate(clones) if clones else np.zeros(0, dtype=np.int64)
         return np.concatenate([np.arange(labels.shape[0]), extra.astype(np.int64)])
 
@@ -468,19 +490,17 @@ class LPRUS(_PercentageResampler):
         majority = np.flatnonzero(sizes > mean_size)
         majority = majority[np.argsort(sizes[majority], kind="stable")]
         alive = np.ones(labels.shape[0], dtype=bool)
-        share = amount / max(len(majority), 1)
-        for position, bag in enumerate(majority):
-            take = min(sizes[bag] - mean_size, share)
-            share += (share - take) / max(len(majority) - position - 1, 1)
+        takes = _lp_shares(sizes[majority] - mean_size, amount)
+        for bag, take in zip(majority, takes):
             members = np.flatnonzero(codes == bag)
-            alive[rng.choice(members, size=int(round(take)), replace=False)] = False
+            alive[rng.choice(members, size=int(take), replace=False)] = False
         return np.flatnonzero(alive)
 
 
 def resample_dataset(dataset: datasets.Dataset, resampler: _PercentageResampler) -> datasets.Dataset:
     """Apply ML-ROS/ML-RUS/LP-ROS/LP-RUS to a schema Dataset; clones get ids ``<id>#dupN`` and
     ``meta.duplicate_of`` so provenance shows they are copies."""
-    resampler.fit_resample(np.zeros((len(dataset), 1)), dataset)
+    resampler.fit_resample(np.zeros((len(dataset), 1)), sparse_label_matrix(dataset))
     indices = resampler.sample_indices_
     first_use = np.zeros(len(dataset), dtype=bool)
     copy_number = np.zeros(len(dataset), dtype=np.int64)

@@ -21,10 +21,9 @@ from typing import Any
 
 import datasets
 import numpy as np
-import pyarrow.compute as pc
 
 from goemobalance.labels import GOEMOTIONS, LabelSpace
-from goemobalance.schema import label_space_of
+from goemobalance.schema import label_space_of, multi_hot
 
 SUMMARY_KEYS: tuple[str, ...] = (
     "rows", "unlabeled_rows", "cardinality", "density", "distinct_labelsets",
@@ -124,15 +123,7 @@ def label_matrix(
 ) -> tuple[np.ndarray, LabelSpace]:
     """The (n, L) int8 0/1 label matrix and its label space, from a Dataset in the schema or a matrix."""
     if isinstance(data, datasets.Dataset):
-        space = space or label_space_of(data)
-        labels = data.select_columns(["labels"]).with_format("arrow")[:].column("labels").combine_chunks()
-        matrix = np.zeros((len(labels), len(space)), dtype=np.int8)
-        rows = np.asarray(pc.list_parent_indices(labels))
-        values = np.asarray(pc.list_flatten(labels).to_numpy(zero_copy_only=False), dtype=np.int64)
-        if values.size and (values.min() < 0 or values.max() >= len(space)):
-            raise ValueError(f"label ids outside 0..{len(space) - 1} in column 'labels'")
-        matrix[rows, values] = 1
-        return matrix, space
+        return multi_hot(data), space or label_space_of(data)
     matrix = np.asarray(data)
     if matrix.ndim != 2:
         raise ValueError(f"expected a 2-D multi-hot matrix, got shape {matrix.shape}")

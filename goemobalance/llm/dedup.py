@@ -1,7 +1,8 @@
 """Exact and near-duplicate detection for generated texts, against named reference sets.
 
-Texts are normalized (Unicode NFKC, lower case, URLs and @mentions masked, punctuation dropped,
-spaces collapsed); exact duplicates share a normalized form. Near duplicates share at least
+Texts are normalized (Unicode NFKC, lower case, URLs and @mentions masked as ``url``/``user``,
+apostrophes inside words and other punctuation dropped, spaces collapsed); exact duplicates share a
+normalized form. Near duplicates share at least
 `threshold` of their character 4-gram shingles (Jaccard). Candidates come from MinHash signatures
 split into LSH bands (dictionary lookups, O(1) per text whatever the pool size) and are then checked
 with the exact Jaccard of their shingle sets, so the LSH only ever misses, never invents, a match.
@@ -23,6 +24,7 @@ import numpy as np
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _MENTION = re.compile(r"@\w+")
 _NON_WORD = re.compile(r"[^\w]+")
+_APOSTROPHE = re.compile(r"(?<=\w)['\u2019](?=\w)")
 _FOLD = np.uint64(0x9E3779B97F4A7C15)
 _CHUNK = 1024
 _PAIRWISE_MAX = 64
@@ -31,7 +33,7 @@ _PAIRWISE_MAX = 64
 def normalize_text(text: str) -> str:
     """The comparison form of a text: NFKC, lower case, URLs/mentions masked, punctuation removed."""
     text = unicodedata.normalize("NFKC", text).lower()
-    text = _MENTION.sub(" @user ", _URL.sub(" url ", text))
+    text = _APOSTROPHE.sub("", _MENTION.sub(" user ", _URL.sub(" url ", text)))
     return " ".join(_NON_WORD.sub(" ", text).split())
 
 

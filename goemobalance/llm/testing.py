@@ -127,7 +127,9 @@ class OpenAICompatibleServer:
             self._faults.clear()
 
     def start(self) -> OpenAICompatibleServer:
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="openai-loopback", daemon=True)
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="openai-loopback", daemon=True
+        )
         self._thread.start()
         return self
 

@@ -10,7 +10,7 @@ import datasets
 import pyarrow.parquet as pq
 
 from goemobalance.labels import GOEMOTIONS, LabelSpace
-from goemobalance.schema import COLUMNS, features
+from goemobalance.schema import COLUMNS, features, validate
 from goemobalance.sources.errors import LoadReport, is_gzip, plain_suffix
 from goemobalance.sources.generic import TABLE_SUFFIXES, load_table
 from goemobalance.sources.goemotions import (
@@ -20,7 +20,6 @@ from goemobalance.sources.goemotions import (
     load_goemotions_raw,
     load_goemotions_tsv,
 )
-from goemobalance.sources.records import validate_table
 from goemobalance.sources.sentiment140 import load_sentiment140
 
 ACCEPTED = (
@@ -66,7 +65,7 @@ def conform_dataset(dataset: datasets.Dataset, space: LabelSpace | None = None) 
         if not isinstance(getattr(labels, "feature", None), datasets.ClassLabel):
             dataset = dataset.cast(features(space or GOEMOTIONS))
         dataset = dataset.select_columns(list(COLUMNS))
-        validate_table(dataset, allow_unlabeled=True)
+        validate(dataset, allow_unlabeled=True)
         return dataset
     return load_table(dataset, space=space or GOEMOTIONS, allow_unlabeled=True)
 

@@ -1,0 +1,219 @@
+"""Benchmark: goemobalance iterative stratification vs iterstrat and scikit-multilearn, and the balancer.
+
+Same inputs, same run: the real GoEmotions train label matrix (43,410 x 28) and GoEmotions-like
+matrices of 100k and 1M rows (rows drawn with replacement from GoEmotions train, so label
+frequencies and co-occurrences match). Every splitter gets the same dense int8 matrix. Reported per
+task: seconds, LD and ED (Sechidis et al. 2011), label-pair distribution, folds missing a label.
+A peer whose run is estimated above ``--peer-limit`` seconds (extrapolated from its smaller runs) is
+skipped and reported as skipped.
+
+    python benchmarks/bench_split.py            # Markdown tables
+    python benchmarks/bench_split.py --json     # one JSON object
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import platform
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+
+from goemobalance.balance import (
+    IterativeStratifier,
+    MultilabelBalancer,
+    MultilabelStratifiedShuffleSplit,
+    sparse_label_matrix,
+    split_quality,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+DATA = Path(os.environ.get("GOEMOBALANCE_SHARED_DATA", REPO.parent / "shared" / "data")) / "goemotions"
+TASKS = {"2-way 90/10": (0.9, 0.1), "3-way 80/10/10": (0.8, 0.1, 0.1)}
+
+
+def goemotions_train_labels() -> np.ndarray:
+    """The GoEmotions train label matrix (dense int8)."""
+    from goemobalance.sources import load_goemotions
+
+    return sparse_label_matrix(load_goemotions(DATA, split="train")).toarray().astype(np.int8)
+
+
+def goemotions_like(base: np.ndarray, n_rows: int, seed: int) -> np.ndarray:
+    """``n_rows`` rows drawn with replacement from ``base``: same label frequencies and co-occurrence."""
+    return base[np.random.default_rng(seed).integers(0, len(base), n_rows)]
+
+
+# ---------------------------------------------------------------------------------- splitters
+
+
+def ours(y: np.ndarray, proportions: tuple[float, ...], seed: int, order: int = 1) -> list[np.ndarray]:
+    if len(proportions) == 2:
+        train, test = next(MultilabelStratifiedShuffleSplit(test_size=proportions[1], order=order,
+                                                            random_state=seed).split(None, y))
+        return [train, test]
+    fold = IterativeStratifier(proportions, order=order, random_state=seed).assign(y)
+    return [np.flatnonzero(fold == k) for k in range(len(proportions))]
+
+
+def iterstrat(y: np.ndarray, proportions: tuple[float, ...], seed: int) -> list[np.ndarray]:
+    """iterstrat is two-way only: a 3-way split is two successive stratified shuffle splits."""
+    from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit as IterstratSplit
+
+    rest = np.arange(len(y))
+    parts = []
+    remaining_share = 1.0
+    for share in proportions[1:]:
+        train, test = next(IterstratSplit(n_splits=1, test_size=share / remaining_share, random_state=seed)
+                           .split(y[rest], y[rest]))
+        parts.append(rest[test])
+        rest = rest[train]
+        remaining_share -= share
+    return [rest, *parts]
+
+
+def skmultilearn(y: np.ndarray, proportions: tuple[float, ...], seed: int) -> list[np.ndarray]:
+    from skmultilearn.model_selection import IterativeStratification
+
+    np.random.seed(seed)
+    splitter = IterativeStratification(n_splits=len(proportions), order=1,
+                                       sample_distribution_per_fold=list(proportions))
+    return [test for _, test in splitter.split(np.zeros((len(y), 1)), y)]
+
+
+PEERS: dict[str, Callable] = {"iterstrat": iterstrat, "skmultilearn": skmultilearn}
+
+
+# ---------------------------------------------------------------------------------- runner
+
+
+def timed(function: Callable, *args) -> tuple[float, object]:
+    start = time.perf_counter()
+    result = function(*args)
+    return time.perf_counter() - start, result
+
+
+def measure(name: str, function: Callable, y: np.ndarray, proportions: tuple[float, ...], seed: int,
+            *extra) -> dict:
+    seconds, parts = timed(function, y, proportions, seed, *extra)
+    quality = split_quality(y, parts, proportions).as_dict()
+    return {"method": name, "seconds": round(seconds, 4), **{k: _round(v) for k, v in quality.items()}}
+
+
+def _round(value: float) -> float:
+    return float(f"{value:.4g}") if isinstance(value, float) else value
+
+
+def estimate(history: list[tuple[int, float]], n_rows: int) -> float | None:
+    """Seconds at ``n_rows`` from earlier runs: power law through the last two points (>= linear)."""
+    if not history:
+        return None
+    (n_last, t_last) = history[-1]
+    exponent = 1.0
+    if len(history) >= 2:
+        (n_prev, t_prev) = history[-2]
+        if n_last != n_prev and t_prev > 0:
+            exponent = max(1.0, math.log(t_last / t_prev) / math.log(n_last / n_prev))
+    return t_last * (n_rows / n_last) ** exponent
+
+
+def bench_splits(datasets_: dict[str, np.ndarray], seed: int, peer_limit: float, log) -> list[dict]:
+    rows = []
+    history: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    for data_name, y in datasets_.items():
+        for task, proportions in TASKS.items():
+            log(f"{data_name} {task}: ours")
+            results = [measure("goemobalance order=1", ours, y, proportions, seed),
+                       measure("goemobalance order=2", ours, y, proportions, seed, 2)]
+            for peer, function in PEERS.items():
+                guess = estimate(history.get((peer, task), []), len(y))
+                if guess is not None and guess > peer_limit:
+                    results.append({"method": peer, "skipped": f"estimated {guess:.0f} s > {peer_limit:.0f} s"})
+                    log(f"{data_name} {task}: {peer} skipped (estimated {guess:.0f} s)")
+                    continue
+                log(f"{data_name} {task}: {peer}")
+                result = measure(peer, function, y, proportions, seed)
+                history.setdefault((peer, task), []).append((len(y), result["seconds"]))
+                results.append(result)
+            base = results[0]["seconds"]
+            for result in results:
+                if "seconds" in result:
+                    result["times_ours"] = round(result["seconds"] / base, 1)
+            rows.extend({"data": data_name, "rows": len(y), "task": task, **r} for r in results)
+    return rows
+
+
+def bench_balancer(base: np.ndarray, n_rows: int, seed: int) -> list[dict]:
+    """Select from a GoEmotions-like pool of three sources to per-label targets."""
+    rng = np.random.default_rng(seed)
+    pool = goemotions_like(base, n_rows, seed + 1)
+    sources = rng.choice(np.array(["human", "pseudo", "llm"]), size=n_rows, p=[0.05, 0.8, 0.15])
+    rows = []
+    for strategy in ("equal", 5000, "median"):
+        seconds, balancer = timed(lambda s: MultilabelBalancer(s, random_state=seed).fit(pool, sources), strategy)
+        report = balancer.report_
+        reachable = np.minimum(report["target"].to_numpy(dtype=float), report["available"].to_numpy(dtype=float))
+        rows.append({
+            "pool_rows": n_rows, "strategy": str(strategy), "seconds": round(seconds, 3),
+            "selected": int(len(balancer.sample_indices_)), "cv": round(balancer.cv_, 4),
+            "max_abs_gap_to_reachable": int(np.abs(report["achieved"].to_numpy() - reachable).max()),
+            "sources": balancer.source_counts_,
+        })
+    return rows
+
+
+def markdown(result: dict) -> str:
+    lines = [f"Machine: {result['machine']}", "",
+             "| data | rows | task | method | seconds | x ours | LD | label-pair LD | ED | folds missing a label |",
+             "|---|---:|---|---|---:|---:|---:|---:|---:|---:|"]
+    for r in result["splits"]:
+        if "skipped" in r:
+            lines.append(f"| {r['data']} | {r['rows']} | {r['task']} | {r['method']} | skipped: {r['skipped']} "
+                         "| | | | | |")
+            continue
+        lines.append(f"| {r['data']} | {r['rows']} | {r['task']} | {r['method']} | {r['seconds']} | "
+                     f"{r['times_ours']} | {r['label_distribution']} | {r['label_pair_distribution']} | "
+                     f"{r['example_distribution']} | {r['folds_missing_a_label']} |")
+    lines += ["", "| pool rows | strategy | seconds | selected | CV of achieved | max gap to reachable target |",
+              "|---:|---|---:|---:|---:|---:|"]
+    for r in result["balancer"]:
+        lines.append(f"| {r['pool_rows']} | {r['strategy']} | {r['seconds']} | {r['selected']} | {r['cv']} | "
+                     f"{r['max_abs_gap_to_reachable']} |")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", action="store_true", help="print one JSON object instead of Markdown")
+    parser.add_argument("--sizes", default="100000,1000000", help="synthetic GoEmotions-like sizes")
+    parser.add_argument("--balancer-rows", type=int, default=1_000_000)
+    parser.add_argument("--peer-limit", type=float, default=600.0, help="skip a peer estimated above this")
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+
+    def log(message: str) -> None:
+        print(f"[bench_split] {message}", file=sys.stderr, flush=True)
+
+    base = goemotions_train_labels()
+    data = {"GoEmotions train": base}
+    for size in (int(s) for s in args.sizes.split(",") if s):
+        data[f"GoEmotions-like {size // 1000}k"] = goemotions_like(base, size, args.seed)
+    result = {
+        "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
+                   f"{platform.python_version()}",
+        "command": "python benchmarks/bench_split.py" + (" --json" if args.json else ""),
+        "splits": bench_splits(data, args.seed, args.peer_limit, log),
+        "balancer": bench_balancer(base, args.balancer_rows, args.seed),
+    }
+    print(json.dumps(result) if args.json else markdown(result))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
