@@ -8,7 +8,7 @@ tokenizer trained on the tweets, and the pretrained MiniLM encoder of ``gt-all-m
 (random) 28-label classification head. With ``--model ID_OR_PATH`` any local/Hub classifier is used
 instead (e.g. SamLowe/roberta-base-go_emotions on a GPU machine).
 
-    python benchmarks/bench_label.py [--n 20000] [--models roberta4,minilm] [--threads 2] [--json]
+    python benchmarks/bench_label.py [--n 20000] [--models roberta4,minilm] [--threads 1] [--json]
 """
 
 from __future__ import annotations
@@ -60,7 +60,9 @@ def build_minilm():
 def build_hub(model_id: str):
     from transformers import AutoModelForSequenceClassification, AutoTokenizer
 
-    return AutoModelForSequenceClassification.from_pretrained(model_id).eval(), AutoTokenizer.from_pretrained(model_id)
+    return AutoModelForSequenceClassification.from_pretrained(model_id).eval(), AutoTokenizer.from_pretrained(
+        model_id
+    )
 
 
 def pipeline_probs(pipe, texts: list[str], batch_size: int, max_length: int) -> np.ndarray:
@@ -76,7 +78,9 @@ def pipeline_probs(pipe, texts: list[str], batch_size: int, max_length: int) -> 
 def bench_one(name: str, model, tokenizer, texts: list[str], args) -> dict:
     from transformers import pipeline
 
-    device = torch.device(args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(
+        args.device if args.device != "auto" else ("cuda" if torch.cuda.is_available() else "cpu")
+    )
     model = model.to(device)
     labeler = TransformerLabeler(model, tokenizer=tokenizer, device=str(device), show_progress=False,
                                  max_tokens_per_batch=args.max_tokens, max_batch_size=args.max_batch,
@@ -86,17 +90,28 @@ def bench_one(name: str, model, tokenizer, texts: list[str], args) -> dict:
     labeler.predict_proba(warm)
     pipeline_probs(pipe, warm, args.pipeline_batch, args.max_length)
 
-    start = time.perf_counter()
-    ours = labeler.predict_proba(texts)
-    ours_s = time.perf_counter() - start
-    start = time.perf_counter()
-    theirs = pipeline_probs(pipe, texts, args.pipeline_batch, args.max_length)
-    theirs_s = time.perf_counter() - start
+    # Interleave the two in rounds (alternating who goes first) so load changes on a shared machine
+    # hit both alike; each round labels a fresh block of tweets.
+    seconds = {"ours": 0.0, "theirs": 0.0}
+    probs = {"ours": [], "theirs": []}
+    for round_index, block in enumerate(np.array_split(np.arange(len(texts)), args.rounds)):
+        block_texts = [texts[i] for i in block]
+        order = ("ours", "theirs") if round_index % 2 == 0 else ("theirs", "ours")
+        for who in order:
+            start = time.perf_counter()
+            if who == "ours":
+                result = labeler.predict_proba(block_texts)
+            else:
+                result = pipeline_probs(pipe, block_texts, args.pipeline_batch, args.max_length)
+            seconds[who] += time.perf_counter() - start
+            probs[who].append(result)
+    ours_s, theirs_s = seconds["ours"], seconds["theirs"]
+    ours, theirs = np.concatenate(probs["ours"]), np.concatenate(probs["theirs"])
     return {
         "model": name, "device": str(device), "n_texts": len(texts), "threads": torch.get_num_threads(),
         "labeler_texts_per_s": round(len(texts) / ours_s, 1), "pipeline_texts_per_s": round(len(texts) / theirs_s, 1),
         "speedup": round(theirs_s / ours_s, 2), "max_abs_prob_diff": float(np.abs(ours - theirs).max()),
-        "pipeline_batch_size": args.pipeline_batch, "max_tokens_per_batch": args.max_tokens,
+        "pipeline_batch_size": args.pipeline_batch, "max_tokens_per_batch": args.max_tokens, "rounds": args.rounds,
     }  # fmt: skip
 
 
@@ -107,11 +122,12 @@ def main() -> None:
     parser.add_argument("--model", default=None, help="a Hub id or local folder instead of the built models")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--device", default="auto")
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads, same for both")
     parser.add_argument("--pipeline-batch", type=int, default=64)
     parser.add_argument("--max-tokens", type=int, default=8192)
     parser.add_argument("--max-batch", type=int, default=256)
     parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds")
     parser.add_argument("--json", action="store_true", help="print one JSON object per model")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)

@@ -8,13 +8,26 @@ import time
 
 import pytest
 
-from goemobalance.llm import LLMClient, LLMConfig, LLMConfigError, LLMRequestError, ResponseCache, SyncLLMClient
+from goemobalance.llm import (
+    LLMClient,
+    LLMConfig,
+    LLMConfigError,
+    LLMRequestError,
+    ResponseCache,
+    SyncLLMClient,
+)
 from goemobalance.llm.client import _retry_after_seconds
 from goemobalance.llm.parsing import ResponseParseError, parse_json_lenient
 from goemobalance.llm.testing import Fault, OpenAICompatibleServer
 
-MESSAGES = [{"role": "system", "content": "be brief"}, {"role": "user", "content": "Number of texts: 2\nEmotions: joy"}]
-SCHEMA = {"type": "json_schema", "json_schema": {"name": "generated_texts", "strict": True, "schema": {"type": "object"}}}
+MESSAGES = [
+    {"role": "system", "content": "be brief"},
+    {"role": "user", "content": "Number of texts: 2\nEmotions: joy"},
+]
+SCHEMA = {
+    "type": "json_schema",
+    "json_schema": {"name": "generated_texts", "strict": True, "schema": {"type": "object"}},
+}
 
 
 @pytest.fixture
@@ -24,7 +37,13 @@ def server():
 
 
 def config(server, **overrides) -> LLMConfig:
-    settings = dict(model="test-model", base_url=server.base_url, backoff_base=0.01, backoff_max=0.05, timeout=5.0)
+    settings = {
+        "model": "test-model",
+        "base_url": server.base_url,
+        "backoff_base": 0.01,
+        "backoff_max": 0.05,
+        "timeout": 5.0,
+    }
     settings.update(overrides)
     return LLMConfig(**settings)
 
@@ -40,7 +59,9 @@ async def complete_once(cfg: LLMConfig, cache=None, **params):
 
 
 def test_happy_path_counts_tokens_and_cost(server):
-    completion, usage = run(complete_once(config(server, price_input_per_1m=2.0, price_output_per_1m=8.0), seed=1))
+    completion, usage = run(
+        complete_once(config(server, price_input_per_1m=2.0, price_output_per_1m=8.0), seed=1)
+    )
     assert server.request_count == 1
     assert len(parse_json_lenient(completion.content)["items"]) == 2
     assert completion.prompt_tokens > 0 and completion.completion_tokens > 0
@@ -56,8 +77,11 @@ def test_structured_output_is_sent_as_response_format(server):
     assert completion.structured
 
 
+UNSUPPORTED = '{"error": {"message": "response_format of type json_schema is not supported"}}'
+
+
 def test_server_without_response_format_falls_back_and_remembers(server, tmp_path):
-    server.add_fault(Fault(status=400, match=lambda r: "response_format" in r, times=-1))
+    server.add_fault(Fault(status=400, body=UNSUPPORTED, match=lambda r: "response_format" in r, times=-1))
     completion, usage = run(complete_once(config(server), tmp_path / "c.sqlite", response_format=SCHEMA))
     assert not completion.structured
     assert "response_format" not in server.requests[-1]
@@ -174,9 +198,15 @@ def test_cache_groups_writes_and_survives_reopen(tmp_path):
     [
         ('{"items": [{"text": "a"}]}', {"items": [{"text": "a"}]}),
         ('Sure!\n```json\n{"items": [{"text": "a"},]}\n```\nEnjoy.', {"items": [{"text": "a"}]}),
-        ("{'items': [{'text': \"don't\", 'ok': true}]} and more words", {"items": [{"text": "don't", "ok": True}]}),
+        (
+            "{'items': [{'text': \"don't\", 'ok': true}]} and more words",
+            {"items": [{"text": "don't", "ok": True}]},
+        ),
         ('Here: [{"text": "x"}] done', [{"text": "x"}]),
-        ('{"labels": [{"name": "joy", "confidence": 0.9}]} {"extra": 1}', {"labels": [{"name": "joy", "confidence": 0.9}]}),
+        (
+            '{"labels": [{"name": "joy", "confidence": 0.9}]} {"extra": 1}',
+            {"labels": [{"name": "joy", "confidence": 0.9}]},
+        ),
     ],
 )
 def test_lenient_parser(content, expected):
@@ -187,3 +217,25 @@ def test_lenient_parser(content, expected):
 def test_lenient_parser_rejects_non_json(content):
     with pytest.raises(ResponseParseError):
         parse_json_lenient(content)
+
+
+def test_fully_cached_rerun_needs_no_key(server, tmp_path, monkeypatch):
+    run(complete_once(config(server), tmp_path / "c.sqlite", seed=7))
+    monkeypatch.delenv("GOEMO_ABSENT_KEY", raising=False)
+    offline = LLMConfig(model="test-model", api_key_env="GOEMO_ABSENT_KEY")
+    completion, usage = run(complete_once(offline, tmp_path / "c.sqlite", seed=7))
+    assert completion.cached and usage.requests == 0 and usage.cache_hits == 1
+
+
+def test_json_schema_mode_does_not_fall_back(server):
+    server.add_fault(Fault(status=400, body=UNSUPPORTED, match=lambda r: "response_format" in r, times=-1))
+    with pytest.raises(LLMRequestError) as info:
+        run(complete_once(config(server, structured_output="json_schema"), response_format=SCHEMA))
+    assert info.value.status == 400 and server.request_count == 1
+
+
+def test_other_bad_requests_do_not_switch_structured_output_off(server):
+    server.add_fault(Fault(status=400, body='{"error": {"message": "maximum context length exceeded"}}'))
+    with pytest.raises(LLMRequestError, match="context length"):
+        run(complete_once(config(server), response_format=SCHEMA))
+    assert server.request_count == 1

@@ -7,7 +7,6 @@ import pytest
 import scipy.sparse as sp
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from hypothesis.extra.numpy import arrays
 
 from goemobalance.balance import (
     IterativeStratifier,
@@ -109,11 +108,12 @@ def test_label_with_k_examples_is_in_every_one_of_k_folds(case, order, seed):
         assert np.all(per_fold[:, label] > 0), (label, per_fold)
 
 
+@pytest.mark.slow
 def test_label_coverage_on_random_data_with_room():
     """Best effort in general: on random matrices with folds larger than twice the label count, every
-    label with at least k examples lands in every fold (1500 cases)."""
+    label with at least k examples lands in every fold (1000 cases)."""
     failures = 0
-    for trial in range(1500):
+    for trial in range(1000):
         rng = np.random.default_rng(trial)
         n_labels, k = int(rng.integers(1, 7)), int(rng.integers(2, 6))
         n_rows = int(rng.integers(2 * k * (n_labels + 1), 120)) if 2 * k * (n_labels + 1) < 120 else 120
@@ -221,8 +221,8 @@ def test_label_distribution_on_goemotions_no_worse_than_iterstrat(goemotions_tra
     y = sparse_label_matrix(goemotions_train).toarray()
     ours, theirs = [], []
     for seed in range(3):
-        ours.append(label_distribution(y, list(MultilabelStratifiedShuffleSplit(test_size=0.1, random_state=seed)
-                                              .split(None, y))[0]))
+        ours.append(label_distribution(y, next(MultilabelStratifiedShuffleSplit(test_size=0.1, random_state=seed)
+                                              .split(None, y))))
         theirs.append(label_distribution(y, next(IterstratSplit(n_splits=1, test_size=0.1, random_state=seed)
                                                  .split(y, y))))
     assert np.mean(ours) <= np.mean(theirs)

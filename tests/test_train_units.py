@@ -1,4 +1,4 @@
-"""Fast unit tests of the training module: tokenizer, vocabulary, embeddings, model, thresholds, metrics, config."""
+"""Fast unit tests of goemobalance.train: tokenizer, vocabulary, embeddings, model, thresholds, metrics."""
 
 from __future__ import annotations
 
@@ -24,12 +24,14 @@ from goemobalance.train.tokenize import Vocabulary, tokenize
         ("I don't know :) lol!!!!!", ["i", "do", "n't", "know", ":)", "lol", "!!!"]),
         ("@bob see http://t.co/x #blessed", ["<user>", "see", "<url>", "<hashtag>", "blessed"]),
         ("[NAME] is sooooo cool 😂😂", ["[name]", "is", "sooo", "cool", "😂", "😂"]),
-        ("Can't believe it's 2009... I’m 23 &amp; happy <3",
-         ["ca", "n't", "believe", "it", "'s", "<num>", "...", "i", "'m", "<num>", "&", "happy", "<3"]),
+        (
+            "Can't believe it's 2009... I’m 23 &amp; happy <3",
+            ["ca", "n't", "believe", "it", "'s", "<num>", "...", "i", "'m", "<num>", "&", "happy", "<3"],
+        ),
         ("/r/funny and u/someone :-( ;) :D", ["<subreddit>", "and", "<user>", ":-(", ";)", ":D"]),
         ("Really?!?! WOW", ["really", "?!?", "wow"]),
     ],
-)  # fmt: skip
+)
 def test_tokenize_normalizes_tweets_and_reddit_comments(text, expected):
     assert tokenize(text) == expected
 
@@ -89,8 +91,15 @@ def test_word2vec_text_and_glove_text_files_load(tmp_path):
 
 def test_hybrid_classifier_shapes_and_padding_does_not_change_output():
     torch.manual_seed(0)
-    config = HybridConfig(vocab_size=50, num_labels=5, embedding_dim=8, kernel_sizes=(2, 3), conv_channels=4,
-                          lstm_hidden=6, attention_dim=5)  # fmt: skip
+    config = HybridConfig(
+        vocab_size=50,
+        num_labels=5,
+        embedding_dim=8,
+        kernel_sizes=(2, 3),
+        conv_channels=4,
+        lstm_hidden=6,
+        attention_dim=5,
+    )
     model = HybridClassifier(config).eval()
     short = torch.tensor([[5, 6, 7, 0, 0]])
     long = torch.tensor([[5, 6, 7, 0, 0, 0, 0, 0, 0]])
@@ -127,13 +136,17 @@ def test_threshold_tuning_never_lowers_validation_f1(seed):
     y, p = _random_problem(seed)
     half = Thresholds.constant(y.shape[1]).apply(p)
     per_label = tune_thresholds(y, p, mode="per_label")
-    assert np.all(skm.f1_score(y, per_label.apply(p), average=None, zero_division=0)
-                  >= skm.f1_score(y, half, average=None, zero_division=0) - 1e-12)  # fmt: skip
+    assert np.all(
+        skm.f1_score(y, per_label.apply(p), average=None, zero_division=0)
+        >= skm.f1_score(y, half, average=None, zero_division=0) - 1e-12
+    )
     for objective in ("micro", "macro"):
         tuned = tune_thresholds(y, p, mode="global", objective=objective)
         assert len(set(tuned.per_label)) == 1
-        assert skm.f1_score(y, tuned.apply(p), average=objective, zero_division=0) >= skm.f1_score(
-            y, half, average=objective, zero_division=0) - 1e-12  # fmt: skip
+        assert (
+            skm.f1_score(y, tuned.apply(p), average=objective, zero_division=0)
+            >= skm.f1_score(y, half, average=objective, zero_division=0) - 1e-12
+        )
 
 
 def test_threshold_tuning_keeps_half_when_nothing_is_better():
@@ -163,10 +176,15 @@ def test_multilabel_report_matches_scikit_learn(tmp_path):
     assert report["subset_accuracy"] == pytest.approx(skm.accuracy_score(y, pred))
     assert report["hamming_loss"] == pytest.approx(skm.hamming_loss(y, pred))
     for average in ("micro", "macro", "weighted", "samples"):
-        assert report[f"f1_{average}"] == pytest.approx(skm.f1_score(y, pred, average=average, zero_division=0))
+        assert report[f"f1_{average}"] == pytest.approx(
+            skm.f1_score(y, pred, average=average, zero_division=0)
+        )
         assert report[f"precision_{average}"] == pytest.approx(
-            skm.precision_score(y, pred, average=average, zero_division=0))  # fmt: skip
-        assert report[f"recall_{average}"] == pytest.approx(skm.recall_score(y, pred, average=average, zero_division=0))
+            skm.precision_score(y, pred, average=average, zero_division=0)
+        )
+        assert report[f"recall_{average}"] == pytest.approx(
+            skm.recall_score(y, pred, average=average, zero_division=0)
+        )
     assert report["roc_auc_macro"] == pytest.approx(skm.roc_auc_score(y[:, :3], p[:, :3], average="macro"))
     assert report["roc_auc_micro"] == pytest.approx(skm.roc_auc_score(y, p, average="micro"))
     assert report["roc_auc_skipped_labels"] == [3] and report["per_label"]["d"]["roc_auc"] is None
@@ -207,9 +225,15 @@ def test_autocast_dtype_resolution():
 
 def test_config_from_yaml_nested_sections_and_errors(tmp_path):
     good = tmp_path / "c.yaml"
-    good.write_text("epochs: 3\nhybrid: {lstm_hidden: 32, kernel_sizes: [3, 5]}\nembeddings: {source: glove-kumo}\n")
+    good.write_text(
+        "epochs: 3\nhybrid: {lstm_hidden: 32, kernel_sizes: [3, 5]}\nembeddings: {source: glove-kumo}\n"
+    )
     config = TrainConfig.from_yaml(good)
-    assert config.epochs == 3 and config.hybrid.kernel_sizes == (3, 5) and config.embeddings.source == "glove-kumo"
+    assert (
+        config.epochs == 3
+        and config.hybrid.kernel_sizes == (3, 5)
+        and config.embeddings.source == "glove-kumo"
+    )
     assert TrainConfig.from_dict(config.to_dict()) == config
     bad = tmp_path / "bad.yaml"
     bad.write_text("hybrid: {lstm_size: 3}\n")

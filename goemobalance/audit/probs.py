@@ -12,7 +12,6 @@ cleanlab's label-issue scores are only meaningful on probabilities for rows the 
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -26,6 +25,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from tqdm.auto import tqdm
 
+from goemobalance.balance.split import MultilabelStratifiedKFold
 from goemobalance.schema import multi_hot
 
 MODELS: tuple[str, ...] = ("tfidf", "minilm")
@@ -70,10 +70,12 @@ def text_features(
 ):
     """The feature matrix a built-in model fits its logistic heads on (unsupervised, so fitted once).
 
-    Fitting TF-IDF on all rows uses no labels, so it leaks nothing into the held-out folds.
+    Fitting TF-IDF on all rows uses no labels, so it leaks nothing into the held-out folds; terms
+    seen once are dropped on corpora of 1,000+ texts to keep the vocabulary small.
     """
     if model == "tfidf":
-        return TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True).fit_transform(texts)
+        min_df = 2 if len(texts) >= 1000 else 1
+        return TfidfVectorizer(ngram_range=(1, 2), min_df=min_df, sublinear_tf=True).fit_transform(texts)
     if model == "minilm":
         return cached_embeddings(texts, cache_dir=cache_dir, progress=progress)
     raise ValueError(f"unknown model {model!r}; use one of {MODELS}")
@@ -82,7 +84,7 @@ def text_features(
 def logistic_head(model: str, calibration: str | None = None) -> OneVsRestClassifier:
     """One-vs-rest logistic regression tuned per feature type (C picked on GoEmotions dev)."""
     strength = {"tfidf": 4.0, "minilm": 1.0}[model]
-    base = LogisticRegression(C=strength, max_iter=1000)
+    base = LogisticRegression(C=strength, solver="liblinear") if model == "tfidf" else LogisticRegression(C=strength, max_iter=1000)
     if calibration is not None:
         base = CalibratedClassifierCV(base, method=calibration, cv=3)
     return OneVsRestClassifier(base, n_jobs=1)
@@ -91,29 +93,15 @@ def logistic_head(model: str, calibration: str | None = None) -> OneVsRestClassi
 def cached_embeddings(
     texts: Sequence[str], *, cache_dir: str | Path | None = None, progress: bool = True
 ) -> np.ndarray:
-    """MiniLM sentence embeddings of `texts`, read from / written to `cache_dir` keyed by the texts' hash."""
-    path = None
-    if cache_dir is not None:
-        digest = hashlib.sha256("\x1e".join(texts).encode("utf-8")).hexdigest()[:20]
-        path = Path(cache_dir) / f"minilm-{len(texts)}-{digest}.npy"
-        if path.is_file():
-            return np.load(path)
+    """MiniLM sentence embeddings of `texts`; with `cache_dir`, texts encoded before are read from disk."""
     from goemobalance.label.embed import SentenceEncoder
 
-    embeddings = np.asarray(SentenceEncoder().encode(list(texts)), dtype=np.float32)
-    if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        np.save(path, embeddings)
-    return embeddings
+    encoder = SentenceEncoder(cache_dir=cache_dir, show_progress=progress)
+    return np.asarray(encoder.encode(list(texts)), dtype=np.float32)
 
 
 def stratified_folds(y: np.ndarray, folds: int, seed: int):
     """Iterative-stratified (train, test) index pairs, so every label appears in every fold."""
-    try:
-        from goemobalance.balance.split import MultilabelStratifiedKFold
-    except ModuleNotFoundError:
-        from iterstrat.ml_stratifiers import MultilabelStratifiedKFold
-
     splitter = MultilabelStratifiedKFold(n_splits=folds, shuffle=True, random_state=seed)
     return list(splitter.split(np.zeros((len(y), 1)), y))
 

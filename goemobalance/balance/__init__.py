@@ -23,8 +23,8 @@ from goemobalance.balance.split import (
     fold_sizes_for,
     folds_missing_labels,
     label_distribution,
-    sparse_label_matrix,
     label_pair_distribution,
+    sparse_label_matrix,
     split_quality,
     stratified_subsample,
     train_val_test_split,
@@ -48,10 +48,10 @@ __all__ = [
     "folds_missing_labels",
     "imbalance_ratios",
     "label_distribution",
-    "sparse_label_matrix",
     "label_pair_distribution",
     "resample_dataset",
     "resolve_targets",
+    "sparse_label_matrix",
     "split_quality",
     "stratified_subsample",
     "train_val_test_split",
@@ -66,4 +66,4 @@ else:
     _stats_names = getattr(_stats, "__all__", [n for n in vars(_stats) if not n.startswith("_")])
     _stats_names = [name for name in _stats_names if name not in __all__]
     globals().update({name: getattr(_stats, name) for name in _stats_names})
-    __all__ += _stats_names
+    __all__.extend(_stats_names)

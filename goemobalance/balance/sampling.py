@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 import datasets
 import numpy as np
@@ -41,7 +41,7 @@ __all__ = [
 DEFAULT_SOURCE_PRIORITY: tuple[str, ...] = ("human", "human-reviewed", "pseudo", "llm")
 NAMED_STRATEGIES: tuple[str, ...] = ("equal", "min", "median", "mean", "max")
 
-SamplingStrategy = Union[str, int, Mapping[Any, int], Callable[[np.ndarray], Any]]
+SamplingStrategy = str | int | Mapping[Any, int] | Callable[[np.ndarray], Any]
 
 
 # --------------------------------------------------------------------------------------------------
@@ -146,9 +146,7 @@ class MultilabelBalancer:
         """Choose the rows (``sample_indices_``) and build the target-vs-achieved report (``report_``)."""
         labels = sparse_label_matrix(y)
         n_rows, n_labels = labels.shape
-        names = list(self.label_names) if self.label_names is not None else [str(i) for i in range(n_labels)]
-        if len(names) != n_labels:
-            raise ValueError(f"{len(names)} label names for {n_labels} label columns")
+        names = _names_for(y, self.label_names, n_labels)
         source_codes, source_names = self._source_codes(sources, n_rows)
         available = _counts(labels)
         targets = resolve_targets(available, self.sampling_strategy, names)
@@ -278,11 +276,23 @@ class _GreedySelection:
         score = score + self.rng.random(len(rows)) * 0.5
         keep = min(len(rows), batch)
         if keep < len(rows):
-            top = np.argpartition(-score, keep - 1)[: keep * 2 if keep * 2 < len(rows) else len(rows)]
+            top = np.argpartition(-score, keep - 1)[: min(len(rows), keep * 2)]
         else:
             top = np.arange(len(rows))
-        ordered = rows[top[np.argsort(-score[top], kind="stable")]]
-        return self._within_caps(ordered)[:batch]
+        ordered = self._within_caps(rows[top[np.argsort(-score[top], kind="stable")]])
+        return self._without_batch_overshoot(ordered, label, deficit)[:batch]
+
+    def _without_batch_overshoot(self, ordered: np.ndarray, label: int, deficit: np.ndarray) -> np.ndarray:
+        """Drop rows that, counting the better-ranked rows of the same batch, would push another label
+        past its target (the next batch sees fresh deficits and decides again)."""
+        if len(ordered) <= 1:
+            return ordered
+        room = np.where(self.has_target, np.nan_to_num(deficit), np.inf)
+        room[label] = np.inf
+        carried = self.labels[ordered].toarray()
+        exceeds = ((np.cumsum(carried, axis=0) > room[None, :]) & (carried > 0) & (room[None, :] > 0)).any(axis=1)
+        exceeds[0] = False
+        return ordered[~exceeds]
 
     def _within_caps(self, ordered: np.ndarray) -> np.ndarray:
         codes = self.codes[ordered]

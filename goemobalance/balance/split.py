@@ -8,9 +8,10 @@ that numpy computes in O(k) instead of one Python step per example. Desires of t
 read lazily from the fold already assigned to each row. The whole split is O(non-zeros) in numpy.
 
 On top of the original algorithm: exact fold sizes (within one row of the requested proportions, by a
-final repair that moves the rows whose labels the receiving fold still desires), a best-effort
-guarantee that every label with at least ``k`` examples appears in every fold, second order
-stratification (label pairs), groups kept whole, and dense or scipy.sparse label matrices.
+repair that moves rows of the labelsets the receiving fold still desires, then swaps of rows between
+folds that bring every fold's label counts closer to its share), a best-effort guarantee that every
+label with at least ``k`` examples appears in every fold, second order stratification (label pairs),
+groups kept whole, and dense or scipy.sparse label matrices.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 
 import datasets
 import numpy as np
+import pandas as pd
 import scipy.sparse as sp
 from sklearn.model_selection import BaseCrossValidator
 from sklearn.utils import check_random_state
@@ -34,8 +36,8 @@ __all__ = [
     "fold_sizes_for",
     "folds_missing_labels",
     "label_distribution",
-    "sparse_label_matrix",
     "label_pair_distribution",
+    "sparse_label_matrix",
     "split_quality",
     "stratified_subsample",
     "train_val_test_split",
@@ -51,11 +53,9 @@ def sparse_label_matrix(y: Any) -> sp.csr_matrix:
     """Any 0/1 label matrix (dense array, list of lists, scipy.sparse, schema Dataset) as int32 CSR."""
     if isinstance(y, datasets.Dataset):
         return _dataset_label_matrix(y)
-    if sp.issparse(y):
-        matrix = sp.csr_matrix(y)
-    else:
-        matrix = _dense_to_csr(np.asarray(y))
-    matrix = matrix.astype(np.int32)
+    if not sp.issparse(y):
+        return _dense_to_csr(np.asarray(y))
+    matrix = sp.csr_matrix(y).astype(np.int32)
     matrix.eliminate_zeros()
     if matrix.nnz and (matrix.data.min() < 0 or matrix.data.max() > 1):
         raise ValueError("label matrix must contain only 0/1 values (a multi-hot indicator matrix)")
@@ -207,6 +207,7 @@ def _assign_units(
     tie_break = rng.random(n_cols)
     fold = np.full(n_units, -1, dtype=np.int64)
     capacity = sizes.astype(np.float64)
+    unit_rows = bool(np.all(masses == 1)) and bool(np.all(units.data == 1))
     for _ in range(n_cols):
         open_cols = np.flatnonzero(remaining > 0)
         if not len(open_cols):
@@ -221,10 +222,13 @@ def _assign_units(
             order = rng.permutation(len(todo))
             todo, todo_weights = todo[order], todo_weights[order]
         counts = _waterfill(desire, capacity, int(todo_weights.sum()), rng)
-        fold[todo] = _cut(todo_weights, counts)
-        capacity -= np.bincount(fold[todo], weights=masses[todo], minlength=k)
-        taken = units[todo]
-        remaining -= np.bincount(taken.indices, weights=taken.data, minlength=n_cols)
+        if unit_rows:
+            fold[todo] = np.repeat(np.arange(k), counts)
+            capacity -= counts
+        else:
+            fold[todo] = _cut(todo_weights, counts)
+            capacity -= np.bincount(fold[todo], weights=masses[todo], minlength=k)
+        remaining -= _rows_column_sums(units, todo)
         remaining[col] = 0
     leftover = np.flatnonzero(fold < 0)
     if len(leftover):
@@ -233,6 +237,14 @@ def _assign_units(
         counts = _waterfill(capacity, capacity, int(masses[leftover].sum()), rng)
         fold[leftover] = _cut(masses[leftover], counts)
     return fold
+
+
+def _rows_column_sums(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
+    """Column sums over some rows of a CSR matrix, straight from its arrays."""
+    starts = matrix.indptr[rows]
+    lengths = matrix.indptr[rows + 1] - starts
+    offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
+    return np.bincount(matrix.indices[offsets], weights=matrix.data[offsets], minlength=matrix.shape[1])
 
 
 def _column_totals(matrix: sp.csr_matrix) -> np.ndarray:
@@ -248,60 +260,147 @@ def _fold_counts(matrix: sp.csr_matrix, fold: np.ndarray, k: int) -> np.ndarray:
     return counts.reshape(k, n_cols)
 
 
-def _labelset_codes(labels: sp.csr_matrix, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-    """Per row, a code identifying its labelset, and one representative row index per code."""
+@dataclass
+class _Labelsets:
+    """Rows grouped by labelset: a code per row, rows sorted by code, one representative per code."""
+
+    codes: np.ndarray
+    order: np.ndarray
+    bounds: np.ndarray
+    representatives: np.ndarray
+
+    def rows_in(self, code: int, fold: np.ndarray, which_fold: int) -> np.ndarray:
+        block = self.order[self.bounds[code]:self.bounds[code + 1]]
+        return block[fold[block] == which_fold]
+
+
+def _labelsets_of(labels: sp.csr_matrix, rng: np.random.Generator) -> _Labelsets:
+    """Group rows by labelset: keys are sums of random per-label weights (equal sets collide only),
+    hashed with pandas.factorize and grouped with a radix sort, both linear."""
     weights = rng.random(labels.shape[1]) + 1.0
     row_of = np.repeat(np.arange(labels.shape[0]), np.diff(labels.indptr))
     keys = np.bincount(row_of, weights=weights[labels.indices], minlength=labels.shape[0])
-    _, representatives, codes = np.unique(keys, return_index=True, return_inverse=True)
-    return codes.ravel(), representatives
+    codes, uniques = pd.factorize(keys)
+    codes = codes.astype(np.int64)
+    small = np.int16 if len(uniques) < np.iinfo(np.int16).max else np.int64
+    order = np.argsort(codes.astype(small), kind="stable")
+    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
+    return _Labelsets(codes, order, bounds, order[bounds[:-1]])
+
+
+def _code_counts(sets: _Labelsets, fold: np.ndarray, k: int) -> np.ndarray:
+    """(k, n_codes) number of rows of each labelset in each fold."""
+    n_codes = len(sets.representatives)
+    return np.bincount(fold * n_codes + sets.codes, minlength=k * n_codes).reshape(k, n_codes)
 
 
 def _repair_sizes(strata: sp.csr_matrix, labels: sp.csr_matrix, fold: np.ndarray, sizes: np.ndarray,
-                  rng: np.random.Generator, max_candidates: int = 50_000) -> None:
+                  sets: _Labelsets, rng: np.random.Generator) -> None:
     """Move rows one at a time from over-full to under-full folds, each time a row of the labelset
     whose move helps the label distribution most (or harms it least), never the last carrier of a
-    label with at least ``k`` rows while another row can go. Candidates are a random sample of at most
-    ``max_candidates`` rows of the over-full fold (labelsets repeat, so the sample holds the choices)."""
+    label with at least ``k`` rows while another row can go."""
     k = len(sizes)
     excess = np.bincount(fold, minlength=k) - sizes
     if excess.max() <= 0:
         return
     desired = np.outer(sizes / sizes.sum(), _column_totals(strata))
     have = _fold_counts(strata, fold, k)
-    present = _fold_counts(labels, fold, k)
+    present = have.copy() if strata is labels else _fold_counts(labels, fold, k)
     needed = _column_totals(labels) >= k
+    per_fold = _code_counts(sets, fold, k)
+    code_strata = strata[sets.representatives]
+    code_size = np.diff(code_strata.indptr)
+    code_needed = labels[sets.representatives].toarray().astype(bool) & needed[None, :]
+    members = _Members(sets, fold, rng)
     while excess.max() > 0:
         source, target = int(np.argmax(excess)), int(np.argmin(excess))
-        moves = int(min(excess[source], -excess[target]))
-        rows = np.flatnonzero(fold == source)
-        limit = max(max_candidates, 4 * moves)
-        if len(rows) > limit:
-            rows = np.unique(rows[rng.integers(0, len(rows), limit)])
-        codes, representatives = _labelset_codes(labels[rows], rng)
-        rows = rows[np.lexsort((rng.random(len(rows)), codes))]
-        codes = np.sort(codes)
-        starts = np.searchsorted(codes, np.arange(len(representatives)), side="left")
-        ends = np.searchsorted(codes, np.arange(len(representatives)), side="right")
-        code_rows = rows[starts]
-        code_strata = strata[code_rows]
-        code_size = np.diff(code_strata.indptr)
-        code_needed = labels[code_rows].toarray().astype(bool) & needed[None, :]
-        for _ in range(moves):
-            delta = (desired[target] - have[target]) - (desired[source] - have[source])
-            gain = np.asarray(code_strata @ delta).ravel() - code_size + rng.random(len(starts)) * 1e-6
-            gain[(code_needed & (present[source] == 1)).any(axis=1)] -= 1e9
-            gain[starts >= ends] = -np.inf
-            code = int(np.argmax(gain))
-            row = int(rows[starts[code]])
-            starts[code] += 1
-            fold[row] = target
-            for matrix, counts in ((strata, have), (labels, present)):
-                columns = matrix.indices[matrix.indptr[row]:matrix.indptr[row + 1]]
-                counts[source, columns] -= 1
-                counts[target, columns] += 1
-            excess[source] -= 1
-            excess[target] += 1
+        delta = (desired[target] - have[target]) - (desired[source] - have[source])
+        gain = np.asarray(code_strata @ delta).ravel() - code_size + rng.random(len(code_size)) * 1e-6
+        gain[(code_needed & (present[source] == 1)).any(axis=1)] -= 1e9
+        gain[per_fold[source] == 0] = -np.inf
+        code = int(np.argmax(gain))
+        row = members.pop(source, code)
+        fold[row] = target
+        members.push(target, code, row)
+        per_fold[source, code] -= 1
+        per_fold[target, code] += 1
+        for matrix, counts in ((strata, have), (labels, present)):
+            columns = matrix.indices[matrix.indptr[row]:matrix.indptr[row + 1]]
+            counts[source, columns] -= 1
+            counts[target, columns] += 1
+        excess[source] -= 1
+        excess[target] += 1
+
+
+def _refine_by_swaps(strata: sp.csr_matrix, fold: np.ndarray, sizes: np.ndarray, sets: _Labelsets,
+                     rng: np.random.Generator, max_swaps: int = 2000, top_codes: int = 128) -> None:
+    """Swap rows between folds while a swap lowers the size-weighted squared gap between each fold's
+    label counts and its share of the totals (sizes unchanged). The greedy leaves every label within
+    a row of its share but folds can end with rows of too few or too many labels; moving rows to fix
+    sizes then shifts all counts of a fold a little, which these swaps undo. Only labelsets with at
+    least two rows in their fold are swapped, so no label loses its last carrier in a fold."""
+    k = len(sizes)
+    if k < 2 or strata.shape[0] < 4:
+        return
+    weight = 1.0 / np.maximum(sizes, 1)
+    gap = _fold_counts(strata, fold, k) - np.outer(sizes / sizes.sum(), _column_totals(strata))
+    per_fold = _code_counts(sets, fold, k)
+    common = np.argsort(-per_fold.sum(axis=0), kind="stable")[:top_codes]
+    code_matrix = strata[sets.representatives[common]].toarray().astype(np.int64)
+    code_sizes = code_matrix.sum(axis=1)
+    # integer product on purpose: a float one goes through multi-threaded BLAS, slow on a busy machine
+    swap_cost = (code_sizes[:, None] + code_sizes[None, :] - 2 * (code_matrix @ code_matrix.T)).astype(np.float64)
+    members = _Members(sets, fold, rng)
+    for _ in range(max_swaps):
+        best = (-1e-9, -1, -1, -1, -1)
+        for a in range(k):
+            for b in range(a + 1, k):
+                direction = code_matrix @ (weight[b] * gap[b] - weight[a] * gap[a])
+                change = np.subtract.outer(2 * direction, 2 * direction)
+                change += (weight[a] + weight[b]) * swap_cost
+                change[per_fold[a, common] < 2, :] = np.inf
+                change[:, per_fold[b, common] < 2] = np.inf
+                i, j = np.unravel_index(int(np.argmin(change)), change.shape)
+                if change[i, j] < best[0]:
+                    best = (float(change[i, j]), a, b, int(i), int(j))
+        if best[1] < 0:
+            return
+        _, a, b, i, j = best
+        out_of_a = members.pop(a, int(common[i]))
+        out_of_b = members.pop(b, int(common[j]))
+        fold[out_of_a], fold[out_of_b] = b, a
+        members.push(b, int(common[i]), out_of_a)
+        members.push(a, int(common[j]), out_of_b)
+        moved = code_matrix[i] - code_matrix[j]
+        gap[a] -= moved
+        gap[b] += moved
+        per_fold[a, common[i]] -= 1
+        per_fold[b, common[i]] += 1
+        per_fold[b, common[j]] -= 1
+        per_fold[a, common[j]] += 1
+
+
+class _Members:
+    """Rows of each (fold, labelset) in random order, built on first use; rows moved in are pushed."""
+
+    def __init__(self, sets: _Labelsets, fold: np.ndarray, rng: np.random.Generator) -> None:
+        self.sets, self.fold, self.rng = sets, fold, rng
+        self.queues: dict[tuple[int, int], list] = {}
+
+    def pop(self, which_fold: int, code: int) -> int:
+        key = (which_fold, code)
+        if key not in self.queues:
+            rows = self.sets.rows_in(code, self.fold, which_fold)
+            self.queues[key] = [rows[self.rng.permutation(len(rows))], 0, []]
+        queue = self.queues[key]
+        if queue[2]:
+            return queue[2].pop()
+        queue[1] += 1
+        return int(queue[0][queue[1] - 1])
+
+    def push(self, which_fold: int, code: int, row: int) -> None:
+        if (which_fold, code) in self.queues:
+            self.queues[(which_fold, code)][2].append(row)
 
 
 def _repair_coverage(labels: sp.csr_matrix, fold: np.ndarray, k: int) -> None:
@@ -311,6 +410,8 @@ def _repair_coverage(labels: sp.csr_matrix, fold: np.ndarray, k: int) -> None:
     needed = _column_totals(labels) >= k
     present = _fold_counts(labels, fold, k)
     nonempty = np.bincount(fold, minlength=k) > 0
+    if not ((present == 0) & needed[None, :] & nonempty[:, None]).any():
+        return
     by_column = labels.tocsc()
     for _ in range(int(needed.sum()) * k):
         holes = np.argwhere((present == 0) & needed[None, :] & nonempty[:, None])
@@ -398,7 +499,9 @@ class IterativeStratifier:
         n_rows = labels.shape[0]
         if groups is None:
             fold = _assign_units(strata, np.ones(n_rows), sizes, rng, self.shuffle)
-            _repair_sizes(strata, labels, fold, sizes, rng)
+            sets = _labelsets_of(labels, rng)
+            _repair_sizes(strata, labels, fold, sizes, sets, rng)
+            _refine_by_swaps(strata, fold, sizes, sets, rng)
             _repair_coverage(labels, fold, len(sizes))
             return fold
         codes = _group_codes(groups, n_rows)
@@ -455,8 +558,8 @@ class MultilabelStratifiedShuffleSplit(BaseCrossValidator):
     """Random stratified train/test splits (scikit-learn splitter API); honours ``train_size`` too:
     rows in neither set are left out, stratified like the others."""
 
-    def __init__(self, n_splits: int = 1, *, test_size: float | int | None = None,
-                 train_size: float | int | None = None, order: int = 1,
+    def __init__(self, n_splits: int = 1, *, test_size: float | None = None,
+                 train_size: float | None = None, order: int = 1,
                  random_state: int | None = None) -> None:
         self.n_splits = int(n_splits)
         self.test_size = test_size
@@ -491,14 +594,14 @@ def _n_rows(X: Any) -> int:
     return X.shape[0] if hasattr(X, "shape") else len(X)
 
 
-def _train_test_sizes(n_rows: int, test_size: float | int | None, train_size: float | int | None) -> tuple[int, int]:
+def _train_test_sizes(n_rows: int, test_size: float | None, train_size: float | None) -> tuple[int, int]:
     """Row counts for train and test, as scikit-learn's ShuffleSplit reads them (default test 10%)."""
 
-    def rows(size: float | int) -> int:
+    def rows(size: float) -> int:
         if isinstance(size, (float, np.floating)):
             if not 0.0 < size < 1.0:
                 raise ValueError(f"a float size must lie in (0, 1), got {size}")
-            return int(round(size * n_rows))
+            return round(size * n_rows)
         if not 0 < int(size) < n_rows:
             raise ValueError(f"an int size must lie in 1..{n_rows - 1}, got {size}")
         return int(size)

@@ -1,4 +1,4 @@
-"""`goemobalance compare --balanced DS --imbalanced DS --out DIR`: the balanced set's effect on GoEmotions test."""
+"""`goemobalance compare --balanced DS --imbalanced DS --out DIR`: both trainings on GoEmotions test."""
 
 from __future__ import annotations
 
@@ -13,21 +13,38 @@ from goemobalance.commands.train import DEFAULT_GOEMOTIONS, add_training_args, l
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "compare", help="train on balanced and imbalanced data, compare per-label F1 on GoEmotions test",
+        "compare",
+        help="train on balanced and imbalanced data, compare per-label F1 on GoEmotions test",
         description="Train the same model with the same config and seed on both training sets, early-stop on "
         "GoEmotions dev, evaluate both on the untouched GoEmotions test split and write a per-label delta "
         "table (comparison.md/.json/_delta.png). Training rows that leak into dev/test (same normalized "
         "text or comment id) are removed with a warning, or stop the run with --on-leak error.",
-    )  # fmt: skip
-    parser.add_argument("--balanced", required=True, metavar="DS", help="balanced training data (any dataset path)")
-    parser.add_argument("--imbalanced", required=True, metavar="DS", help="imbalanced training data, e.g. GoEmotions train")
-    parser.add_argument("--test", default=DEFAULT_GOEMOTIONS, metavar="DIR",
-                        help=f"GoEmotions folder or test.tsv (default: {DEFAULT_GOEMOTIONS})")
-    parser.add_argument("--val", metavar="DS", help="validation data (default: dev.tsv next to the test split)")
+    )
+    parser.add_argument(
+        "--balanced", required=True, metavar="DS", help="balanced training data (any dataset path)"
+    )
+    parser.add_argument(
+        "--imbalanced", required=True, metavar="DS", help="imbalanced training data, e.g. GoEmotions train"
+    )
+    parser.add_argument(
+        "--test",
+        default=DEFAULT_GOEMOTIONS,
+        metavar="DIR",
+        help=f"GoEmotions folder or test.tsv (default: {DEFAULT_GOEMOTIONS})",
+    )
+    parser.add_argument(
+        "--val", metavar="DS", help="validation data (default: dev.tsv next to the test split)"
+    )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--on-leak", choices=("drop", "error"), default="drop",
-                        help="training rows found in the evaluation data: remove with a warning (default) or stop")
-    parser.add_argument("--rare-k", type=int, default=8, help="how many of the rarest labels count as rare (default 8)")
+    parser.add_argument(
+        "--on-leak",
+        choices=("drop", "error"),
+        default="drop",
+        help="training rows found in the evaluation data: remove with a warning (default) or stop",
+    )
+    parser.add_argument(
+        "--rare-k", type=int, default=8, help="how many of the rarest labels count as rare (default 8)"
+    )
     parser.add_argument("--save-models", action="store_true", help="also save both trained models")
     add_training_args(parser)
     parser.set_defaults(func=run)
@@ -45,8 +62,17 @@ def run(args: argparse.Namespace) -> int:
         test = load_dataset_any(args.test, "test")
         val_source = args.val or (args.test if Path(args.test).is_dir() else str(Path(args.test).parent))
         val = load_dataset_any(val_source, None if args.val else "dev")
-        result = compare(balanced, imbalanced, test, val, config, args.out, on_leak=args.on_leak,
-                         rare_k=args.rare_k, save_models=args.save_models)  # fmt: skip
+        result = compare(
+            balanced,
+            imbalanced,
+            test,
+            val,
+            config,
+            args.out,
+            on_leak=args.on_leak,
+            rare_k=args.rare_k,
+            save_models=args.save_models,
+        )
     except LeakError as exc:
         print(f"goemobalance compare: leak: {exc}", file=sys.stderr)
         return 3

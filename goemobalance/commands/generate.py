@@ -27,26 +27,47 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "server (--base-url: vLLM, Ollama, llama.cpp).",
     )
     source = parser.add_mutually_exclusive_group(required=True)
-    source.add_argument("--deficits", metavar="FILE.json", help="balancer deficits: {labels: {...}, labelsets: [...]}")
+    source.add_argument(
+        "--deficits", metavar="FILE.json", help="balancer deficits: {labels: {...}, labelsets: [...]}"
+    )
     source.add_argument("--recipe", metavar="RECIPE.yaml", help="take the llm/balance settings from a recipe")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--pool", action="append", default=[], metavar="DATASET",
-                        help="existing rows: new texts must not duplicate them; with --recipe, deficits are "
-                        "computed from them with the recipe's balance target (repeatable)")
-    parser.add_argument("--test-split", metavar="PATH", default=None,
-                        help="GoEmotions test split (file or folder): generated texts must not duplicate it")
+    parser.add_argument(
+        "--pool",
+        action="append",
+        default=[],
+        metavar="DATASET",
+        help="existing rows: new texts must not duplicate them; with --recipe, deficits are "
+        "computed from them with the recipe's balance target (repeatable)",
+    )
+    parser.add_argument(
+        "--test-split",
+        metavar="PATH",
+        default=None,
+        help="GoEmotions test split (file or folder): generated texts must not duplicate it",
+    )
     client = parser.add_argument_group("model and server")
     client.add_argument("--model", default=None, help="generator model (default gpt-4o-mini)")
     client.add_argument("--annotator-model", default=None, help="annotator model (default: the generator's)")
-    client.add_argument("--base-url", default=None, help="OpenAI-compatible server, e.g. http://localhost:8000/v1")
-    client.add_argument("--api-key-env", default=None, help="name of the variable holding the key (OPENAI_API_KEY)")
+    client.add_argument(
+        "--base-url", default=None, help="OpenAI-compatible server, e.g. http://localhost:8000/v1"
+    )
+    client.add_argument(
+        "--api-key-env", default=None, help="name of the variable holding the key (OPENAI_API_KEY)"
+    )
     client.add_argument("--concurrency", type=int, default=None)
     client.add_argument("--timeout", type=float, default=None, help="seconds per request")
     client.add_argument("--max-retries", type=int, default=None)
     client.add_argument("--structured-output", choices=("auto", "json_schema", "off"), default=None)
-    client.add_argument("--price-input-per-1m", type=float, default=None, help="dollars per million prompt tokens")
-    client.add_argument("--price-output-per-1m", type=float, default=None, help="dollars per million completion tokens")
-    client.add_argument("--cache", default=None, metavar="FILE", help="response cache (default OUT/llm_cache.sqlite)")
+    client.add_argument(
+        "--price-input-per-1m", type=float, default=None, help="dollars per million prompt tokens"
+    )
+    client.add_argument(
+        "--price-output-per-1m", type=float, default=None, help="dollars per million completion tokens"
+    )
+    client.add_argument(
+        "--cache", default=None, metavar="FILE", help="response cache (default OUT/llm_cache.sqlite)"
+    )
     gen = parser.add_argument_group("generation and agreement")
     gen.add_argument("--template", default=None, help="prompt template name or YAML path (default: default)")
     gen.add_argument("--temperature", type=float, default=None)
@@ -71,14 +92,21 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     try:
         section, base_dir, seed, recipe = _recipe_parts(args.recipe)
-        settings = settings_from_mapping(_with_flags(section, args), base_dir, seed if args.seed is None else args.seed)
+        settings = settings_from_mapping(
+            _with_flags(section, args), base_dir, seed if args.seed is None else args.seed
+        )
         pool = _load_pool(args.pool)
-        deficits = load_deficits(args.deficits) if args.deficits else _recipe_deficits(recipe, pool, args.recipe)
+        deficits = (
+            load_deficits(args.deficits) if args.deficits else _recipe_deficits(recipe, pool, args.recipe)
+        )
         deficits = cap_deficits(deficits, settings.max_new_per_label)
         test = _load_test(args.test_split)
         if test is None:
-            print("goemobalance generate: warning: no --test-split, texts are not checked against the "
-                  "GoEmotions test split", file=sys.stderr)
+            print(
+                "goemobalance generate: warning: no --test-split, texts are not checked against the "
+                "GoEmotions test split",
+                file=sys.stderr,
+            )
         out.mkdir(parents=True, exist_ok=True)
         result = run_generation(
             deficits,
@@ -113,7 +141,7 @@ def _recipe_parts(recipe: str | None) -> tuple[dict[str, Any], Path | None, int,
         raise FileNotFoundError(f"recipe not found: {path}")
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: a recipe must be a mapping")
+        raise ValueError(f"{path}: a recipe must be a mapping")  # noqa: TRY004
     return dict(data.get("llm") or {}), path.parent, int(data.get("seed", 0)), data
 
 
@@ -152,8 +180,10 @@ def _load_test(path: str | None):
 
 def _recipe_deficits(recipe: dict[str, Any], pool, recipe_path: str) -> dict[str, Any]:
     if pool is None:
-        raise ValueError(f"{recipe_path}: with --recipe, give --pool DATASET (deficits are computed from it) "
-                         "or --deficits FILE.json")
+        raise ValueError(
+            f"{recipe_path}: with --recipe, give --pool DATASET (deficits are computed from it) "
+            "or --deficits FILE.json"
+        )
     from goemobalance.balance.sampling import deficits
 
     balance = recipe.get("balance") or {}
@@ -176,12 +206,17 @@ def _safe_settings(settings) -> dict[str, Any]:
 
 
 def _print_summary(report: dict[str, Any], out: Path) -> None:
-    print(f"accepted {report['accepted']}, to review {report['to_review']}, "
-          f"requested {report['texts_requested']} texts -> {out}")
+    print(
+        f"accepted {report['accepted']}, to review {report['to_review']}, "
+        f"requested {report['texts_requested']} texts -> {out}"
+    )
     if report["rejections"]:
         print("rejections: " + ", ".join(f"{k}={v}" for k, v in report["rejections"].items()))
     if report["failed_requests"]:
-        print(f"{len(report['failed_requests'])} request(s) failed for good; rerun to retry them (cached answers "
-              "are reused)", file=sys.stderr)
+        print(
+            f"{len(report['failed_requests'])} request(s) failed for good; rerun to retry them (cached answers "
+            "are reused)",
+            file=sys.stderr,
+        )
     if report["unfilled"]:
         print("unfilled: " + ", ".join(f"{'+'.join(u['labels'])}={u['count']}" for u in report["unfilled"]))

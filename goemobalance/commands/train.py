@@ -1,4 +1,4 @@
-"""`goemobalance train DATASET --out DIR`: train the hybrid model (or the transformer baseline) and evaluate it."""
+"""`goemobalance train DATASET --out DIR`: train the hybrid model (or a transformer) and evaluate it."""
 
 from __future__ import annotations
 
@@ -13,29 +13,40 @@ DEFAULT_GOEMOTIONS = "../shared/data/goemotions"
 
 def add_training_args(parser: argparse.ArgumentParser) -> None:
     """Options shared by `train` and `compare`."""
-    parser.add_argument("--config", metavar="YAML", help="training settings (see docs/train.md); flags below override it")
+    parser.add_argument(
+        "--config", metavar="YAML", help="training settings (see docs/train.md); flags below override it"
+    )
     parser.add_argument("--model", choices=("hybrid", "transformer"), help="model kind (default: hybrid)")
     parser.add_argument("--epochs", type=int, help="maximum epochs")
     parser.add_argument("--seed", type=int, help="random seed")
     parser.add_argument("--max-train-rows", type=int, help="train on a seeded random subset of this size")
-    parser.add_argument("--embeddings", metavar="SOURCE", help="fasttext-train, glove-kumo, or a .bin/.vec/.kv file")
-    parser.add_argument("--transformer-model", metavar="ID_OR_DIR", help="transformers checkpoint for --model transformer")
+    parser.add_argument(
+        "--embeddings", metavar="SOURCE", help="fasttext-train, glove-kumo, or a .bin/.vec/.kv file"
+    )
+    parser.add_argument(
+        "--transformer-model", metavar="ID_OR_DIR", help="transformers checkpoint for --model transformer"
+    )
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
-        "train", help="train the hybrid CNN-BiLSTM-attention model (or a transformer) and evaluate it",
+        "train",
+        help="train the hybrid CNN-BiLSTM-attention model (or a transformer) and evaluate it",
         description="Train on DATASET (any dataset path), early-stop and tune thresholds on the validation "
         "split (default: GoEmotions dev), evaluate on the GoEmotions test split, and write the model, "
         "metrics (JSON + PNG) and training history to --out.",
-    )  # fmt: skip
+    )
     parser.add_argument("dataset", metavar="DATASET", help="training data: any path load_dataset_any accepts")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument("--split", default=None, help="split of DATASET to train on (default: train)")
-    parser.add_argument("--goemotions", default=DEFAULT_GOEMOTIONS, metavar="DIR",
-                        help=f"GoEmotions TSV folder for the default validation/test splits (default: {DEFAULT_GOEMOTIONS})")
+    parser.add_argument(
+        "--goemotions",
+        default=DEFAULT_GOEMOTIONS,
+        metavar="DIR",
+        help=f"GoEmotions TSV folder for the default validation/test splits (default: {DEFAULT_GOEMOTIONS})",
+    )
     parser.add_argument("--val", metavar="DS", help="validation data (default: GoEmotions dev)")
     parser.add_argument("--test", metavar="DS", help="test data (default: GoEmotions test; 'none' to skip)")
     parser.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints/last.pt")
@@ -50,8 +61,17 @@ def load_config(args: argparse.Namespace):
     from goemobalance.train.config import TrainConfig
 
     config = TrainConfig.from_yaml(args.config) if args.config else TrainConfig()
-    changes = {k: v for k, v in (("model", args.model), ("epochs", args.epochs), ("seed", args.seed),
-                                 ("max_train_rows", args.max_train_rows), ("num_threads", args.threads)) if v is not None}  # fmt: skip
+    changes = {
+        k: v
+        for k, v in (
+            ("model", args.model),
+            ("epochs", args.epochs),
+            ("seed", args.seed),
+            ("max_train_rows", args.max_train_rows),
+            ("num_threads", args.threads),
+        )
+        if v is not None
+    }
     if args.no_progress:
         changes["progress"] = False
     if args.embeddings:
@@ -90,7 +110,10 @@ def run(args: argparse.Namespace) -> int:
     if test_ds is not None:
         report = model.evaluate(test_ds)
         save_report(report, out, prefix="test_metrics")
-        summary.update(test_macro_f1=report["f1_macro"], test_micro_f1=report["f1_micro"],
-                       test_roc_auc_macro=report["roc_auc_macro"])  # fmt: skip
+        summary.update(
+            test_macro_f1=report["f1_macro"],
+            test_micro_f1=report["f1_micro"],
+            test_roc_auc_macro=report["roc_auc_macro"],
+        )
     print(json.dumps(summary, indent=2, default=str))
     return 0

@@ -6,23 +6,29 @@ usable with `datasets.Dataset.map` and Ray Data ``map_batches``; see docs/label.
 
 from goemobalance.label.base import ProbaLabeler, write_predictions
 from goemobalance.label.embed import SentenceEncoder, default_encoder_path
-from goemobalance.label.offline import EmbeddingLogRegLabeler, OfflineLabeler, TfidfLogRegLabeler
+from goemobalance.label.offline import (
+    EmbeddingLogRegLabeler,
+    OfflineLabeler,
+    TfidfLogRegLabeler,
+    train_offline,
+)
 from goemobalance.label.selection import SelectionRule, accept, macro_f1, tune_thresholds
 from goemobalance.label.transformer import DEFAULT_MODEL, LabelMappingError, TransformerLabeler
 
 __all__ = [
     "DEFAULT_MODEL",
-    "LabelMappingError",
-    "TransformerLabeler",
     "EmbeddingLogRegLabeler",
+    "LabelMappingError",
     "OfflineLabeler",
     "ProbaLabeler",
     "SelectionRule",
     "SentenceEncoder",
     "TfidfLogRegLabeler",
+    "TransformerLabeler",
     "accept",
     "default_encoder_path",
     "macro_f1",
+    "train_offline",
     "tune_thresholds",
     "write_predictions",
 ]

@@ -12,8 +12,8 @@ from typing import Any
 import datasets
 import numpy as np
 
-from goemobalance.labels import LabelSpace
 from goemobalance.label.selection import SelectionRule
+from goemobalance.labels import LabelSpace
 from goemobalance.schema import COLUMNS, features
 
 PROVENANCE_KEY = "pseudo_label"
@@ -59,7 +59,11 @@ class ProbaLabeler(ABC):
 
 
 def prediction_columns(
-    probs: np.ndarray, space: LabelSpace, rule: SelectionRule, provenance: Mapping[str, Any], metas: Sequence[str]
+    probs: np.ndarray,
+    space: LabelSpace,
+    rule: SelectionRule,
+    provenance: Mapping[str, Any],
+    metas: Sequence[str],
 ) -> dict[str, list]:
     """The ``labels``/``scores``/``label_origin``/``meta`` columns for a block of probabilities."""
     probs = np.asarray(probs, dtype=np.float32)

@@ -45,18 +45,26 @@ def tokenize(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]
     return [ids if ids else [fallback] for ids in encoded["input_ids"]]
 
 
-def budget_batches(lengths: Sequence[int], max_tokens: int, max_batch_size: int) -> list[np.ndarray]:
+def budget_batches(
+    lengths: Sequence[int], max_tokens: int, max_batch_size: int, min_fill: float = 0.9, min_batch_size: int = 8
+) -> list[np.ndarray]:
     """Index batches of texts sorted longest first; each batch's padded size stays within `max_tokens`.
 
+    A batch also closes when the next text is shorter than `min_fill` times the batch's longest (once it
+    holds `min_batch_size` texts), so padding stays under about 10% even for small or skewed inputs.
     The longest batch comes first so an out-of-memory error shows up at once, not at the end of a run.
     """
     lengths = np.asarray(lengths, dtype=np.int64)
     order = np.argsort(-lengths, kind="stable")
+    sorted_lengths = lengths[order]
     batches: list[np.ndarray] = []
     start = 0
     while start < len(order):
-        longest = max(int(lengths[order[start]]), 1)
-        size = max(1, min(max_batch_size, max_tokens // longest))
+        longest = max(int(sorted_lengths[start]), 1)
+        size = max(1, min(max_batch_size, max_tokens // longest, len(order) - start))
+        too_short = np.flatnonzero(sorted_lengths[start + min_batch_size : start + size] < min_fill * longest)
+        if len(too_short):
+            size = min_batch_size + int(too_short[0])
         batches.append(order[start : start + size])
         start += size
     return batches

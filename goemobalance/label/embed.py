@@ -148,7 +148,9 @@ class SentenceEncoder:
         digests = text_digests(texts)
         cache = EmbeddingCache(self.cache_dir / self.model_id)
         found = cache.lookup(digests)
-        missing = sorted({d: i for i, d in enumerate(digests) if d not in found}.items(), key=lambda kv: kv[1])
+        missing = sorted(
+            {d: i for i, d in enumerate(digests) if d not in found}.items(), key=lambda kv: kv[1]
+        )
         if missing:
             new_vectors = self._encode_uncached([texts[i] for _, i in missing])
             cache.store([d for d, _ in missing], new_vectors)
@@ -175,7 +177,9 @@ class SentenceEncoder:
 
     @torch.inference_mode()
     def _embed_batch(self, model, batch: dict[str, torch.Tensor]) -> torch.Tensor:
-        with torch.autocast(self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None):
+        with torch.autocast(
+            self.device.type, dtype=self.autocast_dtype, enabled=self.autocast_dtype is not None
+        ):
             hidden = model(**batch).last_hidden_state
         mask = batch["attention_mask"].unsqueeze(-1).to(torch.float32)
         pooled = (hidden.float() * mask).sum(1) / mask.sum(1).clamp(min=1e-9)

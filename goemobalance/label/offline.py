@@ -45,7 +45,9 @@ class OfflineLabeler(ProbaLabeler):
 
     kind: ClassVar[str] = "offline"
 
-    def __init__(self, space: LabelSpace = GOEMOTIONS, rule: SelectionRule | None = None, n_jobs: int | None = None):
+    def __init__(
+        self, space: LabelSpace = GOEMOTIONS, rule: SelectionRule | None = None, n_jobs: int | None = None
+    ):
         self.space = space
         self.rule = rule or SelectionRule()
         self.n_jobs = n_jobs
@@ -87,7 +89,9 @@ class OfflineLabeler(ProbaLabeler):
         )  # fmt: skip
         return thresholds
 
-    def evaluate(self, texts: Sequence[str], y_multi_hot: np.ndarray, rule: SelectionRule | None = None) -> dict:
+    def evaluate(
+        self, texts: Sequence[str], y_multi_hot: np.ndarray, rule: SelectionRule | None = None
+    ) -> dict:
         """Macro/micro F1 of the labels `rule` (default: this labeler's rule) selects on `texts`."""
         from sklearn.metrics import f1_score
 
@@ -100,7 +104,11 @@ class OfflineLabeler(ProbaLabeler):
         }
 
     def provenance(self) -> dict[str, Any]:
-        return {"labeler": self.kind, "model": type(self).__name__, "revision": f"sklearn-{sklearn.__version__}"}
+        return {
+            "labeler": self.kind,
+            "model": type(self).__name__,
+            "revision": f"sklearn-{sklearn.__version__}",
+        }
 
     def save(self, directory: str | Path) -> Path:
         """Write the fitted model and a JSON manifest (label space, rule, metrics) to `directory`."""
@@ -127,7 +135,9 @@ class OfflineLabeler(ProbaLabeler):
         manifest = json.loads(manifest_file.read_text(encoding="utf-8"))
         kinds = {sub.kind: sub for sub in (TfidfLogRegLabeler, EmbeddingLogRegLabeler)}
         if manifest.get("kind") not in kinds:
-            raise ValueError(f"{manifest_file}: unknown labeler kind {manifest.get('kind')!r}; known: {sorted(kinds)}")
+            raise ValueError(
+                f"{manifest_file}: unknown labeler kind {manifest.get('kind')!r}; known: {sorted(kinds)}"
+            )
         target = kinds[manifest["kind"]]
         if cls is not OfflineLabeler and not issubclass(target, cls):
             raise ValueError(f"{directory} holds a {target.__name__}, not a {cls.__name__}")
@@ -174,7 +184,9 @@ class TfidfLogRegLabeler(OfflineLabeler):
         self.max_features = max_features
 
     def params(self) -> dict[str, Any]:
-        return dict(super().params(), C=self.C, class_weight=self.class_weight, max_features=self.max_features)
+        return dict(
+            super().params(), C=self.C, class_weight=self.class_weight, max_features=self.max_features
+        )
 
     def _build_model(self) -> Pipeline:
         words = TfidfVectorizer(ngram_range=(1, 2), min_df=2, sublinear_tf=True, lowercase=True,
@@ -223,3 +235,26 @@ class EmbeddingLogRegLabeler(OfflineLabeler):
 
     def provenance(self) -> dict[str, Any]:
         return dict(super().provenance(), encoder=self.encoder.model_id)
+
+
+OFFLINE_KINDS = {"tfidf": TfidfLogRegLabeler, "embedding": EmbeddingLogRegLabeler}
+
+
+def train_offline(goemotions_dir: str | Path, kind: str = "tfidf", **params: Any) -> OfflineLabeler:
+    """Fit an offline labeler on GoEmotions train, tune per-label thresholds on dev, record test F1.
+
+    The scores are kept in ``labeler.metrics_`` (and in the saved manifest).
+    """
+    from goemobalance.schema import multi_hot
+    from goemobalance.sources import load_goemotions
+
+    if kind not in OFFLINE_KINDS:
+        raise ValueError(f"unknown offline labeler kind {kind!r}; use one of {sorted(OFFLINE_KINDS)}")
+    train, dev, test = (load_goemotions(goemotions_dir, split=s) for s in ("train", "dev", "test"))
+    labeler = OFFLINE_KINDS[kind](**params).fit(train["text"], multi_hot(train))
+    labeler.tune_thresholds(dev["text"], multi_hot(dev))
+    labeler.metrics_ = {
+        "trained_on": "goemotions train", "thresholds_tuned_on": "goemotions dev",
+        "dev": labeler.evaluate(dev["text"], multi_hot(dev)), "test": labeler.evaluate(test["text"], multi_hot(test)),
+    }  # fmt: skip
+    return labeler

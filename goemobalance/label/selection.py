@@ -102,9 +102,7 @@ def _top_k_mask(values: np.ndarray, k: int) -> np.ndarray:
     return mask & np.isfinite(values)
 
 
-def tune_thresholds(
-    y_true: np.ndarray, probs: np.ndarray, grid: Sequence[float] | None = None
-) -> np.ndarray:
+def tune_thresholds(y_true: np.ndarray, probs: np.ndarray, grid: Sequence[float] | None = None) -> np.ndarray:
     """Per-label thresholds that maximise each label's F1 on held-out data (e.g. the GoEmotions dev split)."""
     y_true = np.asarray(y_true).astype(bool)
     probs = np.asarray(probs, dtype=np.float64)

@@ -44,7 +44,9 @@ class LabelMappingError(ValueError):
     """The model's ``id2label`` does not map one-to-one onto the label space."""
 
 
-def label_order(id2label: Mapping[int, str], space: LabelSpace, label_map: Mapping[str, str] | None = None) -> np.ndarray:
+def label_order(
+    id2label: Mapping[int, str], space: LabelSpace, label_map: Mapping[str, str] | None = None
+) -> np.ndarray:
     """For each label of `space`, the model output index holding it; raise `LabelMappingError` otherwise.
 
     `label_map` renames model labels first (e.g. ``{"LABEL_0": "admiration"}``); names compare
@@ -60,7 +62,9 @@ def label_order(id2label: Mapping[int, str], space: LabelSpace, label_map: Mappi
             unknown.append(name)
             continue
         if space_id in position:
-            raise LabelMappingError(f"model labels {position[space_id]} and {index} both map to {space.name(space_id)!r}")
+            raise LabelMappingError(
+                f"model labels {position[space_id]} and {index} both map to {space.name(space_id)!r}"
+            )
         position[space_id] = index
     missing = [space.name(i) for i in range(len(space)) if i not in position]
     if unknown or missing:
@@ -140,7 +144,9 @@ class TransformerLabeler(ProbaLabeler):
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
         self.shard_size = int(shard_size)
         self.show_progress = show_progress
-        self.model, self.tokenizer, self.model_id = _load_model(model, revision, tokenizer, dict(model_kwargs or {}))
+        self.model, self.tokenizer, self.model_id = _load_model(
+            model, revision, tokenizer, dict(model_kwargs or {})
+        )
         self.model = self.model.to(self.device).eval()
         self.revision = revision or getattr(self.model.config, "_commit_hash", None)
         self.activation = activation_for(self.model.config, function_to_apply)
@@ -163,7 +169,9 @@ class TransformerLabeler(ProbaLabeler):
         texts = clean_texts(texts)
         out = np.zeros((len(texts), len(self.space)), dtype=np.float32)
         cache = self._shard_folder(texts) if self.cache_dir is not None and texts else None
-        with tqdm(total=len(texts), unit="text", desc="label", disable=not self.show_progress, smoothing=0.1) as bar:
+        with tqdm(
+            total=len(texts), unit="text", desc="label", disable=not self.show_progress, smoothing=0.1
+        ) as bar:
             for shard, rows in enumerate(chunks(len(texts), self.shard_size)):
                 path = cache / f"shard-{shard:06d}.parquet" if cache else None
                 cached = _read_shard(path, len(self.space)) if path is not None and path.is_file() else None
@@ -230,7 +238,9 @@ def _load_model(model: Any, revision: str | None, tokenizer: Any, model_kwargs: 
     if Path(model_id).expanduser().is_dir():
         model_id = str(Path(model_id).expanduser().resolve())
     try:
-        loaded = AutoModelForSequenceClassification.from_pretrained(model_id, revision=revision, **model_kwargs)
+        loaded = AutoModelForSequenceClassification.from_pretrained(
+            model_id, revision=revision, **model_kwargs
+        )
         tokenizer = tokenizer or AutoTokenizer.from_pretrained(model_id, revision=revision)
     except OSError as exc:
         raise OSError(

@@ -21,7 +21,13 @@ from goemobalance.llm.generator import (
     validate_items,
 )
 from goemobalance.llm.parsing import ResponseParseError, parse_json_lenient
-from goemobalance.llm.pipeline import GenerationResult, generate_and_annotate, run_generation, text_id
+from goemobalance.llm.pipeline import (
+    GenerationResult,
+    fill_pool,
+    generate_and_annotate,
+    run_generation,
+    text_id,
+)
 from goemobalance.llm.prompts import PromptTemplate, TemplateError, load_template
 from goemobalance.llm.review import ReviewError, export_review, import_review
 
@@ -47,6 +53,7 @@ __all__ = [
     "Usage",
     "annotate_text",
     "export_review",
+    "fill_pool",
     "generate_and_annotate",
     "import_review",
     "load_deficits",

@@ -74,7 +74,10 @@ def annotation_response_format(space: LabelSpace) -> dict[str, Any]:
     """JSON-schema ``response_format`` for ``{"labels": [{"name": <label>, "confidence": 0..1}]}``."""
     label = {
         "type": "object",
-        "properties": {"name": {"type": "string", "enum": list(space.names)}, "confidence": {"type": "number"}},
+        "properties": {
+            "name": {"type": "string", "enum": list(space.names)},
+            "confidence": {"type": "number"},
+        },
         "required": ["name", "confidence"],
         "additionalProperties": False,
     }
@@ -84,7 +87,10 @@ def annotation_response_format(space: LabelSpace) -> dict[str, Any]:
         "required": ["labels"],
         "additionalProperties": False,
     }
-    return {"type": "json_schema", "json_schema": {"name": ANNOTATION_SCHEMA_NAME, "strict": True, "schema": schema}}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": ANNOTATION_SCHEMA_NAME, "strict": True, "schema": schema},
+    }
 
 
 def parse_annotation(content: str, space: LabelSpace) -> tuple[dict[str, float], list[str]]:
@@ -148,11 +154,18 @@ async def _one_vote(client, messages, space, policy, seed, vote) -> tuple[dict[s
 
 
 def _verdict(
-    votes: list[dict[str, float]], unknown: list[str], intended: set[str], space: LabelSpace, policy: AgreementPolicy
+    votes: list[dict[str, float]],
+    unknown: list[str],
+    intended: set[str],
+    space: LabelSpace,
+    policy: AgreementPolicy,
 ) -> Annotation:
     counts = Counter(name for vote in votes for name, conf in vote.items() if conf >= policy.min_confidence)
     labels = sorted((name for name, c in counts.items() if c * 2 > len(votes)), key=space.id)
-    scores = [sum(vote.get(name, 0.0) for vote in votes) / len(votes) for name in space.names]
+    totals: Counter = Counter()
+    for vote in votes:
+        totals.update(vote)
+    scores = [totals[name] / len(votes) for name in space.names]
     passed, jaccard = policy.agrees(intended, set(labels))
     if unknown and policy.on_unknown_label == "review":
         passed = False

@@ -18,6 +18,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from typing_extensions import Self
+
 _SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
 
@@ -57,7 +59,10 @@ class ResponseCache:
         encoded = json.dumps(dict(value), ensure_ascii=False, sort_keys=True)
         with self._lock:
             self._pending[key] = encoded
-            due = len(self._pending) >= self.flush_every or time.monotonic() - self._last_flush >= self.flush_seconds
+            due = (
+                len(self._pending) >= self.flush_every
+                or time.monotonic() - self._last_flush >= self.flush_seconds
+            )
         if due:
             self.flush()
 
@@ -68,7 +73,8 @@ class ResponseCache:
                 with self._db:
                     self._db.execute("BEGIN")
                     self._db.executemany(
-                        "INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)", list(self._pending.items())
+                        "INSERT OR REPLACE INTO responses (key, value) VALUES (?, ?)",
+                        list(self._pending.items()),
                     )
                 self._pending.clear()
             self._last_flush = time.monotonic()
@@ -89,7 +95,7 @@ class ResponseCache:
         with self._lock:
             self._db.close()
 
-    def __enter__(self) -> ResponseCache:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:

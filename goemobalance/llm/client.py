@@ -9,12 +9,18 @@
 - counts requests, cache hits, retries, tokens and cost (configurable prices per million tokens);
 - looks every request up in an on-disk `ResponseCache` first, so a rerun sends nothing twice;
 - falls back to prompt-only JSON when a server rejects ``response_format`` (``structured_output="auto"``).
+
+Requests go through the client's documented custom-request method (``client.post("/chat/completions",
+body=..., cast_to=str)``): same HTTP stack, authentication, timeouts and error classes as
+``chat.completions.create``, without its recursive typed-parameter transform and pydantic response
+models, which were most of the client-side CPU per request (``docs/llm.md``, ``docs/benchmarks.md``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import email.utils
+import json
 import os
 import random
 import threading
@@ -25,12 +31,15 @@ from pathlib import Path
 from typing import Any
 
 import openai
+from typing_extensions import Self
 
 from goemobalance.llm.cache import ResponseCache, request_key
 
+CHAT_COMPLETIONS = "/chat/completions"
 RETRYABLE_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 STRUCTURED_MODES = ("auto", "json_schema", "off")
 _UNSUPPORTED_FORMAT = "unsupported_response_format"
+_FORMAT_WORDS = ("response_format", "json_schema", "schema", "structured", "grammar", "guided")
 
 
 class LLMConfigError(ValueError):
@@ -40,7 +49,9 @@ class LLMConfigError(ValueError):
 class LLMRequestError(RuntimeError):
     """A request that failed for good: not retryable, or still failing after every retry."""
 
-    def __init__(self, message: str, *, key: str, attempts: int, status: int | None = None, retryable: bool = True):
+    def __init__(
+        self, message: str, *, key: str, attempts: int, status: int | None = None, retryable: bool = True
+    ):
         super().__init__(message)
         self.key = key
         self.attempts = attempts
@@ -71,7 +82,9 @@ class LLMConfig:
         if self.max_retries < 0:
             raise LLMConfigError(f"max_retries must be >= 0, got {self.max_retries}")
         if self.structured_output not in STRUCTURED_MODES:
-            raise LLMConfigError(f"structured_output must be one of {STRUCTURED_MODES}, got {self.structured_output!r}")
+            raise LLMConfigError(
+                f"structured_output must be one of {STRUCTURED_MODES}, got {self.structured_output!r}"
+            )
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         """Price in dollars of one request's tokens."""
@@ -146,7 +159,9 @@ class LLMClient:
         params = _drop_none({"temperature": temperature, "seed": seed, "max_tokens": max_tokens})
         messages = [dict(m) for m in messages]
         if response_format is not None and self._structured_ok:
-            completion = await self._cached_or_sent(messages, {**params, "response_format": dict(response_format)})
+            completion = await self._cached_or_sent(
+                messages, {**params, "response_format": dict(response_format)}
+            )
             if completion is not None:
                 return completion
         completion = await self._cached_or_sent(messages, params)
@@ -187,23 +202,38 @@ class LLMClient:
             try:
                 async with self._semaphore:
                     self.usage.requests += 1
-                    response = await client.chat.completions.create(
-                        model=self.config.model, messages=messages, timeout=self.config.timeout, **_typed(params)
+                    body = await client.post(
+                        CHAT_COMPLETIONS,
+                        body={"model": self.config.model, "messages": messages, **params},
+                        cast_to=str,
+                        options={"timeout": self.config.timeout},
                     )
-                return self._stored_form(response)
+                return self._stored_form(json.loads(body))
             except openai.APIStatusError as exc:
                 status, last_error = exc.status_code, f"HTTP {exc.status_code}: {_short(exc)}"
-                if status in (400, 422) and "response_format" in params and self.config.structured_output == "auto":
+                if (
+                    "response_format" in params
+                    and self.config.structured_output == "auto"
+                    and _rejects_format(exc)
+                ):
                     return {_UNSUPPORTED_FORMAT: True, "status": status}
                 if status not in RETRYABLE_STATUS:
                     self.usage.failures += 1
-                    raise LLMRequestError(last_error, key=key, attempts=attempt + 1, status=status, retryable=False) from exc
+                    raise LLMRequestError(
+                        last_error, key=key, attempts=attempt + 1, status=status, retryable=False
+                    ) from exc
                 retry_after = _retry_after_seconds(exc.response.headers)
             except openai.APITimeoutError:
                 status, last_error = None, f"timed out after {self.config.timeout:g} s"
             except openai.APIConnectionError as exc:
                 status, last_error = None, f"connection error: {_short(exc)}"
-            except (openai.APIResponseValidationError, ValueError, TypeError, AttributeError, IndexError) as exc:
+            except (
+                openai.APIResponseValidationError,
+                ValueError,
+                TypeError,
+                AttributeError,
+                IndexError,
+            ) as exc:
                 status, last_error = None, f"malformed response: {_short(exc)}"
             if attempt < self.config.max_retries:
                 delay = self._backoff(attempt, retry_after)
@@ -219,16 +249,17 @@ class LLMClient:
         )
 
     def _stored_form(self, response: Any) -> dict[str, Any]:
-        """Content and usage of a ChatCompletion; raises ValueError on a body without a message."""
-        if isinstance(response, (str, bytes)) or not getattr(response, "choices", None):
+        """Content and usage of a chat-completion body; raises ValueError on a body without a message."""
+        choices = response.get("choices") if isinstance(response, dict) else None
+        if not choices or not isinstance(choices[0], dict):
             raise ValueError("response has no choices")
-        choice = response.choices[0]
-        content = choice.message.content
+        message = choices[0].get("message") or {}
+        content = message.get("content")
         if not isinstance(content, str):
-            raise ValueError("response message has no text content")
-        usage = getattr(response, "usage", None)
-        prompt_tokens = int(getattr(usage, "prompt_tokens", 0) or 0)
-        completion_tokens = int(getattr(usage, "completion_tokens", 0) or 0)
+            raise ValueError("response message has no text content")  # noqa: TRY004
+        usage = response.get("usage") or {}
+        prompt_tokens = int(usage.get("prompt_tokens") or 0)
+        completion_tokens = int(usage.get("completion_tokens") or 0)
         self.usage.prompt_tokens += prompt_tokens
         self.usage.completion_tokens += completion_tokens
         self.usage.cost_usd += self.config.cost(prompt_tokens, completion_tokens)
@@ -236,8 +267,8 @@ class LLMClient:
             "content": content,
             "prompt_tokens": prompt_tokens,
             "completion_tokens": completion_tokens,
-            "finish_reason": choice.finish_reason,
-            "model": getattr(response, "model", None),
+            "finish_reason": choices[0].get("finish_reason"),
+            "model": response.get("model"),
         }
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
@@ -268,7 +299,7 @@ class LLMClient:
             await self._openai.close()
             self._openai = None
 
-    async def __aenter__(self) -> LLMClient:
+    async def __aenter__(self) -> Self:
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -313,7 +344,7 @@ class SyncLLMClient:
             self._thread.join(timeout=5)
             self._loop.close()
 
-    def __enter__(self) -> SyncLLMClient:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -367,16 +398,10 @@ def _retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     return max(0.0, parsed.timestamp() - time.time())
 
 
-def _typed(params: dict[str, Any]) -> dict[str, Any]:
-    """Request parameters for `create`; ``response_format`` goes in ``extra_body`` (sent as is).
-
-    The openai client walks typed parameters recursively to transform them; a JSON schema with a
-    28-name enum made that walk the largest client-side cost per request (see docs/llm.md).
-    """
-    typed = {k: v for k, v in params.items() if k != "response_format"}
-    if "response_format" in params:
-        typed["extra_body"] = {"response_format": params["response_format"]}
-    return typed
+def _rejects_format(exc: openai.APIStatusError) -> bool:
+    """A 400/422 whose message is about structured output (the server does not support it)."""
+    message = str(exc).lower()
+    return exc.status_code in (400, 422) and any(word in message for word in _FORMAT_WORDS)
 
 
 def _drop_none(params: Mapping[str, Any]) -> dict[str, Any]:

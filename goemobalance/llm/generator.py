@@ -127,14 +127,22 @@ def parse_deficits(deficits: Mapping[str, Any], space: LabelSpace = GOEMOTIONS) 
 
 def generation_response_format() -> dict[str, Any]:
     """JSON-schema ``response_format`` for ``{"items": [{"text": ...}]}``."""
-    item = {"type": "object", "properties": {"text": {"type": "string"}}, "required": ["text"], "additionalProperties": False}
+    item = {
+        "type": "object",
+        "properties": {"text": {"type": "string"}},
+        "required": ["text"],
+        "additionalProperties": False,
+    }
     schema = {
         "type": "object",
         "properties": {"items": {"type": "array", "items": item}},
         "required": ["items"],
         "additionalProperties": False,
     }
-    return {"type": "json_schema", "json_schema": {"name": GENERATION_SCHEMA_NAME, "strict": True, "schema": schema}}
+    return {
+        "type": "json_schema",
+        "json_schema": {"name": GENERATION_SCHEMA_NAME, "strict": True, "schema": schema},
+    }
 
 
 def plan_batches(
@@ -177,11 +185,15 @@ async def request_batch(client: LLMClient, batch: BatchRequest, config: Generati
         outcome.error = str(exc)
         outcome.rejections["request_failed"] += batch.n
         return outcome
-    outcome.texts, outcome.rejections = validate_items(completion.content, batch.n, batch.max_chars, config.min_chars)
+    outcome.texts, outcome.rejections = validate_items(
+        completion.content, batch.n, batch.max_chars, config.min_chars
+    )
     return outcome
 
 
-def validate_items(content: str, expected: int, max_chars: int, min_chars: int = 3) -> tuple[list[str], Counter]:
+def validate_items(
+    content: str, expected: int, max_chars: int, min_chars: int = 3
+) -> tuple[list[str], Counter]:
     """Texts from a generation answer; each item that is not a usable text is counted with its reason."""
     rejections: Counter = Counter()
     try:

@@ -23,9 +23,16 @@ from goemobalance.labels import GOEMOTIONS, LabelSpace
 from goemobalance.llm.annotator import AgreementPolicy, Annotation, annotate_text
 from goemobalance.llm.client import LLMClient, LLMConfig
 from goemobalance.llm.dedup import DuplicateIndex
-from goemobalance.llm.generator import BatchOutcome, BatchRequest, GenerationConfig, parse_deficits, plan_batches, request_batch
+from goemobalance.llm.generator import (
+    BatchOutcome,
+    BatchRequest,
+    GenerationConfig,
+    parse_deficits,
+    plan_batches,
+    request_batch,
+)
 from goemobalance.llm.prompts import PromptTemplate, load_template
-from goemobalance.schema import from_records, make_record
+from goemobalance.schema import from_records, label_space_of, make_record
 
 SOURCE = "llm"
 
@@ -72,7 +79,9 @@ async def generate_and_annotate(
     targets = parse_deficits(deficits, space)
     remaining = {t.labels: t.count for t in targets}
     for round_ in range(run.config.max_rounds):
-        batches = plan_batches({k: v for k, v in remaining.items() if v > 0}, run.template, run.config, round_)
+        batches = plan_batches(
+            {k: v for k, v in remaining.items() if v > 0}, run.template, run.config, round_
+        )
         if not batches:
             break
         filled = await run.round(batches)
@@ -125,6 +134,7 @@ class _Run:
     accepted: list[dict[str, Any]] = field(default_factory=list)
     review: list[dict[str, Any]] = field(default_factory=list)
     unknown_labels: Counter = field(default_factory=Counter)
+    annotation_failures: int = 0
     requested: int = 0
 
     def __post_init__(self) -> None:
@@ -137,7 +147,9 @@ class _Run:
     async def round(self, batches: list[BatchRequest]) -> Counter:
         """Run one round; returns how many accepted rows each label combination got."""
         committed = [asyncio.Event() for _ in batches]
-        bar = tqdm(total=len(batches), desc=f"LLM round {batches[0].round}", unit="batch", disable=not self.progress)
+        bar = tqdm(
+            total=len(batches), desc=f"LLM round {batches[0].round}", unit="batch", disable=not self.progress
+        )
 
         async def one(batch: BatchRequest) -> list[tuple[BatchRequest, str, Annotation]]:
             try:
@@ -149,7 +161,9 @@ class _Run:
                 committed[batch.index].set()
             annotations = await asyncio.gather(
                 *(
-                    annotate_text(self.annotator, t, batch.labels, self.template, self.space, self.policy, batch.seed)
+                    annotate_text(
+                        self.annotator, t, batch.labels, self.template, self.space, self.policy, batch.seed
+                    )
                     for t in texts
                 )
             )
@@ -170,12 +184,15 @@ class _Run:
         self.requested += outcome.request.n
         self.rejections.update(outcome.rejections)
         if outcome.error is not None:
-            self.failed_requests.append({**outcome.request.provenance(), "n": outcome.request.n, "error": outcome.error})
+            self.failed_requests.append(
+                {**outcome.request.provenance(), "n": outcome.request.n, "error": outcome.error}
+            )
         reasons = self.index.admit(outcome.texts, "generated")
         self.rejections.update(reason for reason in reasons if reason is not None)
         return [text for text, reason in zip(outcome.texts, reasons) if reason is None]
 
     def keep(self, batch: BatchRequest, text: str, annotation: Annotation) -> None:
+        """Make the row with its provenance; agreed rows are accepted, the rest go to review."""
         self.unknown_labels.update(annotation.unknown_labels)
         labels = annotation.labels or list(batch.labels)
         meta = {
@@ -196,6 +213,7 @@ class _Run:
         }
         if annotation.error is not None:
             meta["annotation_error"] = annotation.error
+            self.annotation_failures += 1
         record = make_record(
             id=text_id(text),
             text=text,
@@ -207,7 +225,9 @@ class _Run:
         )
         (self.accepted if annotation.accepted else self.review).append(record)
 
-    def result(self, targets: list, remaining: Mapping[tuple[str, ...], int], test_checked: bool) -> GenerationResult:
+    def result(
+        self, targets: list, remaining: Mapping[tuple[str, ...], int], test_checked: bool
+    ) -> GenerationResult:
         report = {
             "targets": [{"labels": list(t.labels), "count": t.count} for t in targets],
             "unfilled": [{"labels": list(k), "count": v} for k, v in remaining.items() if v > 0],
@@ -215,12 +235,48 @@ class _Run:
             "accepted": len(self.accepted),
             "to_review": len(self.review),
             "rejections": dict(sorted(self.rejections.items())),
-            "annotation_failures": sum(1 for row in self.review if "annotation_error" in row["meta"]),
+            "annotation_failures": self.annotation_failures,
             "unknown_labels": dict(self.unknown_labels),
             "failed_requests": self.failed_requests,
             "test_split_checked": test_checked,
             "template_id": self.template.id,
         }
-        return GenerationResult(from_records(self.accepted, self.space), from_records(self.review, self.space), report)
+        return GenerationResult(
+            from_records(self.accepted, self.space), from_records(self.review, self.space), report
+        )
 
 
+def fill_pool(
+    pool: datasets.Dataset,
+    llm_section: Mapping[str, Any],
+    *,
+    target: Any,
+    cache_path: str,
+    seed: int = 0,
+    base_dir: str | None = None,
+    test_texts: Iterable[str] | datasets.Dataset | None = None,
+    progress: bool = True,
+) -> GenerationResult:
+    """The recipe's LLM stage: the balancer's deficits of `pool` for `target`, filled with `llm_section` settings.
+
+    `llm_section` is a recipe's ``llm`` mapping (model, base_url, api_key_env, prompts, concurrency,
+    temperature, agreement, max_new_per_label, ...); new texts must not duplicate `pool` or `test_texts`.
+    """
+    from goemobalance.balance.sampling import deficits
+    from goemobalance.llm.settings import cap_deficits, settings_from_mapping
+
+    settings = settings_from_mapping(llm_section, base_dir, seed)
+    wanted = cap_deficits(deficits(pool, target), settings.max_new_per_label)
+    return run_generation(
+        wanted,
+        settings.generator,
+        settings.annotator,
+        cache_path=cache_path,
+        template=settings.template,
+        space=label_space_of(pool),
+        config=settings.generation,
+        policy=settings.policy,
+        pool=pool,
+        test_texts=test_texts,
+        progress=progress,
+    )

@@ -1,4 +1,4 @@
-"""Prompt templates (YAML in ``recipes/prompts/``) with diversity axes, and their seeded rendering.
+"""Prompt templates (YAML; the default ships in ``goemobalance/data/prompts/``) with diversity axes, and their seeded rendering.
 
 A template has an ``id``, ``generation`` and ``annotation`` prompts (``system`` and ``user``), diversity
 ``axes`` (persona, topic, length, platform: each a list of values or a ``{name: description}`` mapping)
@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-REPO_PROMPTS = Path(__file__).resolve().parents[2] / "recipes" / "prompts"
+PACKAGED_PROMPTS = Path(__file__).resolve().parents[1] / "data" / "prompts"
 DEFAULT_TEMPLATE = "default"
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
@@ -55,14 +55,23 @@ class PromptTemplate:
     def max_chars_for(self, axes: Mapping[str, AxisValue]) -> int:
         """Length limit for a text on the sampled platform."""
         platform = axes.get("platform")
-        return int(self.max_chars.get(platform.name, self.default_max_chars)) if platform else self.default_max_chars
+        return (
+            int(self.max_chars.get(platform.name, self.default_max_chars))
+            if platform
+            else self.default_max_chars
+        )
 
-    def generation_messages(self, labels: Sequence[str], n: int, axes: Mapping[str, AxisValue]) -> list[dict[str, str]]:
+    def generation_messages(
+        self, labels: Sequence[str], n: int, axes: Mapping[str, AxisValue]
+    ) -> list[dict[str, str]]:
         """Chat messages asking for `n` texts expressing all of `labels` under the sampled axes."""
         values = {axis: value.description for axis, value in axes.items()}
         hints = "; ".join(f"{name}: {self.label_hints[name]}" for name in labels if name in self.label_hints)
         values.update(
-            n=str(n), emotions=", ".join(labels), max_chars=str(self.max_chars_for(axes)), emotion_hints=hints or "-"
+            n=str(n),
+            emotions=", ".join(labels),
+            max_chars=str(self.max_chars_for(axes)),
+            emotion_hints=hints or "-",
         )
         return [
             {"role": "system", "content": fill(self.generation_system, values)},
@@ -84,7 +93,7 @@ def fill(template: str, values: Mapping[str, str]) -> str:
 
 
 def load_template(name_or_path: str | Path = DEFAULT_TEMPLATE) -> PromptTemplate:
-    """A template from a YAML path, or by name from ``recipes/prompts/<name>.yaml``."""
+    """A template from a YAML path, or by name from ``./recipes/prompts/<name>.yaml`` or the package's own."""
     path = _resolve(name_or_path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))
@@ -112,7 +121,10 @@ def template_from_dict(raw: Any, source: str = "<dict>") -> PromptTemplate:
         generation_user=need("generation", "user"),
         annotation_system=need("annotation", "system"),
         annotation_user=need("annotation", "user"),
-        axes={axis: _axis_values(values, f"{source}: axes.{axis}") for axis, values in (raw.get("axes") or {}).items()},
+        axes={
+            axis: _axis_values(values, f"{source}: axes.{axis}")
+            for axis, values in (raw.get("axes") or {}).items()
+        },
         max_chars={str(k): int(v) for k, v in (raw.get("max_chars") or {}).items() if k != "default"},
         default_max_chars=int((raw.get("max_chars") or {}).get("default", 1000)),
         label_hints={str(k): str(v) for k, v in (raw.get("label_hints") or {}).items()},
@@ -137,8 +149,8 @@ def _resolve(name_or_path: str | Path) -> Path:
         if not path.is_file():
             raise TemplateError(f"prompt template not found: {path}")
         return path
-    for folder in (Path.cwd() / "recipes" / "prompts", REPO_PROMPTS):
+    for folder in (Path.cwd() / "recipes" / "prompts", PACKAGED_PROMPTS):
         candidate = folder / f"{name_or_path}.yaml"
         if candidate.is_file():
             return candidate
-    raise TemplateError(f"prompt template {name_or_path!r} not found in ./recipes/prompts or {REPO_PROMPTS}")
+    raise TemplateError(f"prompt template {name_or_path!r} not found in ./recipes/prompts or {PACKAGED_PROMPTS}")

@@ -17,7 +17,7 @@ from typing import Any
 
 import datasets
 
-from goemobalance.labels import GOEMOTIONS, LabelSpace
+from goemobalance.labels import LabelSpace
 from goemobalance.schema import from_records, label_space_of, make_record
 
 FIXED_COLUMNS = ("id", "text", "intended", "annotated", "jaccard")
@@ -44,7 +44,9 @@ def export_review(
         writer.writerows(rows)
     with _atomic(jsonl_path) as handle:
         for record in dataset:
-            full = dict(record, labels=space.to_names(record["labels"]), meta=json.loads(record["meta"] or "{}"))
+            full = dict(
+                record, labels=space.to_names(record["labels"]), meta=json.loads(record["meta"] or "{}")
+            )
             handle.write(json.dumps(full, ensure_ascii=False) + "\n")
     return csv_path, jsonl_path
 
@@ -61,7 +63,8 @@ def import_review(
         space = label_space_of(dataset)
         originals = {record["id"]: _with_names(record, space) for record in dataset}
     else:
-        space, originals = _read_jsonl(Path(jsonl_path) if jsonl_path else csv_path.with_suffix(".jsonl"))
+        space = _space_from_header(csv_path)
+        originals = _read_jsonl(Path(jsonl_path) if jsonl_path else csv_path.with_suffix(".jsonl"))
     records, report = _read_review_csv(csv_path, originals, space)
     return from_records(records, space), report
 
@@ -72,7 +75,9 @@ def _review_row(record: Mapping[str, Any], space: LabelSpace) -> dict[str, Any]:
     row = {
         "id": record["id"],
         "text": record["text"],
-        "intended": " ".join(agreement.get("intended") or meta.get("generator", {}).get("intended_labels", [])),
+        "intended": " ".join(
+            agreement.get("intended") or meta.get("generator", {}).get("intended_labels", [])
+        ),
         "annotated": " ".join(agreement.get("annotated") or []),
         "jaccard": agreement.get("jaccard", ""),
     }
@@ -149,7 +154,19 @@ def _with_names(record: Mapping[str, Any], space: LabelSpace) -> dict[str, Any]:
     return dict(record, labels=space.to_names(record["labels"]), meta=json.loads(record["meta"] or "{}"))
 
 
-def _read_jsonl(path: Path) -> tuple[LabelSpace, dict[str, dict[str, Any]]]:
+def _space_from_header(path: Path) -> LabelSpace:
+    """The label space of a review CSV: its columns after the fixed ones, in order."""
+    if not path.is_file():
+        raise ReviewError(f"review file not found: {path}")
+    with open(path, encoding="utf-8", newline="") as handle:
+        header = next(csv.reader(handle), [])
+    names = tuple(column for column in header if column not in FIXED_COLUMNS)
+    if "id" not in header or not names:
+        raise ReviewError(f"{path}, line 1: header needs 'id' and one column per label, got {header}")
+    return LabelSpace(names)
+
+
+def _read_jsonl(path: Path) -> dict[str, dict[str, Any]]:
     if not path.is_file():
         raise ReviewError(f"rows file not found: {path} (pass the dataset the review was exported from)")
     originals: dict[str, dict[str, Any]] = {}
@@ -162,7 +179,7 @@ def _read_jsonl(path: Path) -> tuple[LabelSpace, dict[str, dict[str, Any]]]:
                 originals[record["id"]] = record
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise ReviewError(f"{path}, line {line_no}: not a row object: {exc}") from None
-    return GOEMOTIONS, originals
+    return originals
 
 
 class _atomic:

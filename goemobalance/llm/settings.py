@@ -25,7 +25,9 @@ class LLMSettings:
     max_new_per_label: int | None = None
 
 
-def settings_from_mapping(section: Mapping[str, Any], base_dir: str | Path | None = None, seed: int = 0) -> LLMSettings:
+def settings_from_mapping(
+    section: Mapping[str, Any], base_dir: str | Path | None = None, seed: int = 0
+) -> LLMSettings:
     """Settings from a recipe's ``llm`` mapping; relative ``prompts`` paths resolve against `base_dir`."""
     section = dict(section)
     client = _pick(LLMConfig, section)
@@ -46,14 +48,30 @@ def settings_from_mapping(section: Mapping[str, Any], base_dir: str | Path | Non
 
 
 def cap_deficits(deficits: Mapping[str, Any], cap: int | None) -> dict[str, Any]:
-    """Deficits with every count limited to `cap` (``max_new_per_label``); plain mappings accepted."""
+    """Deficits in the contract form, with no label asked for more than `cap` texts in total.
+
+    Labelsets count toward each of their labels (as in `parse_deficits`), so they draw on the same
+    per-label budget; plain ``{name: count}`` mappings are accepted.
+    """
     structured = "labels" in deficits or "labelsets" in deficits
     labels = dict(deficits.get("labels") or {}) if structured else dict(deficits)
     labelsets = [dict(entry) for entry in (deficits.get("labelsets") or [])] if structured else []
-    if cap is not None:
-        labels = {name: min(int(count), cap) for name, count in labels.items()}
-        labelsets = [{**entry, "count": min(int(entry["count"]), cap)} for entry in labelsets]
-    return {"labels": labels, "labelsets": labelsets}
+    if cap is None:
+        return {"labels": labels, "labelsets": labelsets}
+    budget: dict[str, int] = {}
+    capped_sets = []
+    for entry in labelsets:
+        names = [str(n).strip().lower() for n in entry.get("labels") or []]
+        count = entry.get("count")
+        if names and isinstance(count, int):
+            count = max(0, min([count] + [budget.setdefault(n, cap) for n in names]))
+            for name in names:
+                budget[name] -= count
+        capped_sets.append({**entry, "count": count})
+    capped_labels = {
+        name: min(count, cap) if isinstance(count, int) else count for name, count in labels.items()
+    }
+    return {"labels": capped_labels, "labelsets": capped_sets}
 
 
 def _pick(kind: type, section: Mapping[str, Any], exclude: tuple[str, ...] = ()) -> dict[str, Any]:

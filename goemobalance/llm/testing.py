@@ -26,6 +26,8 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+from typing_extensions import Self
+
 from goemobalance.labels import GOEMOTIONS, LabelSpace
 
 Responder = Callable[[dict[str, Any]], str]
@@ -38,8 +40,9 @@ class Fault:
     """A scripted misbehaviour for the next `times` requests that `match` (all requests when None).
 
     `status` answers with that HTTP status (and `headers`, e.g. ``{"Retry-After": "1"}``); `delay` waits
-    before answering (to trigger client timeouts); `body` sends these raw bytes as the response body
-    (malformed JSON); `content` replaces the assistant message's text. ``times=-1`` means forever.
+    before answering (to trigger client timeouts); `body` sends this raw text as the response body
+    (malformed JSON, or the error body of a `status`); `content` replaces the assistant message's text.
+    ``times=-1`` means forever.
     """
 
     status: int | None = None
@@ -57,7 +60,9 @@ class DemoResponder:
     def __init__(self, space: LabelSpace = GOEMOTIONS, confidence: float = 0.9):
         self.space = space
         self.confidence = confidence
-        self._name_pattern = re.compile(r"\b(" + "|".join(map(re.escape, space.names)) + r")\b", re.IGNORECASE)
+        self._name_pattern = re.compile(
+            r"\b(" + "|".join(map(re.escape, space.names)) + r")\b", re.IGNORECASE
+        )
 
     def __call__(self, request: dict[str, Any]) -> str:
         if _task_of(request) == "annotate":
@@ -128,7 +133,10 @@ class OpenAICompatibleServer:
 
     def start(self) -> OpenAICompatibleServer:
         self._thread = threading.Thread(
-            target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, name="openai-loopback", daemon=True
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.05},
+            name="openai-loopback",
+            daemon=True,
         )
         self._thread.start()
         return self
@@ -139,7 +147,7 @@ class OpenAICompatibleServer:
         if self._thread is not None:
             self._thread.join(timeout=5)
 
-    def __enter__(self) -> OpenAICompatibleServer:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:
@@ -227,7 +235,8 @@ def _handler_for(server: OpenAICompatibleServer) -> type[BaseHTTPRequestHandler]
                 server._leave()
             if fault and fault.status:
                 message = {"error": {"message": f"scripted HTTP {fault.status}", "type": "scripted"}}
-                self._send(fault.status, message, fault.headers)
+                body = fault.body.encode() if fault.body is not None else json.dumps(message).encode()
+                self._send_raw(fault.status, body, fault.headers)
             elif fault and fault.body is not None:
                 self._send_raw(200, fault.body.encode(), fault.headers)
             else:
@@ -256,7 +265,9 @@ def _task_of(request: dict[str, Any]) -> str:
     schema_name = ((request.get("response_format") or {}).get("json_schema") or {}).get("name", "")
     if schema_name:
         return "annotate" if "label" in schema_name else "generate"
-    system = " ".join(str(m.get("content", "")) for m in request.get("messages", []) if m.get("role") == "system")
+    system = " ".join(
+        str(m.get("content", "")) for m in request.get("messages", []) if m.get("role") == "system"
+    )
     return "annotate" if "annotat" in system.lower() else "generate"
 
 
@@ -279,7 +290,9 @@ def _emotions_line(prompt: str) -> list[str]:
 
 
 def _synthetic_text(rng: random.Random, emotions: list[str]) -> str:
-    words = ["".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(1, 3))) for _ in range(rng.randint(8, 16))]
+    words = [
+        "".join(rng.choice(_SYLLABLES) for _ in range(rng.randint(1, 3))) for _ in range(rng.randint(8, 16))
+    ]
     for emotion in emotions:
         words.insert(rng.randint(0, len(words)), emotion)
     return " ".join(words).capitalize() + rng.choice([".", "!", "?", "..."])

@@ -9,7 +9,18 @@ from goemobalance.train.thresholds import Thresholds, tune_thresholds
 from goemobalance.train.tokenize import Vocabulary, tokenize
 
 __all__ = [
-    "EmbeddingConfig", "HybridClassifier", "HybridConfig", "Thresholds", "TrainConfig", "TrainedModel",
-    "TransformerConfig", "Vocabulary", "fit", "multilabel_report", "rarest_labels", "save_report", "tokenize",
+    "EmbeddingConfig",
+    "HybridClassifier",
+    "HybridConfig",
+    "Thresholds",
+    "TrainConfig",
+    "TrainedModel",
+    "TransformerConfig",
+    "Vocabulary",
+    "fit",
+    "multilabel_report",
+    "rarest_labels",
+    "save_report",
+    "tokenize",
     "tune_thresholds",
-]  # fmt: skip
+]

@@ -25,8 +25,16 @@ from goemobalance.train.metrics import mean_f1, rarest_labels, save_report
 from goemobalance.train.tokenize import normalize_text
 
 log = logging.getLogger(__name__)
-SUMMARY_METRICS = ("f1_macro", "f1_micro", "f1_weighted", "f1_samples", "roc_auc_macro", "roc_auc_micro",
-                   "subset_accuracy", "hamming_loss")  # fmt: skip
+SUMMARY_METRICS = (
+    "f1_macro",
+    "f1_micro",
+    "f1_weighted",
+    "f1_samples",
+    "roc_auc_macro",
+    "roc_auc_micro",
+    "subset_accuracy",
+    "hamming_loss",
+)
 
 
 class LeakError(ValueError):
@@ -34,7 +42,7 @@ class LeakError(ValueError):
 
 
 def leak_key(text: str) -> str:
-    """The normalized text used for exact-overlap checks: Unicode/HTML-normalized, lowercased, spaces collapsed."""
+    """Text for exact-overlap checks: Unicode/HTML-normalized, lowercased, whitespace collapsed."""
     return re.sub(r"\s+", " ", normalize_text(text).lower()).strip()
 
 
@@ -64,8 +72,12 @@ class LeakReport:
         return sorted(set(self.text_overlap) | set(self.id_overlap))
 
     def to_dict(self) -> dict[str, Any]:
-        return {**asdict(self), "text_overlap": len(self.text_overlap), "id_overlap": len(self.id_overlap),
-                "leaking_rows": len(self.leaking_rows)}  # fmt: skip
+        return {
+            **asdict(self),
+            "text_overlap": len(self.text_overlap),
+            "id_overlap": len(self.id_overlap),
+            "leaking_rows": len(self.leaking_rows),
+        }
 
 
 def find_leaks(train_ds: datasets.Dataset, eval_sets: Sequence[datasets.Dataset]) -> LeakReport:
@@ -84,18 +96,24 @@ def find_leaks(train_ds: datasets.Dataset, eval_sets: Sequence[datasets.Dataset]
 
 
 def remove_leaks(
-    train_ds: datasets.Dataset, eval_sets: Sequence[datasets.Dataset], *, on_leak: str = "drop", name: str = "training"
+    train_ds: datasets.Dataset,
+    eval_sets: Sequence[datasets.Dataset],
+    *,
+    on_leak: str = "drop",
+    name: str = "training",
 ) -> tuple[datasets.Dataset, LeakReport]:
-    """Drop leaking training rows with a warning (``drop``), raise `LeakError` (``error``) or keep them (``ignore``)."""
+    """Drop leaking training rows with a warning (``drop``), raise `LeakError` (``error``) or keep them."""
     if on_leak not in ("drop", "error", "ignore"):
         raise ValueError(f"on_leak must be 'drop', 'error' or 'ignore', got {on_leak!r}")
     report = find_leaks(train_ds, eval_sets)
     leaking = report.leaking_rows
     if not leaking or on_leak == "ignore":
         return train_ds, report
-    message = (f"{name} data: {len(leaking)} of {len(train_ds)} rows overlap the evaluation data "
-               f"({len(report.text_overlap)} same normalized text, {len(report.id_overlap)} same comment id); "
-               f"e.g. {report.examples[:3]}")  # fmt: skip
+    message = (
+        f"{name} data: {len(leaking)} of {len(train_ds)} rows overlap the evaluation data "
+        f"({len(report.text_overlap)} same normalized text, {len(report.id_overlap)} same comment id); "
+        f"e.g. {report.examples[:3]}"
+    )
     if on_leak == "error":
         raise LeakError(message)
     log.warning("%s; removing them", message)
@@ -105,19 +123,32 @@ def remove_leaks(
 
 def check_untouched_test(test_ds: datasets.Dataset) -> None:
     """Refuse evaluation data that is not plain human-labelled GoEmotions (e.g. a balanced test split)."""
-    bad = [i for i, (s, o) in enumerate(zip(test_ds["source"], test_ds["label_origin"])) if s != "goemotions" or o != "human"]
+    bad = [
+        i
+        for i, (s, o) in enumerate(zip(test_ds["source"], test_ds["label_origin"]))
+        if s != "goemotions" or o != "human"
+    ]
     if bad:
         raise ValueError(
-            f"evaluation data must be the untouched GoEmotions test split; row {bad[0]} (id={test_ds['id'][bad[0]]!r}) "
+            "evaluation data must be the untouched GoEmotions test split; "
+            f"row {bad[0]} (id={test_ds['id'][bad[0]]!r}) "
             f"has source={test_ds['source'][bad[0]]!r}, label_origin={test_ds['label_origin'][bad[0]]!r}"
         )
 
 
 def compare(
-    balanced: datasets.Dataset, imbalanced: datasets.Dataset, test: datasets.Dataset, val: datasets.Dataset,
-    config: TrainConfig, out_dir: str | Path, *, on_leak: str = "drop", rare_k: int = 8, save_models: bool = False,
+    balanced: datasets.Dataset,
+    imbalanced: datasets.Dataset,
+    test: datasets.Dataset,
+    val: datasets.Dataset,
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    on_leak: str = "drop",
+    rare_k: int = 8,
+    save_models: bool = False,
 ) -> dict[str, Any]:
-    """Train on both sets with the same config/seed/validation split, evaluate on GoEmotions test, write the delta table."""
+    """Train on both sets (same config, seed, validation split), evaluate on GoEmotions test, write deltas."""
     check_untouched_test(test)
     names = list(label_space_of(imbalanced).names)
     for what, ds in (("balanced", balanced), ("test", test), ("validation", val)):
@@ -144,7 +175,10 @@ def compare(
 
 
 def comparison_table(
-    reports: Mapping[str, dict], names: Sequence[str], rare: Sequence[str], train_sets: Mapping[str, datasets.Dataset]
+    reports: Mapping[str, dict],
+    names: Sequence[str],
+    rare: Sequence[str],
+    train_sets: Mapping[str, datasets.Dataset],
 ) -> dict[str, Any]:
     """Per-label F1 of both models on the test split and their difference (balanced - imbalanced)."""
     imb, bal = reports["imbalanced"], reports["balanced"]
@@ -152,13 +186,26 @@ def comparison_table(
     rows = []
     for i, name in enumerate(names):
         f_imb, f_bal = imb["per_label"][name]["f1"], bal["per_label"][name]["f1"]
-        rows.append({
-            "label": name, "rare": name in rare, "test_support": imb["per_label"][name]["support"],
-            "train_imbalanced": int(counts["imbalanced"][i]), "train_balanced": int(counts["balanced"][i]),
-            "f1_imbalanced": f_imb, "f1_balanced": f_bal, "delta": f_bal - f_imb,
-        })  # fmt: skip
-    summary = {m: {"imbalanced": imb[m], "balanced": bal[m],
-                   "delta": None if imb[m] is None or bal[m] is None else bal[m] - imb[m]} for m in SUMMARY_METRICS}  # fmt: skip
+        rows.append(
+            {
+                "label": name,
+                "rare": name in rare,
+                "test_support": imb["per_label"][name]["support"],
+                "train_imbalanced": int(counts["imbalanced"][i]),
+                "train_balanced": int(counts["balanced"][i]),
+                "f1_imbalanced": f_imb,
+                "f1_balanced": f_bal,
+                "delta": f_bal - f_imb,
+            }
+        )
+    summary = {
+        m: {
+            "imbalanced": imb[m],
+            "balanced": bal[m],
+            "delta": None if imb[m] is None or bal[m] is None else bal[m] - imb[m],
+        }
+        for m in SUMMARY_METRICS
+    }
     rare_imb, rare_bal = mean_f1(imb, rare), mean_f1(bal, rare)
     summary["rare_f1"] = {"imbalanced": rare_imb, "balanced": rare_bal, "delta": rare_bal - rare_imb}
     return {"rare_labels": list(rare), "summary": summary, "per_label": rows, "reports": dict(reports)}
@@ -179,14 +226,23 @@ def comparison_markdown(result: dict[str, Any]) -> str:
     for metric, row in result["summary"].items():
         cells = ["n/a" if row[k] is None else f"{row[k]:.4f}" for k in ("imbalanced", "balanced", "delta")]
         lines.append(f"| {metric} | " + " | ".join(cells) + " |")
-    lines += ["", f"Rare labels (the {len(result['rare_labels'])} rarest in the imbalanced training set, marked *): "
-              + ", ".join(result["rare_labels"]), "",
-              "| label | test support | train rows (imb.) | train rows (bal.) | F1 imbalanced | F1 balanced | delta |",
-              "|---|---:|---:|---:|---:|---:|---:|"]  # fmt: skip
+    lines += [
+        "",
+        f"Rare labels (the {len(result['rare_labels'])} rarest in the imbalanced training set, marked *): "
+        + ", ".join(result["rare_labels"]),
+        "",
+        (
+            "| label | test support | train rows (imb.) | train rows (bal.) | F1 imbalanced | F1 balanced "
+            "| delta |"
+        ),
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
     for row in result["per_label"]:
         label = f"{row['label']}*" if row["rare"] else row["label"]
-        lines.append(f"| {label} | {row['test_support']} | {row['train_imbalanced']} | {row['train_balanced']} | "
-                     f"{row['f1_imbalanced']:.3f} | {row['f1_balanced']:.3f} | {row['delta']:+.3f} |")  # fmt: skip
+        lines.append(
+            f"| {label} | {row['test_support']} | {row['train_imbalanced']} | {row['train_balanced']} | "
+            f"{row['f1_imbalanced']:.3f} | {row['f1_balanced']:.3f} | {row['delta']:+.3f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -202,12 +258,27 @@ def _plot_delta(result: dict[str, Any], path: Path) -> None:
     colors = ["tab:green" if r["delta"] >= 0 else "tab:red" for r in rows]
     ax.bar(x, [r["delta"] for r in rows], color=colors)
     ax.axhline(0, color="black", lw=0.8)
-    ax.set(xticks=x, ylabel="F1 balanced - F1 imbalanced", title="Per-label F1 change on GoEmotions test (rarest first)")
+    ax.set(
+        xticks=x,
+        ylabel="F1 balanced - F1 imbalanced",
+        title="Per-label F1 change on GoEmotions test (rarest first)",
+    )
     ax.set_xticklabels([f"{r['label']}*" if r["rare"] else r["label"] for r in rows], rotation=70, ha="right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
 
 
-__all__ = ["LeakError", "LeakReport", "check_untouched_test", "compare", "comparison_markdown", "comparison_table",
-           "comment_ids", "find_leaks", "leak_key", "remove_leaks", "write_comparison"]  # fmt: skip
+__all__ = [
+    "LeakError",
+    "LeakReport",
+    "check_untouched_test",
+    "comment_ids",
+    "compare",
+    "comparison_markdown",
+    "comparison_table",
+    "find_leaks",
+    "leak_key",
+    "remove_leaks",
+    "write_comparison",
+]

@@ -69,16 +69,19 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         checks = {
-            "model": (self.model, MODEL_KINDS), "loss": (self.loss, ("bce", "focal")),
+            "model": (self.model, MODEL_KINDS),
+            "loss": (self.loss, ("bce", "focal")),
             "amp": (self.amp, ("auto", "bf16", "fp16", "off")),
             "thresholds": (self.thresholds, ("per_label", "global", "none")),
             "early_stopping_metric": (self.early_stopping_metric, ("macro_f1_tuned", "macro_f1", "loss")),
-        }  # fmt: skip
+        }
         for name, (value, allowed) in checks.items():
             if value not in allowed:
                 raise ValueError(f"TrainConfig.{name} = {value!r}; use one of {allowed}")
         if isinstance(self.pos_weight, str) and self.pos_weight != "balanced":
-            raise ValueError(f"TrainConfig.pos_weight = {self.pos_weight!r}; use null, 'balanced' or a list of floats")
+            raise ValueError(
+                f"TrainConfig.pos_weight = {self.pos_weight!r}; use null, 'balanced' or a list of floats"
+            )
         if self.epochs < 1 or self.batch_size < 1:
             raise ValueError("TrainConfig.epochs and batch_size must be >= 1")
 
@@ -134,4 +137,4 @@ def _reject_unknown(data: dict[str, Any], cls: type, where: str) -> None:
         raise ValueError(f"unknown setting(s) {unknown} in {where}; known: {sorted(known)}")
 
 
-__all__ = ["EmbeddingConfig", "MODEL_KINDS", "TrainConfig", "TransformerConfig"]
+__all__ = ["MODEL_KINDS", "EmbeddingConfig", "TrainConfig", "TransformerConfig"]

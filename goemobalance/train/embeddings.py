@@ -56,7 +56,9 @@ def load_vectors(path: str | Path) -> KeyedVectors:
         return KeyedVectors.load(str(path))
     if name.endswith((".vec", ".txt", ".vec.gz", ".txt.gz")):
         return KeyedVectors.load_word2vec_format(str(path), binary=False, no_header=_is_glove_text(path))
-    raise ValueError(f"{path}: unknown embedding format; use .bin (FastText), .vec/.txt (word2vec/GloVe) or .kv")
+    raise ValueError(
+        f"{path}: unknown embedding format; use .bin (FastText), .vec/.txt (word2vec/GloVe) or .kv"
+    )
 
 
 def _is_glove_text(path: Path) -> bool:
@@ -70,8 +72,14 @@ def _is_glove_text(path: Path) -> bool:
 
 
 def train_fasttext(
-    token_lists: Sequence[Sequence[str]], *, dim: int = 300, epochs: int = 5, min_count: int = 1,
-    window: int = 5, bucket: int = 200_000, seed: int = 13,
+    token_lists: Sequence[Sequence[str]],
+    *,
+    dim: int = 300,
+    epochs: int = 5,
+    min_count: int = 1,
+    window: int = 5,
+    bucket: int = 200_000,
+    seed: int = 13,
 ) -> KeyedVectors:
     """FastText (skip-gram, char 3-6 grams) trained on the training texts; one worker for reproducibility.
 
@@ -82,16 +90,26 @@ def train_fasttext(
     if not sentences:
         raise ValueError("cannot train FastText on an empty corpus")
     model = FastText(
-        vector_size=dim, window=window, min_count=min_count, sg=1, min_n=3, max_n=6, epochs=epochs,
-        bucket=bucket, seed=seed, workers=1,
-    )  # fmt: skip
+        vector_size=dim,
+        window=window,
+        min_count=min_count,
+        sg=1,
+        min_n=3,
+        max_n=6,
+        epochs=epochs,
+        bucket=bucket,
+        seed=seed,
+        workers=1,
+    )
     model.build_vocab(corpus_iterable=sentences)
     model.train(corpus_iterable=sentences, total_examples=len(sentences), epochs=epochs)
     return model.wv
 
 
-def resolve_vectors(source: str | KeyedVectors, token_lists: Iterable[Sequence[str]] = (), **fasttext_args) -> KeyedVectors:
-    """Vectors named by a config value: a `KeyedVectors`, ``glove-kumo``, ``fasttext-train`` or a file path."""
+def resolve_vectors(
+    source: str | KeyedVectors, token_lists: Iterable[Sequence[str]] = (), **fasttext_args
+) -> KeyedVectors:
+    """Vectors named by a config value: `KeyedVectors`, ``glove-kumo``, ``fasttext-train`` or a path."""
     if isinstance(source, KeyedVectors):
         return source
     if source == GLOVE_KUMO:
@@ -132,6 +150,11 @@ def _lookup(vectors: KeyedVectors, token: str) -> np.ndarray | None:
 
 
 __all__ = [
-    "FASTTEXT_TRAIN", "GLOVE_KUMO", "embedding_matrix", "load_glove_kumo", "load_vectors", "resolve_vectors",
+    "FASTTEXT_TRAIN",
+    "GLOVE_KUMO",
+    "embedding_matrix",
+    "load_glove_kumo",
+    "load_vectors",
+    "resolve_vectors",
     "train_fasttext",
-]  # fmt: skip
+]

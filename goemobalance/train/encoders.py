@@ -1,4 +1,4 @@
-"""Text -> tensor encoders for both model kinds, with the same output: ``input_ids`` and ``attention_mask``."""
+"""Text -> tensor encoders for both model kinds, both giving ``input_ids`` and ``attention_mask``."""
 
 from __future__ import annotations
 
@@ -45,7 +45,11 @@ class TransformerEncoder:
 
     def encode(self, texts: Sequence[str]) -> dict[str, torch.Tensor]:
         batch = self.tokenizer(
-            list(texts), truncation=True, max_length=self.max_length, padding="max_length", return_tensors="pt"
+            list(texts),
+            truncation=True,
+            max_length=self.max_length,
+            padding="max_length",
+            return_tensors="pt",
         )
         return {"input_ids": batch["input_ids"], "attention_mask": batch["attention_mask"]}
 

@@ -1,4 +1,4 @@
-"""`fit`: train the hybrid model or the transformer baseline on schema Datasets, and the `TrainedModel` it returns.
+"""`fit`: train the hybrid model or the transformer baseline on schema Datasets -> `TrainedModel`.
 
 One loop for both model kinds: BCE-with-logits (optional ``pos_weight``) or focal loss, AdamW with a
 linear warmup/decay schedule, mixed precision (`torch.autocast`, bf16 or fp16 with a `GradScaler` on CUDA),
@@ -58,7 +58,9 @@ class TrainedModel:
         """Per-label probabilities, shape (len(texts), n_labels)."""
         encoded = self.encoder.encode(list(texts))
         device = next(self.model.parameters()).device
-        return predict_encoded(self.model, encoded, batch_size or self.config.eval_batch_size, device, self.config)
+        return predict_encoded(
+            self.model, encoded, batch_size or self.config.eval_batch_size, device, self.config
+        )
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
         """0/1 predictions with the tuned thresholds."""
@@ -67,7 +69,9 @@ class TrainedModel:
     def evaluate(self, dataset: datasets.Dataset) -> dict[str, Any]:
         """The full metrics report on a schema Dataset, with the tuned thresholds."""
         _check_label_space(dataset, self.label_names, "evaluation data")
-        return multilabel_report(multi_hot(dataset), self.predict_proba(dataset["text"]), self.label_names, self.thresholds)
+        return multilabel_report(
+            multi_hot(dataset), self.predict_proba(dataset["text"]), self.label_names, self.thresholds
+        )
 
     def save(self, folder: str | Path) -> Path:
         """Write weights, encoder, thresholds and config to `folder` (loadable with `TrainedModel.load`)."""
@@ -79,9 +83,13 @@ class TrainedModel:
         else:
             self.model.save(folder)
         meta = {
-            "kind": self.kind, "label_names": self.label_names, "thresholds": self.thresholds.to_dict(),
-            "config": self.config.to_dict(), "history": self.history, "info": self.info,
-        }  # fmt: skip
+            "kind": self.kind,
+            "label_names": self.label_names,
+            "thresholds": self.thresholds.to_dict(),
+            "config": self.config.to_dict(),
+            "history": self.history,
+            "info": self.info,
+        }
         (folder / "trained.json").write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
         return folder
 
@@ -109,8 +117,13 @@ class TrainedModel:
 
 
 def fit(
-    train_ds: datasets.Dataset, val_ds: datasets.Dataset, config: TrainConfig | None = None, *,
-    checkpoint_dir: str | Path | None = None, resume: bool = False, stop_after_epoch: int | None = None,
+    train_ds: datasets.Dataset,
+    val_ds: datasets.Dataset,
+    config: TrainConfig | None = None,
+    *,
+    checkpoint_dir: str | Path | None = None,
+    resume: bool = False,
+    stop_after_epoch: int | None = None,
 ) -> TrainedModel:
     """Train `config.model` on `train_ds`, early-stop and tune thresholds on `val_ds`.
 
@@ -120,6 +133,8 @@ def fit(
     """
     config = config or TrainConfig()
     label_names = _check_label_space(val_ds, list(label_space_of(train_ds).names), "validation data")
+    _require_labels(train_ds, "training data")
+    _require_labels(val_ds, "validation data")
     if config.max_train_rows is not None and len(train_ds) > config.max_train_rows:
         train_ds = train_ds.shuffle(seed=config.seed).select(range(config.max_train_rows))
     if config.num_threads:
@@ -127,7 +142,9 @@ def fit(
     checkpoint = _load_checkpoint(checkpoint_dir) if resume else None
     seed_everything(config.seed)
     device = resolve_device(config.device)
-    encoder, model, config, info = _build(train_ds, label_names, config, checkpoint_dir if checkpoint else None, checkpoint)
+    encoder, model, config, info = _build(
+        train_ds, label_names, config, checkpoint_dir if checkpoint else None, checkpoint
+    )
     y_train, y_val = multi_hot(train_ds, dtype=np.float32), multi_hot(val_ds, dtype=np.float32)
     if isinstance(model, HybridClassifier):
         model.init_output_bias(y_train.mean(axis=0))
@@ -139,14 +156,20 @@ def fit(
     state = _TrainState.create(model, config, len(train_ds), y_train, device)
     if checkpoint is not None:
         state.restore(checkpoint, model)
-    history = _train_epochs(model, state, (x_train, y_train, x_val, y_val), config, info, device, checkpoint_dir,
-                           stop_after_epoch)
+    history = _train_epochs(
+        model, state, (x_train, y_train, x_val, y_val), config, info, device, checkpoint_dir, stop_after_epoch
+    )
     if state.best_state is not None:
         model.load_state_dict(state.best_state)
     val_prob = predict_encoded(model, x_val, config.eval_batch_size, device, config)
     thresholds = tune_thresholds(y_val, val_prob, mode=config.thresholds)
-    info.update(best_epoch=state.best_epoch, device=str(device), amp=str(autocast_dtype(device, config.amp)),
-                train_rows=len(train_ds), val_rows=len(val_ds))  # fmt: skip
+    info.update(
+        best_epoch=state.best_epoch,
+        device=str(device),
+        amp=str(autocast_dtype(device, config.amp)),
+        train_rows=len(train_ds),
+        val_rows=len(val_ds),
+    )
     model.eval()
     return TrainedModel(model, encoder, label_names, thresholds, config, history, info)
 
@@ -156,6 +179,15 @@ def _check_label_space(dataset: datasets.Dataset, label_names: list[str], what: 
     if names != list(label_names):
         raise ValueError(f"{what} uses labels {names[:5]}... but the model uses {list(label_names)[:5]}...")
     return list(label_names)
+
+
+def _require_labels(dataset: datasets.Dataset, what: str) -> None:
+    """Unlabeled rows (e.g. Sentiment140 awaiting pseudo-labels) would teach 'no emotion': refuse them."""
+    for row, labels in enumerate(dataset["labels"]):
+        if not labels:
+            raise ValueError(
+                f"{what}: row {row} (id={dataset[row]['id']!r}) has no labels; label or drop such rows first"
+            )
 
 
 def seed_everything(seed: int) -> None:
@@ -189,12 +221,16 @@ def _autocast(device: torch.device, config: TrainConfig):
     return torch.autocast(device_type=device.type, dtype=dtype)
 
 
-def _build(train_ds, label_names, config: TrainConfig, resume_dir, checkpoint) -> tuple[Any, nn.Module, TrainConfig, dict]:
+def _build(
+    train_ds, label_names, config: TrainConfig, resume_dir, checkpoint
+) -> tuple[Any, nn.Module, TrainConfig, dict]:
     """Encoder and freshly initialized model (vectors loaded or trained for a new hybrid run)."""
     if config.model == "transformer":
         from goemobalance.train.transformer import build_transformer
 
-        encoder, model = build_transformer(config.transformer.model_name, label_names, config.transformer.max_length)
+        encoder, model = build_transformer(
+            config.transformer.model_name, label_names, config.transformer.max_length
+        )
         return encoder, model, config, {"model_name": config.transformer.model_name}
     if checkpoint is not None:
         hybrid = HybridConfig.from_dict(checkpoint["hybrid_config"])
@@ -208,17 +244,31 @@ def _build_hybrid(texts: Sequence[str], label_names: list[str], config: TrainCon
     from goemobalance.train.tokenize import Vocabulary, tokenize
 
     emb = config.embeddings
-    token_lists = [tokenize(t) for t in tqdm(texts, desc="tokenize", disable=not config.progress, leave=False)]
+    token_lists = [
+        tokenize(t) for t in tqdm(texts, desc="tokenize", disable=not config.progress, leave=False)
+    ]
     vocab = Vocabulary.build(token_lists, min_freq=emb.min_freq, max_size=emb.max_size)
     started = time.perf_counter()
-    vectors = resolve_vectors(emb.source, token_lists, dim=emb.fasttext_dim, epochs=emb.fasttext_epochs,
-                              min_count=emb.fasttext_min_count, seed=config.seed)  # fmt: skip
+    vectors = resolve_vectors(
+        emb.source,
+        token_lists,
+        dim=emb.fasttext_dim,
+        epochs=emb.fasttext_epochs,
+        min_count=emb.fasttext_min_count,
+        seed=config.seed,
+    )
     matrix, coverage = embedding_matrix(vocab, vectors, seed=config.seed)
-    hybrid = replace(config.hybrid, vocab_size=len(vocab), embedding_dim=matrix.shape[1], num_labels=len(label_names))
+    hybrid = replace(
+        config.hybrid, vocab_size=len(vocab), embedding_dim=matrix.shape[1], num_labels=len(label_names)
+    )
     seed_everything(config.seed)
     model = HybridClassifier(hybrid, embeddings=matrix)
-    info = {"vocab_size": len(vocab), "embedding_source": str(emb.source), "embedding_coverage": round(coverage, 4),
-            "embedding_seconds": round(time.perf_counter() - started, 2)}  # fmt: skip
+    info = {
+        "vocab_size": len(vocab),
+        "embedding_source": str(emb.source),
+        "embedding_coverage": round(coverage, 4),
+        "embedding_seconds": round(time.perf_counter() - started, 2),
+    }
     return HybridEncoder(vocab, hybrid.max_len), model, replace(config, hybrid=hybrid), info
 
 
@@ -231,7 +281,9 @@ class FocalLoss(nn.Module):
         self.register_buffer("pos_weight", pos_weight)
 
     def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        bce = nn.functional.binary_cross_entropy_with_logits(logits, targets, pos_weight=self.pos_weight, reduction="none")
+        bce = nn.functional.binary_cross_entropy_with_logits(
+            logits, targets, pos_weight=self.pos_weight, reduction="none"
+        )
         p_true = torch.exp(-nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none"))
         return ((1 - p_true) ** self.gamma * bce).mean()
 
@@ -239,7 +291,9 @@ class FocalLoss(nn.Module):
 def make_loss(config: TrainConfig, y_train: np.ndarray, device: torch.device) -> nn.Module:
     """BCE-with-logits or focal loss, with the configured positive-class weights."""
     pos_weight = _pos_weight(config, y_train)
-    pos_weight = None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32, device=device)
+    pos_weight = (
+        None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32, device=device)
+    )
     if config.loss == "focal":
         return FocalLoss(config.focal_gamma, pos_weight)
     return nn.BCEWithLogitsLoss(pos_weight=pos_weight)
@@ -250,7 +304,9 @@ def _pos_weight(config: TrainConfig, y_train: np.ndarray) -> np.ndarray | None:
         return None
     if config.pos_weight == "balanced":
         positives = y_train.sum(axis=0)
-        ratio = np.divide(len(y_train) - positives, positives, out=np.full_like(positives, np.inf), where=positives > 0)
+        ratio = np.divide(
+            len(y_train) - positives, positives, out=np.full_like(positives, np.inf), where=positives > 0
+        )
         return np.minimum(ratio, config.pos_weight_cap)
     weights = np.asarray(config.pos_weight, dtype=np.float32)
     if weights.shape != (y_train.shape[1],):
@@ -275,7 +331,9 @@ class _TrainState:
     history: list[dict[str, Any]] = field(default_factory=list)
 
     @classmethod
-    def create(cls, model: nn.Module, config: TrainConfig, n_train: int, y_train: np.ndarray, device) -> _TrainState:
+    def create(
+        cls, model: nn.Module, config: TrainConfig, n_train: int, y_train: np.ndarray, device
+    ) -> _TrainState:
         from transformers import get_linear_schedule_with_warmup
 
         params = [p for p in model.parameters() if p.requires_grad]
@@ -288,14 +346,26 @@ class _TrainState:
 
     def checkpoint(self, model: nn.Module, config: TrainConfig, info: dict) -> dict[str, Any]:
         return {
-            "epoch": self.epoch, "model": model.state_dict(), "optimizer": self.optimizer.state_dict(),
-            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
-            "best_score": self.best_score, "best_epoch": self.best_epoch, "best_state": self.best_state,
-            "bad_epochs": self.bad_epochs, "stopped": self.stopped, "history": self.history,
-            "rng": {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate(),
-                    "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None},
-            "hybrid_config": config.hybrid.to_dict(), "info": info,
-        }  # fmt: skip
+            "epoch": self.epoch,
+            "model": model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "best_score": self.best_score,
+            "best_epoch": self.best_epoch,
+            "best_state": self.best_state,
+            "bad_epochs": self.bad_epochs,
+            "stopped": self.stopped,
+            "history": self.history,
+            "rng": {
+                "torch": torch.get_rng_state(),
+                "numpy": np.random.get_state(),
+                "python": random.getstate(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            },
+            "hybrid_config": config.hybrid.to_dict(),
+            "info": info,
+        }
 
     def restore(self, checkpoint: dict[str, Any], model: nn.Module) -> None:
         model.load_state_dict(checkpoint["model"])
@@ -330,8 +400,9 @@ def _load_checkpoint(checkpoint_dir: str | Path | None) -> dict[str, Any] | None
     return torch.load(path, map_location="cpu", weights_only=False)
 
 
-def _train_epochs(model, state: _TrainState, data, config: TrainConfig, info: dict, device, checkpoint_dir,
-                  stop_after_epoch) -> list[dict[str, Any]]:  # fmt: skip
+def _train_epochs(
+    model, state: _TrainState, data, config: TrainConfig, info: dict, device, checkpoint_dir, stop_after_epoch
+) -> list[dict[str, Any]]:
     x_train, y_train, x_val, y_val = data
     targets = torch.as_tensor(y_train)
     last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
@@ -340,11 +411,22 @@ def _train_epochs(model, state: _TrainState, data, config: TrainConfig, info: di
         train_loss = _train_one_epoch(model, state, x_train, targets, config, device)
         val_prob = predict_encoded(model, x_val, config.eval_batch_size, device, config)
         scores = validation_scores(y_val, val_prob)
-        scores["val_loss"] = float(nn.functional.binary_cross_entropy(
-            torch.as_tensor(val_prob).clamp(1e-7, 1 - 1e-7), torch.as_tensor(y_val)))  # fmt: skip
-        score = -scores["val_loss"] if config.early_stopping_metric == "loss" else scores[config.early_stopping_metric]
-        record = {"epoch": state.epoch + 1, "train_loss": train_loss, **scores,
-                  "seconds": round(time.perf_counter() - started, 2)}  # fmt: skip
+        scores["val_loss"] = float(
+            nn.functional.binary_cross_entropy(
+                torch.as_tensor(val_prob).clamp(1e-7, 1 - 1e-7), torch.as_tensor(y_val)
+            )
+        )
+        score = (
+            -scores["val_loss"]
+            if config.early_stopping_metric == "loss"
+            else scores[config.early_stopping_metric]
+        )
+        record = {
+            "epoch": state.epoch + 1,
+            "train_loss": train_loss,
+            **scores,
+            "seconds": round(time.perf_counter() - started, 2),
+        }
         state.history.append(record)
         log.info("epoch %s: %s", state.epoch + 1, record)
         if score > state.best_score:
@@ -362,10 +444,14 @@ def _train_epochs(model, state: _TrainState, data, config: TrainConfig, info: di
 def _train_one_epoch(model, state: _TrainState, x_train, targets, config: TrainConfig, device) -> float:
     """One pass over the training rows in a seeded order (the same order on resume)."""
     model.train()
-    order = torch.randperm(len(targets), generator=torch.Generator().manual_seed(config.seed * 1009 + state.epoch))
+    order = torch.randperm(
+        len(targets), generator=torch.Generator().manual_seed(config.seed * 1009 + state.epoch)
+    )
     batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
     total, seen = 0.0, 0
-    progress = tqdm(batches, desc=f"epoch {state.epoch + 1}/{config.epochs}", disable=not config.progress, leave=False)
+    progress = tqdm(
+        batches, desc=f"epoch {state.epoch + 1}/{config.epochs}", disable=not config.progress, leave=False
+    )
     for index in progress:
         batch = {k: v.to(device) for k, v in trim_batch({k: v[index] for k, v in x_train.items()}).items()}
         with _autocast(device, config):
@@ -385,7 +471,9 @@ def _train_one_epoch(model, state: _TrainState, x_train, targets, config: TrainC
     return total / max(1, seen)
 
 
-def predict_encoded(model: nn.Module, encoded: dict[str, torch.Tensor], batch_size: int, device, config: TrainConfig) -> np.ndarray:
+def predict_encoded(
+    model: nn.Module, encoded: dict[str, torch.Tensor], batch_size: int, device, config: TrainConfig
+) -> np.ndarray:
     """Sigmoid probabilities for pre-encoded inputs, in batches, without gradients."""
     model.eval()
     n = len(encoded["input_ids"])
@@ -413,5 +501,14 @@ def validation_scores(y_true: np.ndarray, y_prob: np.ndarray) -> dict[str, float
     }
 
 
-__all__ = ["FocalLoss", "TrainedModel", "autocast_dtype", "fit", "make_loss", "predict_encoded", "resolve_device",
-           "seed_everything", "validation_scores"]  # fmt: skip
+__all__ = [
+    "FocalLoss",
+    "TrainedModel",
+    "autocast_dtype",
+    "fit",
+    "make_loss",
+    "predict_encoded",
+    "resolve_device",
+    "seed_everything",
+    "validation_scores",
+]

@@ -19,22 +19,28 @@ AVERAGES = ("micro", "macro", "weighted", "samples")
 def multilabel_report(
     y_true: np.ndarray, y_prob: np.ndarray, label_names: Sequence[str], thresholds: Thresholds | None = None
 ) -> dict[str, Any]:
-    """Subset accuracy, Hamming loss, P/R/F1 (micro, macro, weighted, samples), ROC-AUC and per-label scores."""
+    """Subset accuracy, Hamming loss, P/R/F1 (micro/macro/weighted/samples), ROC-AUC, per-label scores."""
     y_true = np.asarray(y_true).astype(np.int8)
     y_prob = np.asarray(y_prob, dtype=np.float64)
     if y_true.shape != y_prob.shape or y_true.shape[1] != len(label_names):
-        raise ValueError(f"shapes differ: y_true {y_true.shape}, y_prob {y_prob.shape}, {len(label_names)} names")
+        raise ValueError(
+            f"shapes differ: y_true {y_true.shape}, y_prob {y_prob.shape}, {len(label_names)} names"
+        )
     thresholds = thresholds or Thresholds.constant(len(label_names))
     y_pred = thresholds.apply(y_prob)
     report: dict[str, Any] = {
-        "n_rows": int(len(y_true)),
+        "n_rows": len(y_true),
         "subset_accuracy": float(skm.accuracy_score(y_true, y_pred)),
         "hamming_loss": float(skm.hamming_loss(y_true, y_pred)),
         "thresholds": thresholds.to_dict(),
     }
     for average in AVERAGES:
         p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
-        report[f"precision_{average}"], report[f"recall_{average}"], report[f"f1_{average}"] = float(p), float(r), float(f)
+        report[f"precision_{average}"], report[f"recall_{average}"], report[f"f1_{average}"] = (
+            float(p),
+            float(r),
+            float(f),
+        )
     report.update(_roc_auc(y_true, y_prob))
     report["per_label"] = _per_label(y_true, y_pred, y_prob, label_names, thresholds)
     return report
@@ -44,7 +50,11 @@ def _roc_auc(y_true: np.ndarray, y_prob: np.ndarray) -> dict[str, Any]:
     """ROC-AUC macro (over labels with both classes present) and micro; labels left out are listed."""
     scorable = (y_true.min(axis=0) == 0) & (y_true.max(axis=0) == 1)
     if not scorable.any():
-        return {"roc_auc_macro": None, "roc_auc_micro": None, "roc_auc_skipped_labels": list(range(y_true.shape[1]))}
+        return {
+            "roc_auc_macro": None,
+            "roc_auc_micro": None,
+            "roc_auc_skipped_labels": list(range(y_true.shape[1])),
+        }
     return {
         "roc_auc_macro": float(skm.roc_auc_score(y_true[:, scorable], y_prob[:, scorable], average="macro")),
         "roc_auc_micro": float(skm.roc_auc_score(y_true, y_prob, average="micro")),
@@ -58,10 +68,14 @@ def _per_label(y_true, y_pred, y_prob, label_names, thresholds) -> dict[str, dic
     for i, name in enumerate(label_names):
         has_both = 0 < y_true[:, i].sum() < len(y_true)
         rows[name] = {
-            "precision": float(p[i]), "recall": float(r[i]), "f1": float(f[i]), "support": int(support[i]),
-            "predicted": int(y_pred[:, i].sum()), "threshold": float(thresholds.per_label[i]),
+            "precision": float(p[i]),
+            "recall": float(r[i]),
+            "f1": float(f[i]),
+            "support": int(support[i]),
+            "predicted": int(y_pred[:, i].sum()),
+            "threshold": float(thresholds.per_label[i]),
             "roc_auc": float(skm.roc_auc_score(y_true[:, i], y_prob[:, i])) if has_both else None,
-        }  # fmt: skip
+        }
     return rows
 
 

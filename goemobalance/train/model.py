@@ -1,4 +1,4 @@
-"""The paper's hybrid classifier: embedding -> Conv1d (several widths) -> BiLSTM -> additive attention -> linear.
+"""The paper's hybrid classifier: embedding -> Conv1d (several widths) -> BiLSTM -> attention -> linear.
 
 The network returns logits; `torch.sigmoid` of them are the per-label probabilities (multi-label output).
 """
@@ -90,9 +90,12 @@ class HybridClassifier(nn.Module):
             nn.Conv1d(config.embedding_dim, config.conv_channels, k) for k in config.kernel_sizes
         )
         self.lstm = nn.LSTM(
-            config.conv_channels * len(config.kernel_sizes), config.lstm_hidden, num_layers=config.lstm_layers,
-            batch_first=True, bidirectional=True,
-        )  # fmt: skip
+            config.conv_channels * len(config.kernel_sizes),
+            config.lstm_hidden,
+            num_layers=config.lstm_layers,
+            batch_first=True,
+            bidirectional=True,
+        )
         self.attention = AdditiveAttention(2 * config.lstm_hidden, config.attention_dim)
         self.dropout = nn.Dropout(config.dropout)
         self.head = nn.Linear(2 * config.lstm_hidden, config.num_labels)
@@ -116,7 +119,10 @@ class HybridClassifier(nn.Module):
             self.head.bias.copy_(torch.as_tensor(np.log(freq / (1 - freq)), dtype=torch.float32))
 
     def forward(
-        self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None, return_attention: bool = False
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        return_attention: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Logits of shape (batch, num_labels) for a (batch, seq_len) tensor of token ids."""
         mask = input_ids != self.config.padding_idx if attention_mask is None else attention_mask.bool()
@@ -131,7 +137,6 @@ class HybridClassifier(nn.Module):
         context, weights = self.attention(states, step_mask)
         logits = self.head(self.dropout(context))
         return (logits, weights) if return_attention else logits
-
 
 
 def _same_pad(inputs: torch.Tensor, conv: nn.Conv1d) -> torch.Tensor:

@@ -56,7 +56,11 @@ def f1_from_counts(tp: np.ndarray, fp: np.ndarray, fn: np.ndarray) -> np.ndarray
 
 
 def tune_thresholds(
-    y_true: np.ndarray, y_prob: np.ndarray, *, mode: str = "per_label", objective: str = "macro",
+    y_true: np.ndarray,
+    y_prob: np.ndarray,
+    *,
+    mode: str = "per_label",
+    objective: str = "macro",
     grid: np.ndarray = DEFAULT_GRID,
 ) -> Thresholds:
     """Thresholds maximizing validation F1: ``per_label`` (each label's F1) or ``global`` (micro/macro F1)."""

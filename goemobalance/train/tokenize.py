@@ -5,7 +5,8 @@ URLs become ``<url>``, ``@user`` and ``/u/user`` become ``<user>``, ``/r/sub`` b
 numbers become ``<num>``, ``#tag`` becomes ``<hashtag> tag``; GoEmotions' masks (``[NAME]``,
 ``[RELIGION]``) stay one token; emoticons and emoji are kept as tokens; English contractions are split the
 Penn-Treebank way (``don't`` -> ``do n't``, ``I'm`` -> ``i 'm``) so they match GloVe/FastText vocabularies;
-runs of ``!?.`` stay one token capped at 3 characters (``!!!!!`` -> ``!!!``, ``?!?!`` -> ``?!?``); letters repeated more than
+runs of ``!?.`` stay one token capped at 3 characters (``!!!!!`` -> ``!!!``, ``?!?!`` -> ``?!?``);
+letters repeated more than
 3 times are capped at 3 (``soooooo`` -> ``sooo``). Everything except emoticons is lowercased.
 """
 
@@ -22,7 +23,11 @@ from pathlib import Path
 PAD = "<pad>"
 UNK = "<unk>"
 
-_EMOTICON = r"""(?:[<>]?[:;=8xX][\-o\*']?[\)\]\(\[dDpP/\\|@3*]+(?![a-zA-Z0-9])|[\)\]\(\[dDpP/\\|@]+[\-o\*']?[:;=8](?![a-zA-Z0-9])|<3+|</3|\^_*\^|-_-|o_O|O_o|T_T|;_;)"""
+_EMOTICON = (
+    r"(?:[<>]?[:;=8xX][\-o\*']?[\)\]\(\[dDpP/\\|@3*]+(?![a-zA-Z0-9])"
+    r"|[\)\]\(\[dDpP/\\|@]+[\-o\*']?[:;=8](?![a-zA-Z0-9])"
+    r"|<3+|</3|\^_*\^|-_-|o_O|O_o|T_T|;_;)"
+)
 _EMOJI = (
     "[\U0001f1e6-\U0001f1ff\U0001f300-\U0001f5ff\U0001f600-\U0001f64f\U0001f680-\U0001f6ff"
     "\U0001f700-\U0001faff\u2600-\u27bf\u2b00-\u2bff\u2190-\u21ff\u2300-\u23ff]"
@@ -43,7 +48,12 @@ _TOKEN_RE = re.compile(
     re.VERBOSE | re.UNICODE,
 )
 _CONTRACTION_RE = re.compile(r"^(?P<stem>.+?)(?P<suffix>n't|'s|'m|'re|'ve|'ll|'d)$")
-_SPECIAL_NT = {"can't": ("ca", "n't"), "won't": ("wo", "n't"), "ain't": ("ai", "n't"), "shan't": ("sha", "n't")}
+_SPECIAL_NT = {
+    "can't": ("ca", "n't"),
+    "won't": ("wo", "n't"),
+    "ain't": ("ai", "n't"),
+    "shan't": ("sha", "n't"),
+}
 _ELONGATION_RE = re.compile(r"([^\W\d_])\1{3,}")
 
 
@@ -90,7 +100,7 @@ def _split_contraction(word: str) -> list[str]:
 
 
 class Vocabulary:
-    """Token <-> id map with ``<pad>`` = 0 and ``<unk>`` = 1; built by frequency, ties broken alphabetically."""
+    """Token <-> id map, ``<pad>`` = 0 and ``<unk>`` = 1; built by frequency, ties broken alphabetically."""
 
     def __init__(self, tokens: Sequence[str]):
         if list(tokens[:2]) != [PAD, UNK]:
@@ -109,8 +119,10 @@ class Vocabulary:
     ) -> Vocabulary:
         """Keep tokens seen at least `min_freq` times, the `max_size` most frequent (specials included)."""
         counts = Counter(t for tokens in token_lists for t in tokens)
-        ranked = sorted((t for t, c in counts.items() if c >= min_freq and t not in (PAD, UNK)),
-                        key=lambda t: (-counts[t], t))  # fmt: skip
+        ranked = sorted(
+            (t for t, c in counts.items() if c >= min_freq and t not in (PAD, UNK)),
+            key=lambda t: (-counts[t], t),
+        )
         if max_size is not None:
             ranked = ranked[: max(0, max_size - 2)]
         return cls([PAD, UNK, *ranked])

@@ -12,7 +12,7 @@ from goemobalance.train.encoders import TransformerEncoder
 
 
 class TransformerClassifier(nn.Module):
-    """Wraps `AutoModelForSequenceClassification` so it is called like `HybridClassifier` and returns logits."""
+    """`AutoModelForSequenceClassification` called like `HybridClassifier`: returns logits."""
 
     def __init__(self, hf_model: nn.Module):
         super().__init__()
@@ -34,9 +34,13 @@ def build_transformer(
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_name)
         model = AutoModelForSequenceClassification.from_pretrained(
-            model_name, num_labels=len(label_names), problem_type="multi_label_classification",
-            id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
-        )  # fmt: skip
+            model_name,
+            num_labels=len(label_names),
+            problem_type="multi_label_classification",
+            id2label=dict(enumerate(label_names)),
+            label2id={n: i for i, n in enumerate(label_names)},
+            ignore_mismatched_sizes=True,
+        )
     except OSError as exc:
         raise OSError(
             f"could not load transformer {model_name!r} ({exc}). Without network, pass a local folder, e.g. "

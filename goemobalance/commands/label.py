@@ -1,0 +1,165 @@
+"""`goemobalance label`: pseudo-label a dataset with a transformer or the offline labeler, or train the latter.
+
+goemobalance label INPUT --out OUT [--model ID_OR_PATH | --offline DIR] [--threshold ...] [--rejected REJ]
+goemobalance label --train-offline ../shared/data/goemotions --out DIR [--kind tfidf|embedding]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+DEFAULT_MODEL = "SamLowe/roberta-base-go_emotions"
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "label",
+        help="pseudo-label texts (transformer or offline labeler), or train the offline labeler",
+        description="Pseudo-label every row of INPUT (any dataset goemobalance reads) and write it with "
+        "labels, per-label scores, label_origin=pseudo and provenance in meta. With --train-offline, fit "
+        "the offline labeler on GoEmotions train (thresholds tuned on dev) and save it to --out.",
+    )
+    parser.add_argument("input", nargs="?", metavar="INPUT", help="dataset path (or Hub id) to label")
+    parser.add_argument("--out", required=True, help="output: .parquet, .jsonl, or a save_to_disk folder")
+    parser.add_argument("--split", default=None, help="split to read from a folder or DatasetDict")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument(
+        "--model", default=None, help=f"classifier Hub id or local folder (default {DEFAULT_MODEL})"
+    )
+    source.add_argument("--offline", metavar="DIR", default=None, help="a labeler saved by --train-offline")
+    source.add_argument("--train-offline", metavar="GOEMOTIONS_DIR", default=None,
+                        help="train the offline labeler on this GoEmotions TSV folder and save it to --out")  # fmt: skip
+    parser.add_argument(
+        "--kind", choices=("tfidf", "embedding"), default="tfidf", help="offline labeler kind"
+    )
+    parser.add_argument("--revision", default=None, help="model revision (branch, tag or commit) on the Hub")
+    rules = parser.add_argument_group("selection rule")
+    rules.add_argument("--threshold", default=None,
+                       help="global threshold (0.5), 'name=value,...' per label, or a JSON file "
+                            "(list or {name: value}); default: the offline labeler's tuned thresholds, else 0.5")  # fmt: skip
+    rules.add_argument(
+        "--min-confidence", type=float, default=0.0, help="no labels when top probability is below"
+    )
+    rules.add_argument("--max-labels", type=int, default=None, help="keep at most this many labels per row")
+    rules.add_argument(
+        "--no-fallback", action="store_true", help="no top-1 label when none passes its threshold"
+    )
+    rules.add_argument("--rejected", metavar="PATH", default=None,
+                       help="also split with the rule: accepted rows to --out, rejected rows (reject_reason) here")  # fmt: skip
+    rules.add_argument("--only-unlabeled", action="store_true", help="label only rows without labels")
+    perf = parser.add_argument_group("transformer performance")
+    perf.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
+    perf.add_argument(
+        "--dtype", default="auto", help="autocast dtype on CUDA: auto, bfloat16, float16, float32"
+    )
+    perf.add_argument("--max-tokens", type=int, default=8192, help="padded tokens per batch")
+    perf.add_argument("--max-length", type=int, default=128, help="truncate texts to this many tokens")
+    perf.add_argument("--cache-dir", default=None, help="resume cache: finished shards are reused on rerun")
+    perf.add_argument("--shard-size", type=int, default=8192, help="texts per resumable shard")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        if args.train_offline:
+            return _train(args)
+        if not args.input:
+            raise ValueError("INPUT is required (or use --train-offline GOEMOTIONS_DIR)")
+        return _label(args)
+    except (OSError, ValueError) as exc:
+        print(f"goemobalance label: {exc}", file=sys.stderr)
+        return 1
+
+
+def _train(args: argparse.Namespace) -> int:
+    from goemobalance.label import train_offline
+
+    labeler = train_offline(args.train_offline, kind=args.kind)
+    labeler.save(args.out)
+    test = labeler.metrics_["test"]
+    print(f"saved {type(labeler).__name__} to {args.out}: GoEmotions test macro-F1 {test['macro_f1']}, "
+          f"micro-F1 {test['micro_f1']} (thresholds tuned on dev)")  # fmt: skip
+    return 0
+
+
+def _label(args: argparse.Namespace) -> int:
+    import datasets
+
+    from goemobalance.label import accept
+    from goemobalance.sources import load_dataset_any
+
+    dataset = load_dataset_any(args.input, args.split)
+    labeler = _labeler(args)
+    rule = _rule(args, labeler)
+    if args.only_unlabeled:
+        todo = dataset.filter(lambda labels: not labels, input_columns="labels")
+        done = dataset.filter(lambda labels: bool(labels), input_columns="labels")
+        labelled = labeler.label(todo, rule)
+        result = (
+            datasets.concatenate_datasets([done.cast(labelled.features), labelled]) if len(done) else labelled
+        )
+    else:
+        result = labeler.label(dataset, rule)
+    if args.rejected:
+        accepted, rejected = accept(result, rule)
+        _write(accepted, args.out)
+        _write(rejected, args.rejected)
+        print(f"labelled {len(result)} rows: {len(accepted)} accepted -> {args.out}, "
+              f"{len(rejected)} rejected -> {args.rejected}")  # fmt: skip
+    else:
+        _write(result, args.out)
+        print(f"labelled {len(result)} rows -> {args.out}")
+    return 0
+
+
+def _labeler(args: argparse.Namespace):
+    from goemobalance.label import OfflineLabeler, TransformerLabeler
+
+    if args.offline:
+        return OfflineLabeler.load(args.offline)
+    return TransformerLabeler(
+        args.model or DEFAULT_MODEL, revision=args.revision, device=args.device, dtype=args.dtype,
+        max_tokens_per_batch=args.max_tokens, max_length=args.max_length, cache_dir=args.cache_dir,
+        shard_size=args.shard_size,
+    )  # fmt: skip
+
+
+def _rule(args: argparse.Namespace, labeler):
+    from goemobalance.label import SelectionRule
+
+    threshold = labeler.rule.threshold if args.threshold is None else parse_threshold(args.threshold)
+    return SelectionRule(threshold=threshold, min_confidence=args.min_confidence, max_labels=args.max_labels,
+                         top1_fallback=not args.no_fallback)  # fmt: skip
+
+
+def parse_threshold(value: str) -> float | list[float] | dict[str, float]:
+    """``0.4`` -> 0.4; ``anger=0.3,joy=0.6`` -> a per-label dict; a JSON file -> its list or dict."""
+    if Path(value).is_file():
+        return json.loads(Path(value).read_text(encoding="utf-8"))
+    if "=" in value:
+        pairs = [item.split("=", 1) for item in value.split(",") if item.strip()]
+        try:
+            return {name.strip(): float(number) for name, number in pairs}
+        except ValueError:
+            raise ValueError(f"--threshold: expected name=value pairs, got {value!r}") from None
+    try:
+        return float(value)
+    except ValueError:
+        raise ValueError(
+            f"--threshold: expected a number, name=value pairs or a JSON file, got {value!r}"
+        ) from None
+
+
+def _write(dataset, out: str) -> None:
+    """Write to .parquet / .jsonl, or a `save_to_disk` folder for any other path."""
+    path = Path(out)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.suffix == ".parquet":
+        dataset.to_parquet(str(path))
+    elif path.suffix in (".jsonl", ".json"):
+        dataset.to_json(str(path), lines=True, force_ascii=False)
+    else:
+        dataset.save_to_disk(str(path))

@@ -1,0 +1,208 @@
+"""Audit: out-of-sample probabilities, label issues on planted noise, duplicates, leakage, report, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import datasets
+import numpy as np
+import pytest
+from cleanlab.multilabel_classification.dataset import overall_multilabel_health_score
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
+from sklearn.multiclass import OneVsRestClassifier
+from sklearn.pipeline import make_pipeline
+
+from goemobalance.audit import audit, cross_val_probs, find_duplicates, find_label_issues, short_texts
+from goemobalance.labels import GOEMOTIONS
+from goemobalance.schema import from_records, make_record, multi_hot
+
+NOISE_RATE = 0.03
+
+
+def plant_noise(labels: list[list[int]], rate: float, seed: int) -> tuple[list[list[int]], np.ndarray]:
+    """The test's own noise: on `rate` of rows swap, drop (rows with 2+ labels) or add one uniform random label."""
+    rng = np.random.default_rng(seed)
+    noisy = [list(row) for row in labels]
+    rows = rng.choice(len(noisy), size=int(round(rate * len(noisy))), replace=False)
+    for row in rows:
+        current = noisy[row]
+        absent = [c for c in range(len(GOEMOTIONS)) if c not in current]
+        kind = rng.choice(["swap", "drop", "add"])
+        if kind == "drop" and len(current) > 1:
+            current.remove(current[rng.integers(len(current))])
+        elif kind == "add":
+            current.append(int(rng.choice(absent)))
+        else:
+            current.remove(current[rng.integers(len(current))])
+            current.append(int(rng.choice(absent)))
+        noisy[row] = sorted(current)
+    return noisy, np.sort(rows)
+
+
+def with_labels(dataset: datasets.Dataset, labels: list[list[int]]) -> datasets.Dataset:
+    return dataset.remove_columns("labels").add_column("labels", labels, feature=dataset.features["labels"])
+
+
+@pytest.fixture(scope="module")
+def noisy_subset(goemotions_train):
+    """12,000 real GoEmotions train rows with 3% planted label noise, and the planted row indices."""
+    rows = np.random.default_rng(7).choice(len(goemotions_train), size=12_000, replace=False)
+    subset = goemotions_train.select(np.sort(rows))
+    noisy, planted = plant_noise([list(r) for r in subset["labels"]], NOISE_RATE, seed=11)
+    return with_labels(subset, noisy), planted
+
+
+@pytest.fixture(scope="module")
+def noisy_probs(noisy_subset):
+    dataset, _ = noisy_subset
+    return cross_val_probs(dataset, "tfidf", folds=5, seed=0, progress=False)
+
+
+def small_dataset(texts: list[str], labels: list[list[int]], prefix: str = "r", source: str = "goemotions"):
+    records = [
+        make_record(id=f"{prefix}{i}", text=t, labels=l, source=source, label_origin="human")
+        for i, (t, l) in enumerate(zip(texts, labels))
+    ]
+    return from_records(records)
+
+
+@pytest.mark.slow
+def test_planted_noise_precision_at_k_beats_five_times_the_base_rate(noisy_subset, noisy_probs):
+    dataset, planted = noisy_subset
+    found = find_label_issues(dataset["labels"], noisy_probs, max_flag_fraction=0.15)
+    top_k = found.ranking[: len(planted)]
+    precision_at_k = np.isin(top_k, planted).mean()
+    assert precision_at_k >= 5 * NOISE_RATE, precision_at_k
+    recall = np.isin(planted, np.flatnonzero(found.flagged)).mean()
+    assert recall >= 0.5, recall
+    assert found.flagged.mean() <= 0.15
+
+
+@pytest.mark.slow
+def test_out_of_fold_probs_shape_range_and_ranking_quality(noisy_subset, noisy_probs):
+    dataset, _ = noisy_subset
+    y = multi_hot(dataset)
+    assert noisy_probs.shape == y.shape
+    assert noisy_probs.min() >= 0 and noisy_probs.max() <= 1
+    from sklearn.metrics import roc_auc_score
+
+    neutral = GOEMOTIONS.id("neutral")
+    assert roc_auc_score(y[:, neutral], noisy_probs[:, neutral]) > 0.7
+
+
+def test_probs_are_out_of_sample_not_memorised():
+    """Unique nonsense tokens with random labels: an in-sample model would memorise them, held-out ones cannot."""
+    rng = np.random.default_rng(0)
+    texts = [f"tok{i}x tok{i}y" for i in range(300)]
+    labels = [[int(rng.integers(2)) * 17 + 0] if i % 3 else [27] for i in range(300)]
+    dataset = small_dataset(texts, labels)
+    probs = cross_val_probs(dataset, "tfidf", folds=3, seed=0, progress=False)
+    y = multi_hot(dataset)
+    given = probs[y == 1]
+    assert given.mean() < 0.6
+    in_sample = OneVsRestClassifier(LogisticRegression(C=100, max_iter=1000)).fit(
+        TfidfVectorizer().fit_transform(texts), y[:, y.any(0)]
+    )
+    assert in_sample.predict_proba(TfidfVectorizer().fit_transform(texts)).max(1).mean() > given.mean()
+
+
+def test_estimator_and_precomputed_probs_are_accepted(goemotions_train):
+    dataset = goemotions_train.select(range(400))
+    y = multi_hot(dataset)
+    pipeline = make_pipeline(TfidfVectorizer(), OneVsRestClassifier(LogisticRegression(max_iter=500)))
+    dataset_common = dataset.filter(lambda r: all(GOEMOTIONS.name(i) in ("neutral", "admiration", "gratitude",
+                                                                       "approval", "amusement") for i in r["labels"]))  # fmt: skip
+    probs = cross_val_probs(dataset_common, pipeline, folds=2, seed=0, progress=False)
+    assert probs.shape == (len(dataset_common), len(GOEMOTIONS))
+    fixed = np.full(y.shape, 0.5)
+    assert cross_val_probs(dataset, fixed) is not None
+    np.testing.assert_array_equal(cross_val_probs(dataset, fixed), fixed)
+    with pytest.raises(ValueError, match="shape"):
+        cross_val_probs(dataset, fixed[:10])
+    with pytest.raises(ValueError, match="unknown model"):
+        cross_val_probs(dataset, "bert-large", progress=False)
+
+
+def test_health_score_matches_cleanlab_and_per_label_table(noisy_subset, noisy_probs):
+    dataset, _ = noisy_subset
+    labels = [list(r) for r in dataset["labels"]]
+    found = find_label_issues(labels, noisy_probs, class_names=GOEMOTIONS.names)
+    assert found.health_score == pytest.approx(overall_multilabel_health_score(labels, noisy_probs))
+    assert set(found.per_label["Class Name"]) == set(GOEMOTIONS.names)
+    assert found.flagged.sum() <= found.cleanlab_flagged.sum()
+    assert not (found.flagged & ~found.cleanlab_flagged).any()
+
+
+def test_exact_near_duplicates_and_short_texts_are_found():
+    texts = [
+        "I can't believe they cancelled the show after one season.",
+        "i can't believe they cancelled the show after ONE season!!",
+        "I can't believe they cancelled the whole show after one season.",
+        "The weather in Lisbon was lovely this spring afternoon.",
+        "Completely unrelated remark about quantum chromodynamics lectures.",
+        "",
+        "lol",
+    ]
+    groups = find_duplicates(texts, splits=["train"] * 5 + ["test", "test"], threshold=0.8)
+    assert len(groups) == 1
+    group = groups.iloc[0]
+    assert sorted(group["rows"]) == [0, 1, 2]
+    assert group["kind"] == "near"
+    assert not group["leak"]
+    exact_only = find_duplicates(texts[:2])
+    assert exact_only.iloc[0]["kind"] == "exact"
+    assert short_texts(texts) == {"empty": [5], "short": [6]}
+
+
+def test_audit_finds_planted_duplicates_and_train_test_leak(goemotions_train, goemotions_test, tmp_path):
+    train = goemotions_train.select(range(1500))
+    test = goemotions_test.select(range(500))
+    leaked = test[10]
+    copied = train[3]
+    extra = from_records(
+        [
+            make_record(id="planted:leak", text=leaked["text"].upper(), labels=leaked["labels"], source="llm", label_origin="llm"),
+            make_record(id="planted:dup", text=copied["text"] + " ", labels=copied["labels"], source="goemotions"),
+        ]
+    )
+    train = datasets.concatenate_datasets([train, extra])
+    report = audit(datasets.DatasetDict({"train": train}), eval_dataset=test, folds=3, progress=False)
+    leak_ids = [ids for ids in report.leaks["ids"]]
+    assert any({"planted:leak", leaked["id"]} <= set(ids) for ids in leak_ids)
+    dup_ids = [set(ids) for ids in report.duplicates["ids"]]
+    assert any({"planted:dup", copied["id"]} <= ids for ids in dup_ids)
+    assert not any("planted:dup" in ids for ids in leak_ids)
+    out = report.save(tmp_path / "report")
+    document = json.loads((out / "audit.json").read_text())
+    for key in ("rows", "issues", "health_score", "per_label", "duplicates", "leaks", "per_source"):
+        assert key in document
+    assert document["rows"] == len(train) + len(test)
+    assert set(document["issues"]) <= set(train["id"]) | set(test["id"])
+    assert set(document["per_label"]) == set(GOEMOTIONS.names)
+    assert document["duplicates"]["leak_groups"] >= 1
+    origins = {(r["by"], r["value"]) for r in document["per_source"]}
+    assert {("label_origin", "llm"), ("label_origin", "human"), ("split", "test")} <= origins
+    markdown = (out / "audit.md").read_text()
+    assert markdown.startswith("# Dataset audit\n\nWe audited 2,002 rows")
+    for name in ("label_counts.png", "issue_rate_per_label.png", "issue_rate_per_source.png", "cooccurrence.png"):
+        assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_writes_report_for_tsv_and_eval(goemotions_dir, tmp_path):
+    from goemobalance.cli import main
+
+    train_lines = (goemotions_dir / "train.tsv").read_text(encoding="utf-8").splitlines()[:800]
+    test_lines = (goemotions_dir / "test.tsv").read_text(encoding="utf-8").splitlines()[:200]
+    leaked_text, leaked_labels, _ = test_lines[0].split("\t")
+    (tmp_path / "train.tsv").write_text("\n".join(train_lines + [f"{leaked_text}\t{leaked_labels}\tplantedleak"]) + "\n", encoding="utf-8")
+    (tmp_path / "test.tsv").write_text("\n".join(test_lines) + "\n", encoding="utf-8")
+    code = main(["audit", str(tmp_path / "train.tsv"), "--eval", str(tmp_path / "test.tsv"), "--out",
+                 str(tmp_path / "out"), "--folds", "3", "--max-flag-fraction", "0.05"])  # fmt: skip
+    assert code == 0
+    document = json.loads((tmp_path / "out" / "audit.json").read_text())
+    assert document["rows"] == 1001
+    assert 0 < len(document["issues"]) <= 0.05 * 1001 + 1
+    assert 0.0 <= document["health_score"] <= 1.0
+    assert any("goemotions:plantedleak" in group["ids"] for group in document["leaks"])
+    assert main(["audit", str(tmp_path / "missing.tsv"), "--out", str(tmp_path / "x")]) == 2

@@ -1,0 +1,192 @@
+"""Offline labelers (TF-IDF and MiniLM embeddings + logistic heads), SentenceEncoder, selection rules, CLI."""
+
+from __future__ import annotations
+
+import json
+
+import datasets
+import numpy as np
+import pytest
+import torch
+
+from goemobalance.cli import main
+from goemobalance.label import (
+    EmbeddingLogRegLabeler,
+    OfflineLabeler,
+    SelectionRule,
+    SentenceEncoder,
+    TfidfLogRegLabeler,
+    macro_f1,
+    tune_thresholds,
+)
+from goemobalance.label.tiny import tiny_roberta_classifier, train_bpe_tokenizer
+from goemobalance.labels import GOEMOTIONS
+from goemobalance.schema import multi_hot, validate
+
+
+@pytest.fixture(scope="module", autouse=True)
+def one_torch_thread():
+    """Small models run fastest on one thread, and the shared CI cores are not oversubscribed."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="module")
+def small_train(goemotions_train):
+    return goemotions_train.select(range(4000))
+
+
+@pytest.fixture(scope="module")
+def tfidf(small_train):
+    return TfidfLogRegLabeler(C=4.0).fit(small_train["text"], multi_hot(small_train))
+
+
+def constant_macro_f1(y: np.ndarray) -> float:
+    """The best macro-F1 of a constant predictor: every label on every row, or only the commonest label."""
+    everything = np.ones_like(y)
+    commonest = np.zeros_like(y)
+    commonest[:, y.sum(0).argmax()] = 1
+    return max(macro_f1(y, everything), macro_f1(y, commonest))
+
+
+def test_selection_rule_thresholds_cap_fallback_and_floor():
+    probs = np.array([[0.9, 0.7, 0.6, 0.1], [0.2, 0.3, 0.1, 0.05], [0.45, 0.1, 0.1, 0.1]])
+    space = GOEMOTIONS.__class__(("a", "b", "c", "d"))
+    assert SelectionRule(0.5).select(probs, space) == [[0, 1, 2], [1], [0]]
+    assert SelectionRule(0.5, top1_fallback=False).select(probs, space) == [[0, 1, 2], [], []]
+    assert SelectionRule(0.5, max_labels=2).select(probs, space) == [[0, 1], [1], [0]]
+    assert SelectionRule({"c": 0.65}, default_threshold=0.25).select(probs, space) == [[0, 1], [1], [0]]
+    assert SelectionRule([0.95, 0.95, 0.95, 0.01]).select(probs, space) == [[3], [3], [3]]
+    assert SelectionRule(0.5, min_confidence=0.4).select(probs, space) == [[0, 1, 2], [], [0]]
+    assert SelectionRule(0.5, min_confidence=0.4).reject_reasons(probs, space) == ["", "low_confidence", ""]
+    with pytest.raises(ValueError, match="expected 4 per-label thresholds"):
+        SelectionRule([0.5, 0.5]).thresholds(space)
+
+
+def test_tune_thresholds_finds_the_separating_threshold():
+    rng = np.random.default_rng(0)
+    y = rng.integers(0, 2, size=(400, 2))
+    probs = np.where(y == 1, rng.uniform(0.3, 0.4, y.shape), rng.uniform(0.0, 0.25, y.shape))
+    thresholds = tune_thresholds(y, probs)
+    assert np.all((thresholds >= 0.25) & (thresholds <= 0.3))
+    assert macro_f1(y, probs >= thresholds) == 1.0
+
+
+@pytest.mark.slow
+def test_tfidf_beats_constant_and_round_trips(tfidf, goemotions_dir, goemotions_test, tmp_path):
+    from goemobalance.sources import load_goemotions
+
+    dev = load_goemotions(goemotions_dir, split="dev").select(range(2000))
+    thresholds = tfidf.tune_thresholds(dev["text"], multi_hot(dev))
+    assert thresholds.shape == (28,) and len(set(thresholds.tolist())) > 1
+    test = goemotions_test.select(range(2000))
+    y = multi_hot(test)
+    scores = tfidf.evaluate(test["text"], y)
+    assert scores["macro_f1"] > constant_macro_f1(y) + 0.15
+
+    tfidf.save(tmp_path / "tfidf")
+    loaded = OfflineLabeler.load(tmp_path / "tfidf")
+    assert isinstance(loaded, TfidfLogRegLabeler)
+    np.testing.assert_array_equal(
+        loaded.predict_proba(test["text"][:50]), tfidf.predict_proba(test["text"][:50])
+    )
+    np.testing.assert_allclose(loaded.rule.thresholds(GOEMOTIONS), thresholds)
+    with pytest.raises(ValueError, match="holds a TfidfLogRegLabeler"):
+        EmbeddingLogRegLabeler.load(tmp_path / "tfidf")
+
+
+def test_offline_label_writes_pseudo_rows(tfidf, sentiment140_dir):
+    from goemobalance.sources.sentiment140 import load_sentiment140
+
+    tweets = load_sentiment140(sentiment140_dir / "training_sample.csv", limit=50)
+    labelled = tfidf.label(tweets)
+    validate(labelled, allow_unlabeled=True)
+    assert set(labelled["label_origin"]) == {"pseudo"} and all(len(s) == 28 for s in labelled["scores"])
+    assert all(labelled["labels"])  # top-1 fallback: every row gets a label
+    assert json.loads(labelled[0]["meta"])["pseudo_label"]["labeler"] == "tfidf-logreg"
+
+
+def test_fit_and_load_errors(tmp_path):
+    with pytest.raises(ValueError, match=r"shape \(n_texts, n_labels\) = \(2, 28\)"):
+        TfidfLogRegLabeler().fit(["a", "b"], np.zeros((2, 5)))
+    with pytest.raises(RuntimeError, match="not fitted"):
+        TfidfLogRegLabeler().predict_proba(["a"])
+    with pytest.raises(FileNotFoundError, match="not a saved offline labeler"):
+        OfflineLabeler.load(tmp_path)
+
+
+@pytest.mark.slow
+def test_sentence_encoder_pools_normalises_and_caches(goemotions_test, tmp_path):
+    texts = goemotions_test["text"][:40] + ["", "é ü 😀"]
+    encoder = SentenceEncoder(batch_size=8, device="cpu", cache_dir=tmp_path, show_progress=False)
+    vectors = encoder.encode(texts)
+    assert vectors.shape == (42, 384) and vectors.dtype == np.float32
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    model, tokenizer = encoder._load()
+    with torch.no_grad():
+        encoded = tokenizer(texts[3], return_tensors="pt")
+        reference = torch.nn.functional.normalize(model(**encoded).last_hidden_state.mean(1), dim=1)[
+            0
+        ].numpy()
+    np.testing.assert_allclose(vectors[3], reference, atol=1e-5)
+
+    encoder._model = None  # a cache hit must not need the model at all
+    encoder._load = lambda: pytest.fail("cached texts were re-encoded")
+    np.testing.assert_array_equal(encoder.encode(texts[::-1]), vectors[::-1])
+
+
+@pytest.mark.slow
+def test_embedding_labeler_learns_and_round_trips(goemotions_train, goemotions_test, tmp_path):
+    train = goemotions_train.select(range(240))
+    labeler = EmbeddingLogRegLabeler(cache_dir=str(tmp_path / "cache"), device="cpu")
+    labeler.encoder.show_progress = False
+    labeler.fit(train["text"], multi_hot(train))
+    test = goemotions_test.select(range(120))
+    y = multi_hot(test)
+    assert labeler.evaluate(test["text"], y)["micro_f1"] > 0.2
+    labeler.save(tmp_path / "emb")
+    loaded = OfflineLabeler.load(tmp_path / "emb")
+    assert isinstance(loaded, EmbeddingLogRegLabeler)
+    np.testing.assert_allclose(loaded.predict_proba(test["text"][:20]), labeler.predict_proba(test["text"][:20]),
+                               atol=1e-6)  # fmt: skip
+
+
+def test_cli_labels_with_offline_and_local_model(tfidf, sentiment140_dir, tmp_path):
+    tfidf.save(tmp_path / "offline")
+    source = sentiment140_dir / "training_sample.csv"
+    subset = tmp_path / "tweets.csv"
+    subset.write_bytes(b"".join(source.read_bytes().splitlines(keepends=True)[:60]))
+    out = tmp_path / "labelled.parquet"
+    assert main(["label", str(subset), "--out", str(out), "--offline", str(tmp_path / "offline")]) == 0
+    labelled = datasets.Dataset.from_parquet(str(out))
+    assert len(labelled) == 60 and set(labelled["label_origin"]) == {"pseudo"}
+
+    tokenizer = train_bpe_tokenizer(labelled["text"], vocab_size=400)
+    tiny_roberta_classifier(tokenizer, layers=1, hidden=32, heads=2).save_pretrained(tmp_path / "tiny")
+    tokenizer.save_pretrained(tmp_path / "tiny")
+    accepted, rejected = tmp_path / "ok.jsonl", tmp_path / "rejected.jsonl"
+    code = main(["label", str(subset), "--out", str(accepted), "--model", str(tmp_path / "tiny"), "--device", "cpu",
+                 "--threshold", "0.9", "--no-fallback", "--rejected", str(rejected),
+                 "--cache-dir", str(tmp_path / "cache")])  # fmt: skip
+    assert code == 0
+    rejected_rows = [json.loads(line) for line in rejected.read_text(encoding="utf-8").splitlines()]
+    assert len(rejected_rows) == 60 and {r["reject_reason"] for r in rejected_rows} == {
+        "no_label_above_threshold"
+    }
+    assert accepted.read_text() == ""
+    assert main(["label", "--out", str(out)]) == 1
+
+
+@pytest.mark.slow
+def test_cli_trains_offline_labeler_on_goemotions_subset(goemotions_dir, tmp_path, capsys):
+    folder = tmp_path / "goemotions"
+    folder.mkdir()
+    for split, n in (("train", 3000), ("dev", 500), ("test", 500)):
+        lines = (goemotions_dir / f"{split}.tsv").read_text(encoding="utf-8").splitlines(keepends=True)[:n]
+        (folder / f"{split}.tsv").write_text("".join(lines), encoding="utf-8")
+    assert main(["label", "--train-offline", str(folder), "--out", str(tmp_path / "model")]) == 0
+    manifest = json.loads((tmp_path / "model" / "labeler.json").read_text())
+    assert manifest["kind"] == "tfidf-logreg" and 0 < manifest["metrics"]["test"]["macro_f1"] < 1
+    assert "macro-F1" in capsys.readouterr().out
