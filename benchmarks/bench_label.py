@@ -9,6 +9,8 @@ tokenizer trained on the tweets, and the pretrained MiniLM encoder of ``gt-all-m
 instead (e.g. SamLowe/roberta-base-go_emotions on a GPU machine).
 
     python benchmarks/bench_label.py [--n 20000] [--models roberta4,minilm] [--threads 1] [--json]
+    # on a GPU (no download needed): --models roberta-base-size --max-tokens 65536 --max-batch 1024
+    # (--dtype float32 for the 1e-4 probability check; bf16 autocast is the fast default)
 """
 
 from __future__ import annotations
@@ -42,6 +44,12 @@ def build_roberta4(texts: list[str]):
     """A 4-layer, 256-wide RoBERTa classifier with a BPE tokenizer trained on the tweets."""
     tokenizer = train_bpe_tokenizer(texts, vocab_size=8000)
     return tiny_roberta_classifier(tokenizer, layers=4, hidden=256, heads=4, seed=0), tokenizer
+
+
+def build_roberta_base(texts: list[str]):
+    """A roberta-base-sized classifier (12 layers, 768 wide; random weights) for GPU runs without a download."""
+    tokenizer = train_bpe_tokenizer(texts, vocab_size=8000)
+    return tiny_roberta_classifier(tokenizer, layers=12, hidden=768, heads=12, seed=0), tokenizer
 
 
 def build_minilm():
@@ -84,7 +92,7 @@ def bench_one(name: str, model, tokenizer, texts: list[str], args) -> dict:
     model = model.to(device)
     labeler = TransformerLabeler(model, tokenizer=tokenizer, device=str(device), show_progress=False,
                                  max_tokens_per_batch=args.max_tokens, max_batch_size=args.max_batch,
-                                 max_length=args.max_length, dtype="float32" if device.type == "cpu" else "auto")  # fmt: skip
+                                 max_length=args.max_length, dtype=args.dtype)  # fmt: skip
     pipe = pipeline("text-classification", model=model, tokenizer=tokenizer, top_k=None, device=device)
     warm = texts[:256]
     labeler.predict_proba(warm)
@@ -112,13 +120,16 @@ def bench_one(name: str, model, tokenizer, texts: list[str], args) -> dict:
         "labeler_texts_per_s": round(len(texts) / ours_s, 1), "pipeline_texts_per_s": round(len(texts) / theirs_s, 1),
         "speedup": round(theirs_s / ours_s, 2), "max_abs_prob_diff": float(np.abs(ours - theirs).max()),
         "pipeline_batch_size": args.pipeline_batch, "max_tokens_per_batch": args.max_tokens, "rounds": args.rounds,
+        "dtype": args.dtype if device.type == "cuda" else "float32",
     }  # fmt: skip
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=20_000, help="number of tweets")
-    parser.add_argument("--models", default="roberta4,minilm", help="comma list of roberta4, minilm")
+    parser.add_argument(
+        "--models", default="roberta4,minilm", help="comma list of roberta4, minilm, roberta-base-size"
+    )
     parser.add_argument("--model", default=None, help="a Hub id or local folder instead of the built models")
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--device", default="auto")
@@ -127,12 +138,17 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=8192)
     parser.add_argument("--max-batch", type=int, default=256)
     parser.add_argument("--max-length", type=int, default=128)
+    parser.add_argument("--dtype", default="auto", help="labeler autocast on CUDA: auto (bf16), float32...")
     parser.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds")
     parser.add_argument("--json", action="store_true", help="print one JSON object per model")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     texts = load_tweets(args.data, args.n)
-    builders = {"roberta4": lambda: build_roberta4(texts), "minilm": build_minilm}
+    builders = {
+        "roberta4": lambda: build_roberta4(texts),
+        "roberta-base-size": lambda: build_roberta_base(texts),
+        "minilm": build_minilm,
+    }
     runs = [(args.model, lambda: build_hub(args.model))] if args.model else [
         (name, builders[name]) for name in args.models.split(",")]  # fmt: skip
     for name, build in runs:

@@ -200,7 +200,16 @@ def recipe_from_dict(data: dict[str, Any], where: str = "recipe") -> Recipe:
             raise RecipeError(f"{where}: sources[{i}].type {source.type!r} is not one of {sorted(SOURCE_TYPES)}")
     if not isinstance(kwargs.get("seed", 0), int):
         raise RecipeError(f"{where}: 'seed' must be an integer")
+    _check_split(kwargs["split"], where)
     return Recipe(**kwargs)
+
+
+def _check_split(split: SplitSpec, where: str) -> None:
+    sizes = split.sizes
+    if len(sizes) != 3 or any(s < 0 for s in sizes) or abs(sum(sizes) - 1.0) > 1e-6:
+        raise RecipeError(f"{where}: split.sizes must be three non-negative fractions summing to 1, got {sizes}")
+    if split.order not in (1, 2):
+        raise RecipeError(f"{where}: split.order must be 1 or 2, got {split.order}")
 
 
 def _section(spec_type: type, data: Any, where: str) -> Any:

@@ -138,6 +138,7 @@ def test_sentence_encoder_pools_normalises_and_caches(goemotions_test, tmp_path)
 
 
 @pytest.mark.slow
+@pytest.mark.filterwarnings("ignore:Label not .* is present in all training examples")
 def test_embedding_labeler_learns_and_round_trips(goemotions_train, goemotions_test, tmp_path):
     train = goemotions_train.select(range(240))
     labeler = EmbeddingLogRegLabeler(cache_dir=str(tmp_path / "cache"), device="cpu")
@@ -190,3 +191,31 @@ def test_cli_trains_offline_labeler_on_goemotions_subset(goemotions_dir, tmp_pat
     manifest = json.loads((tmp_path / "model" / "labeler.json").read_text())
     assert manifest["kind"] == "tfidf-logreg" and 0 < manifest["metrics"]["test"]["macro_f1"] < 1
     assert "macro-F1" in capsys.readouterr().out
+
+
+def test_sklearn_clone_gives_an_unfitted_copy_for_cross_validation(tfidf, goemotions_test):
+    from sklearn.base import clone
+
+    copy = clone(tfidf)
+    assert copy.model_ is None and copy.get_params() == tfidf.get_params()
+    with pytest.raises(RuntimeError, match="not fitted"):
+        copy.predict_proba(["still unfitted"])
+    fold = goemotions_test.select(range(1500))
+    probs = copy.fit(fold["text"], multi_hot(fold)).predict_proba(fold["text"][:10])
+    assert probs.shape == (10, 28) and tfidf.model_ is not copy.model_
+
+
+def test_accept_passes_human_rows_and_rejects_unscored_pseudo_rows(tfidf, goemotions_test, sentiment140_dir):
+    from goemobalance.label import accept
+    from goemobalance.sources.sentiment140 import load_sentiment140
+
+    tweets = load_sentiment140(sentiment140_dir / "training_sample.csv", limit=20)
+    human = goemotions_test.select(range(10))
+    scored = tfidf.label(tweets.select(range(10)))
+    mixed = datasets.concatenate_datasets(
+        [human.cast(scored.features), scored, tweets.select(range(10, 20)).cast(scored.features)]
+    )
+    accepted, rejected = accept(mixed, SelectionRule(0.5))
+    assert len(accepted) == 20 and accepted["labels"][:10] == human["labels"]
+    assert accepted["labels"][10:] == scored["labels"]
+    assert len(rejected) == 10 and set(rejected["reject_reason"]) == {"unscored"}

@@ -51,9 +51,13 @@ def audit(
     probs = cross_val_probs(
         subset, model, folds=folds, seed=seed, calibration=calibration, cache_dir=cache_dir, progress=progress
     )
-    found = find_label_issues([labels[i] for i in labeled], probs, class_names=names, max_flag_fraction=max_flag_fraction)
+    found = find_label_issues(
+        [labels[i] for i in labeled], probs, class_names=names, max_flag_fraction=max_flag_fraction
+    )
     frame = _row_frame(combined, split_names)
-    duplicates = find_duplicates(texts, splits=split_names, sources=frame["source"].tolist(), threshold=near_threshold)
+    duplicates = find_duplicates(
+        texts, splits=split_names, sources=frame["source"].tolist(), threshold=near_threshold
+    )
     duplicates = _with_ids(duplicates, frame["id"].tolist(), texts, min_words)
     lengths = short_texts(texts, min_words=min_words)
     ids = frame["id"].tolist()
@@ -90,7 +94,9 @@ def _as_splits(data, eval_dataset: datasets.Dataset | None) -> dict[str, dataset
         raise TypeError(f"expected a datasets.Dataset or DatasetDict, got {type(data).__name__}")
     if eval_dataset is not None:
         if "test" in splits:
-            raise ValueError("data already has a 'test' split; pass the evaluation set inside the DatasetDict instead")
+            raise ValueError(
+                "data already has a 'test' split; pass the evaluation set inside the DatasetDict instead"
+            )
         splits["test"] = eval_dataset
     if not splits or not any(len(ds) for ds in splits.values()):
         raise ValueError("nothing to audit: the dataset is empty")
@@ -103,22 +109,24 @@ def _concatenate(splits: dict[str, datasets.Dataset]) -> tuple[datasets.Dataset,
     for name, ds in splits.items():
         missing = [c for c in ("id", "text", "labels") if c not in ds.column_names]
         if missing:
-            raise ValueError(f"split {name!r} lacks column(s) {missing}; audit needs datasets in the record schema")
+            raise ValueError(
+                f"split {name!r} lacks column(s) {missing}; audit needs datasets in the record schema"
+            )
         parts.append(ds.cast(first.features) if ds.features != first.features else ds)
     split_names = [name for name, ds in splits.items() for _ in range(len(ds))]
     return datasets.concatenate_datasets(parts), split_names
 
 
 def _row_frame(dataset: datasets.Dataset, split_names: list[str]) -> pd.DataFrame:
-    n = len(dataset)
-    column = lambda name, default: dataset[name] if name in dataset.column_names else [default] * n  # noqa: E731
-    return pd.DataFrame(
-        {"id": dataset["id"], "split": split_names, "source": column("source", "unknown"),
-         "label_origin": column("label_origin", "unknown")}  # fmt: skip
-    )
+    frame = pd.DataFrame({"id": dataset["id"], "split": split_names})
+    for name in ("source", "label_origin"):
+        frame[name] = dataset[name] if name in dataset.column_names else "unknown"
+    return frame
 
 
-def _issue_table(found: LabelIssues, frame: pd.DataFrame, texts: list[str], labeled: np.ndarray, names: list[str]) -> pd.DataFrame:
+def _issue_table(
+    found: LabelIssues, frame: pd.DataFrame, texts: list[str], labeled: np.ndarray, names: list[str]
+) -> pd.DataFrame:
     rows = found.flagged_rows
     return pd.DataFrame(
         {
@@ -150,6 +158,9 @@ def _per_label(found: LabelIssues, y: np.ndarray, names: list[str]) -> pd.DataFr
             "missing_issues": cleanlab_rank.reindex(range(len(names)))["Inverse Label Issues"].to_numpy(),
         }
     )
+    frame["noise_rate"] = np.divide(
+        frame["label_issues"].to_numpy(dtype=float), counts, out=np.zeros(len(names)), where=counts > 0
+    )
     return frame
 
 
@@ -166,12 +177,16 @@ def _per_source(found: LabelIssues, frame: pd.DataFrame) -> pd.DataFrame:
                     "mean_quality": float(found.quality[index].mean()),
                 }
             )  # fmt: skip
-    return pd.DataFrame(rows, columns=["by", "value", "rows", "flagged", "issue_rate", "cleanlab_rate", "mean_quality"])
+    return pd.DataFrame(
+        rows, columns=["by", "value", "rows", "flagged", "issue_rate", "cleanlab_rate", "mean_quality"]
+    )
 
 
 def _with_ids(groups: pd.DataFrame, ids: list[str], texts: list[str], min_words: int) -> pd.DataFrame:
     groups = groups.copy()
     groups.insert(1, "ids", [[ids[r] for r in rows] for rows in groups["rows"]])
-    groups["short"] = [len(short_texts([texts[rows[0]]], min_words=min_words)["short"]) > 0 for rows in groups["rows"]]
+    groups["short"] = [
+        len(short_texts([texts[rows[0]]], min_words=min_words)["short"]) > 0 for rows in groups["rows"]
+    ]
     groups["text"] = [texts[rows[0]] for rows in groups["rows"]]
     return groups

@@ -60,8 +60,22 @@ def find_duplicates(
     for row, key in enumerate(keys):
         if key:
             members.setdefault(int(component[key_index[key]]), []).append(row)
-    groups = [_group_record(rows, keys, splits, sources, lowest.get(c)) for c, rows in members.items() if len(rows) > 1]
-    columns = ["rows", "size", "kind", "similarity", "splits", "sources", "cross_split", "cross_source", "leak"]
+    groups = [
+        _group_record(rows, keys, splits, sources, lowest.get(c))
+        for c, rows in members.items()
+        if len(rows) > 1
+    ]
+    columns = [
+        "rows",
+        "size",
+        "kind",
+        "similarity",
+        "splits",
+        "sources",
+        "cross_split",
+        "cross_source",
+        "leak",
+    ]
     frame = pd.DataFrame(groups, columns=columns)
     return frame.sort_values(["leak", "size"], ascending=False, kind="stable").reset_index(drop=True)
 
@@ -85,7 +99,9 @@ def near_duplicate_edges(
     return candidates[keep], np.minimum(cosine[keep], 1.0)
 
 
-def _lowest_similarity_per_component(component: np.ndarray, edges: np.ndarray, similarity: np.ndarray) -> dict:
+def _lowest_similarity_per_component(
+    component: np.ndarray, edges: np.ndarray, similarity: np.ndarray
+) -> dict:
     lowest: dict[int, float] = {}
     for (a, _), s in zip(edges, similarity):
         c = int(component[a])

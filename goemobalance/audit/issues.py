@@ -74,7 +74,7 @@ def find_label_issues(
     flagged = cleanlab_mask.copy()
     if max_flag_fraction is not None:
         budget = np.zeros(len(labels), dtype=bool)
-        budget[ranking[: int(round(max_flag_fraction * len(labels)))]] = True
+        budget[ranking[: round(max_flag_fraction * len(labels))]] = True
         flagged &= budget
     common = cl_dataset.common_multilabel_issues(labels, probs, class_names=names)
     per_label = cl_dataset.rank_classes_by_multilabel_quality(labels, probs, class_names=names)

@@ -31,7 +31,7 @@ def plant_label_noise(
         raise ValueError(f"rate must lie in (0, 1), got {rate}")
     rng = np.random.default_rng(seed)
     noisy = [sorted({int(i) for i in row}) for row in labels]
-    n_planted = max(1, int(round(rate * len(noisy))))
+    n_planted = max(1, round(rate * len(noisy)))
     rows = np.sort(rng.choice(len(noisy), size=n_planted, replace=False))
     kinds = []
     for row in rows:
@@ -66,7 +66,7 @@ def detection_metrics(flagged: np.ndarray, ranking: np.ndarray, planted: np.ndar
     top_k = np.asarray(ranking)[:k]
     return {
         "planted": k,
-        "flagged": int(len(flagged)),
+        "flagged": len(flagged),
         "flagged_fraction": len(flagged) / n_rows if n_rows else 0.0,
         "recall": hits / k if k else 0.0,
         "precision": hits / len(flagged) if len(flagged) else 0.0,

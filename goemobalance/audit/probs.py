@@ -5,6 +5,8 @@ cleanlab's label-issue scores are only meaningful on probabilities for rows the 
 
 - ``"tfidf"``: TF-IDF word 1-2 grams + one-vs-rest logistic regression (fast default);
 - ``"minilm"``: MiniLM sentence embeddings (encoded once, cached on disk) + one-vs-rest logistic heads;
+- ``"tfidf+minilm"``: the mean of the two (the most accurate for finding label errors, see
+  docs/benchmarks.md);
 - any estimator-like object with ``fit(texts, y)`` and ``predict_proba(texts) -> (n, L)``
   (e.g. the pseudo-labelers in `goemobalance.label`), refitted per fold with `sklearn.base.clone`;
 - a precomputed ``(n, L)`` probability matrix, returned as is after checking its shape.
@@ -19,8 +21,8 @@ from typing import Any
 import datasets
 import numpy as np
 from sklearn.base import clone
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from tqdm.auto import tqdm
@@ -28,7 +30,7 @@ from tqdm.auto import tqdm
 from goemobalance.balance.split import MultilabelStratifiedKFold
 from goemobalance.schema import multi_hot
 
-MODELS: tuple[str, ...] = ("tfidf", "minilm")
+MODELS: tuple[str, ...] = ("tfidf", "minilm", "tfidf+minilm")
 CALIBRATIONS: tuple[str | None, ...] = (None, "sigmoid", "isotonic")
 
 
@@ -44,8 +46,8 @@ def cross_val_probs(
 ) -> np.ndarray:
     """Out-of-fold probabilities (n_rows, n_labels): each row predicted by a model that never saw it.
 
-    `calibration` (``"sigmoid"`` or ``"isotonic"``) wraps each per-label logistic head in
-    `sklearn.calibration.CalibratedClassifierCV` fitted inside the training folds only.
+    `calibration` (``"sigmoid"`` or ``"isotonic"``) then maps each label's probabilities through a
+    calibrator fitted on the *other* folds' out-of-fold probabilities (`calibrate_out_of_fold`).
     `cache_dir` keeps MiniLM embeddings on disk so a rerun does not re-encode.
     """
     y = multi_hot(dataset)
@@ -54,15 +56,31 @@ def cross_val_probs(
     if calibration not in CALIBRATIONS:
         raise ValueError(f"calibration must be one of {CALIBRATIONS}, got {calibration!r}")
     texts = list(dataset["text"])
+    if model == "tfidf+minilm":
+        parts = [
+            cross_val_probs(
+                dataset,
+                part,
+                folds=folds,
+                seed=seed,
+                calibration=calibration,
+                cache_dir=cache_dir,
+                progress=progress,
+            )
+            for part in ("tfidf", "minilm")
+        ]
+        return (parts[0] + parts[1]) / 2
     if isinstance(model, str):
         features = text_features(texts, model, cache_dir=cache_dir, progress=progress)
-        head = logistic_head(model, calibration)
-        return _out_of_fold(features, y, lambda: clone(head), folds, seed, progress, as_array=True)
-    if calibration is not None:
-        raise ValueError("calibration applies to the built-in models; calibrate your own estimator instead")
+        head = logistic_head(model)
+        probs = _out_of_fold(features, y, lambda: clone(head), folds, seed, progress, as_array=True)
+        return calibrate_out_of_fold(probs, y, calibration, folds, seed) if calibration else probs
     if not (hasattr(model, "fit") and hasattr(model, "predict_proba")):
-        raise TypeError(f"model must be one of {MODELS}, an estimator with fit/predict_proba, or an (n, L) array; got {type(model).__name__}")
-    return _out_of_fold(texts, y, lambda: _fresh_copy(model), folds, seed, progress, as_array=False)
+        raise TypeError(
+            f"model must be one of {MODELS}, an estimator with fit/predict_proba, or an (n, L) array; got {type(model).__name__}"
+        )
+    probs = _out_of_fold(texts, y, lambda: _fresh_copy(model), folds, seed, progress, as_array=False)
+    return calibrate_out_of_fold(probs, y, calibration, folds, seed) if calibration else probs
 
 
 def text_features(
@@ -81,13 +99,36 @@ def text_features(
     raise ValueError(f"unknown model {model!r}; use one of {MODELS}")
 
 
-def logistic_head(model: str, calibration: str | None = None) -> OneVsRestClassifier:
-    """One-vs-rest logistic regression tuned per feature type (C picked on GoEmotions dev)."""
-    strength = {"tfidf": 4.0, "minilm": 1.0}[model]
-    base = LogisticRegression(C=strength, solver="liblinear") if model == "tfidf" else LogisticRegression(C=strength, max_iter=1000)
-    if calibration is not None:
-        base = CalibratedClassifierCV(base, method=calibration, cv=3)
-    return OneVsRestClassifier(base, n_jobs=1)
+def logistic_head(model: str) -> OneVsRestClassifier:
+    """One-vs-rest logistic regression per feature type (liblinear is the fast solver on sparse TF-IDF)."""
+    if model == "tfidf":
+        return OneVsRestClassifier(LogisticRegression(C=4.0, solver="liblinear"), n_jobs=1)
+    return OneVsRestClassifier(LogisticRegression(C=1.0, max_iter=1000), n_jobs=1)
+
+
+def calibrate_out_of_fold(probs: np.ndarray, y: np.ndarray, method: str, folds: int, seed: int) -> np.ndarray:
+    """Per-label calibration, cross-fitted: fold k's probabilities go through a map fitted on the other folds.
+
+    ``"sigmoid"`` is Platt scaling (logistic regression on the logit), ``"isotonic"`` isotonic
+    regression; a label with only one class outside fold k keeps its probabilities.
+    """
+    if method not in ("sigmoid", "isotonic"):
+        raise ValueError(f"calibration must be 'sigmoid' or 'isotonic', got {method!r}")
+    clipped = np.clip(probs, 1e-6, 1 - 1e-6)
+    logits = np.log(clipped) - np.log1p(-clipped)
+    calibrated = probs.copy()
+    for train, test in stratified_folds(y, folds, seed):
+        for label in range(y.shape[1]):
+            target = y[train, label]
+            if target.min() == target.max():
+                continue
+            if method == "isotonic":
+                mapper = IsotonicRegression(out_of_bounds="clip", y_min=1e-4, y_max=1 - 1e-4)
+                calibrated[test, label] = mapper.fit(probs[train, label], target).predict(probs[test, label])
+            else:
+                mapper = LogisticRegression(C=100.0).fit(logits[train, label : label + 1], target)
+                calibrated[test, label] = mapper.predict_proba(logits[test, label : label + 1])[:, 1]
+    return calibrated
 
 
 def cached_embeddings(
@@ -106,7 +147,9 @@ def stratified_folds(y: np.ndarray, folds: int, seed: int):
     return list(splitter.split(np.zeros((len(y), 1)), y))
 
 
-def _out_of_fold(inputs, y: np.ndarray, make_model, folds: int, seed: int, progress: bool, *, as_array: bool) -> np.ndarray:
+def _out_of_fold(
+    inputs, y: np.ndarray, make_model, folds: int, seed: int, progress: bool, *, as_array: bool
+) -> np.ndarray:
     if folds < 2:
         raise ValueError(f"folds must be at least 2, got {folds}")
     probs = np.zeros(y.shape, dtype=np.float64)
@@ -122,7 +165,9 @@ def _out_of_fold(inputs, y: np.ndarray, make_model, folds: int, seed: int, progr
             probs[np.ix_(test, np.flatnonzero(~varying))] = y[train][:, ~varying].mean(axis=0)
         else:
             fitted.fit(train_inputs, y[train])
-            probs[test] = _checked_probs(np.asarray(fitted.predict_proba(test_inputs)), (len(test), y.shape[1]))
+            probs[test] = _checked_probs(
+                np.asarray(fitted.predict_proba(test_inputs)), (len(test), y.shape[1])
+            )
     return probs
 
 

@@ -15,7 +15,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-PLOTS: tuple[str, ...] = ("label_counts.png", "issue_rate_per_label.png", "issue_rate_per_source.png", "cooccurrence.png")
+PLOTS: tuple[str, ...] = (
+    "label_counts.png",
+    "issue_rate_per_label.png",
+    "issue_rate_per_source.png",
+    "cooccurrence.png",
+)
 
 
 @dataclass
@@ -48,12 +53,17 @@ class AuditReport:
         """Duplicate groups that join an evaluation split with another split."""
         return self.duplicates[self.duplicates["leak"]] if len(self.duplicates) else self.duplicates
 
+    def weakest_labels(self, n: int = 3, min_count: int = 20) -> list[str]:
+        """Labels with the highest estimated noise rate (cleanlab's label issues / rows carrying the label)."""
+        common = self.per_label[self.per_label["count"] >= min_count]
+        return common.sort_values("noise_rate", ascending=False).head(n)["label"].tolist()
+
     def summary(self) -> str:
         """The paper-style paragraph that opens the report."""
         s = self.settings
         split_text = ", ".join(f"{name} {count:,}" for name, count in self.splits.items())
         labeled = self.rows - self.unlabeled_rows
-        weakest = ", ".join(self.per_label.sort_values("quality").head(3)["label"]) if len(self.per_label) else "none"
+        weakest = ", ".join(self.weakest_labels())
         leaks = self.leaks
         substantive = int((~leaks["short"]).sum()) if len(leaks) else 0
         near = int((self.duplicates["kind"] == "near").sum()) if len(self.duplicates) else 0
@@ -66,7 +76,8 @@ class AuditReport:
             f"label issues were scored with cleanlab's multi-label API. cleanlab's confident-learning filter marks "
             f"{self.cleanlab_flagged:,} of {labeled:,} labeled rows (health score {self.health_score:.3f}); ranking by "
             f"label quality score{_budget_text(s)}, the audit flags {len(self.issues):,} rows "
-            f"({len(self.issues) / max(labeled, 1):.1%}) as likely label errors. The weakest labels are {weakest}. "
+            f"({len(self.issues) / max(labeled, 1):.1%}) as likely label errors. The labels with the highest estimated "
+            f"noise rate are {weakest or 'none'}. "
             f"We found {len(self.duplicates) - near:,} exact and {near:,} near-duplicate groups ({dup_rows:,} rows), "
             f"{len(leaks):,} of which cross into an evaluation split ({substantive:,} with at least "
             f"{s['min_words']} words, i.e. not formulaic replies such as 'Thank you!'), "
@@ -86,11 +97,13 @@ class AuditReport:
             "cleanlab_flagged": self.cleanlab_flagged,
             "issues": self.issue_ids,
             "issue_details": _records(self.issues),
-            "per_label": {r["label"]: {k: v for k, v in r.items() if k != "label"} for r in _records(self.per_label)},
+            "per_label": {
+                r["label"]: {k: v for k, v in r.items() if k != "label"} for r in _records(self.per_label)
+            },
             "per_source": _records(self.per_source),
             "common_issues": _records(self.common_issues),
             "duplicates": {
-                "groups": int(len(dup)),
+                "groups": len(dup),
                 "exact_groups": int((dup["kind"] == "exact").sum()) if len(dup) else 0,
                 "near_groups": int((dup["kind"] == "near").sum()) if len(dup) else 0,
                 "rows": int(dup["size"].sum()) if len(dup) else 0,
@@ -112,10 +125,27 @@ class AuditReport:
         parts += ["## Issues per source and label origin", "", _table(self.per_source), ""]
         parts += ["## Most common label issues (cleanlab)", "", _table(self.common_issues.head(10)), ""]
         issues = self.issues.head(max_rows)
-        parts += [f"## Most suspicious rows (top {len(issues)} of {len(self.issues)})", "", _table(issues), ""]
-        parts += ["## Train-test leakage", "", _table(self.leaks.drop(columns=["rows"]).head(max_rows)) if len(self.leaks) else "No leaks found.", ""]
+        parts += [
+            f"## Most suspicious rows (top {len(issues)} of {len(self.issues)})",
+            "",
+            _table(issues),
+            "",
+        ]
+        parts += [
+            "## Train-test leakage",
+            "",
+            _table(self.leaks.drop(columns=["rows"]).head(max_rows))
+            if len(self.leaks)
+            else "No leaks found.",
+            "",
+        ]
         dup = self.duplicates
-        parts += ["## Duplicate groups", "", _table(dup.drop(columns=["rows"]).head(max_rows)) if len(dup) else "No duplicates found.", ""]
+        parts += [
+            "## Duplicate groups",
+            "",
+            _table(dup.drop(columns=["rows"]).head(max_rows)) if len(dup) else "No duplicates found.",
+            "",
+        ]
         parts += ["## Plots", ""] + [f"![{name[:-4]}]({name})" for name in PLOTS] + [""]
         return "\n".join(parts)
 
@@ -123,7 +153,9 @@ class AuditReport:
         """Write audit.md, audit.json and the PNG plots into `directory` (created if needed)."""
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
-        (out / "audit.json").write_text(json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=_jsonable))
+        (out / "audit.json").write_text(
+            json.dumps(self.to_dict(), indent=2, ensure_ascii=False, default=_jsonable)
+        )
         (out / "audit.md").write_text(self.to_markdown(), encoding="utf-8")
         self.plot(out)
         return out

@@ -46,7 +46,11 @@ def tokenize(tokenizer, texts: Sequence[str], max_length: int) -> list[list[int]
 
 
 def budget_batches(
-    lengths: Sequence[int], max_tokens: int, max_batch_size: int, min_fill: float = 0.9, min_batch_size: int = 8
+    lengths: Sequence[int],
+    max_tokens: int,
+    max_batch_size: int,
+    min_fill: float = 0.9,
+    min_batch_size: int = 8,
 ) -> list[np.ndarray]:
     """Index batches of texts sorted longest first; each batch's padded size stays within `max_tokens`.
 

@@ -20,6 +20,7 @@ from typing import Any, ClassVar
 import joblib
 import numpy as np
 import sklearn
+from sklearn.base import BaseEstimator
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
@@ -40,8 +41,11 @@ class NotFittedError(RuntimeError):
     """The labeler was used before `fit` or `load`."""
 
 
-class OfflineLabeler(ProbaLabeler):
-    """Shared fit / predict / tune / save / load of the scikit-learn labelers; subclasses build the model."""
+class OfflineLabeler(ProbaLabeler, BaseEstimator):
+    """Shared fit / predict / tune / save / load of the scikit-learn labelers; subclasses build the model.
+
+    A scikit-learn estimator: `sklearn.base.clone` gives an unfitted copy (used by the audit's CV folds).
+    """
 
     kind: ClassVar[str] = "offline"
 
@@ -194,7 +198,7 @@ class TfidfLogRegLabeler(OfflineLabeler):
         chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=3, sublinear_tf=True,
                                 max_features=self.max_features)  # fmt: skip
         heads = OneVsRestClassifier(
-            LogisticRegression(C=self.C, solver="liblinear", dual=True, class_weight=self.class_weight),
+            LogisticRegression(C=self.C, solver="liblinear", dual=True, class_weight=self.class_weight, random_state=0),
             n_jobs=self.n_jobs,
         )
         return Pipeline([("features", FeatureUnion([("word", words), ("char", chars)])), ("heads", heads)])
@@ -221,11 +225,16 @@ class EmbeddingLogRegLabeler(OfflineLabeler):
         self.C = C
         self.encoder_path = encoder_path
         self.cache_dir = cache_dir
+        self.batch_size = batch_size
+        self.device = device
         self.encoder = encoder or SentenceEncoder(encoder_path, batch_size=batch_size, device=device,
                                                   cache_dir=cache_dir)  # fmt: skip
 
     def params(self) -> dict[str, Any]:
-        return dict(super().params(), C=self.C, encoder_path=self.encoder_path, cache_dir=self.cache_dir)
+        return dict(
+            super().params(), C=self.C, encoder_path=self.encoder_path, cache_dir=self.cache_dir,
+            batch_size=self.batch_size,
+        )  # fmt: skip
 
     def _inputs(self, texts: Sequence[str]) -> np.ndarray:
         return self.encoder.encode(clean_texts(texts))

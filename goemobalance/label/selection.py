@@ -129,19 +129,17 @@ def accept(dataset: datasets.Dataset, rule: SelectionRule) -> tuple[datasets.Dat
     is not ``pseudo`` pass through unchanged; pseudo rows without scores are rejected as ``unscored``.
     """
     space = label_space_of(dataset)
-    reasons: list[str] = []
-    new_labels: list[list[int]] = []
-    for labels, scores, origin in zip(dataset["labels"], dataset["scores"], dataset["label_origin"]):
-        if origin != "pseudo":
-            reasons.append("")
-            new_labels.append(list(labels))
-        elif not scores:
-            reasons.append(REJECT_UNSCORED)
-            new_labels.append(list(labels))
-        else:
-            probs = np.asarray([scores], dtype=np.float64)
-            reasons.append(rule.reject_reasons(probs, space)[0])
-            new_labels.append(rule.select(probs, space)[0])
+    new_labels = [list(labels) for labels in dataset["labels"]]
+    reasons = [""] * len(dataset)
+    scores = dataset["scores"]
+    pseudo = [i for i, origin in enumerate(dataset["label_origin"]) if origin == "pseudo"]
+    scored = [i for i in pseudo if len(scores[i])]
+    for i in set(pseudo) - set(scored):
+        reasons[i] = REJECT_UNSCORED
+    if scored:
+        probs = np.asarray([scores[i] for i in scored], dtype=np.float64)
+        for i, labels, reason in zip(scored, rule.select(probs, space), rule.reject_reasons(probs, space)):
+            new_labels[i], reasons[i] = labels, reason
     rule_json = json.dumps(rule.to_dict(space))
     labelled = dataset.map(
         lambda row, i: {"labels": new_labels[i], "reject_reason": reasons[i],
