@@ -215,7 +215,7 @@ def test_accept_passes_human_rows_and_rejects_unscored_pseudo_rows(tfidf, goemot
     mixed = datasets.concatenate_datasets(
         [human.cast(scored.features), scored, tweets.select(range(10, 20)).cast(scored.features)]
     )
-    accepted, rejected = accept(mixed, SelectionRule(0.5))
+    accepted, rejected = accept(mixed, tfidf.rule)
     assert len(accepted) == 20 and accepted["labels"][:10] == human["labels"]
     assert accepted["labels"][10:] == scored["labels"]
     assert len(rejected) == 10 and set(rejected["reject_reason"]) == {"unscored"}

@@ -75,6 +75,18 @@ def test_fasttext_trained_on_corpus_is_reproducible_and_covers_unknown_words(goe
     assert coverage == 1.0 and np.allclose(matrix[2], first[unseen])
 
 
+def test_facebook_fasttext_bin_loads_with_subword_vectors(tmp_path):
+    from gensim.models import FastText
+    from gensim.models.fasttext import save_facebook_model
+
+    sentences = [["i", "feel", "so", "happy", "today"], ["so", "sad", "and", "lonely"]] * 20
+    model = FastText(sentences, vector_size=8, min_count=1, epochs=2, bucket=1000, seed=1, workers=1)
+    save_facebook_model(model, str(tmp_path / "tiny.bin"))
+    vectors = load_vectors(tmp_path / "tiny.bin")
+    assert vectors.vector_size == 8 and "happy" in vectors.key_to_index
+    assert "happiest" not in vectors.key_to_index and np.abs(vectors["happiest"]).sum() > 0
+
+
 def test_word2vec_text_and_glove_text_files_load(tmp_path):
     (tmp_path / "w2v.vec").write_text("2 3\nhappy 1 0 0\nsad 0 1 0\n", encoding="utf-8")
     (tmp_path / "glove.txt").write_text("happy 1 0 0\nsad 0 1 0\n", encoding="utf-8")

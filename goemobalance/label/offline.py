@@ -198,7 +198,9 @@ class TfidfLogRegLabeler(OfflineLabeler):
         chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=3, sublinear_tf=True,
                                 max_features=self.max_features)  # fmt: skip
         heads = OneVsRestClassifier(
-            LogisticRegression(C=self.C, solver="liblinear", dual=True, class_weight=self.class_weight, random_state=0),
+            LogisticRegression(
+                C=self.C, solver="liblinear", dual=True, class_weight=self.class_weight, random_state=0
+            ),
             n_jobs=self.n_jobs,
         )
         return Pipeline([("features", FeatureUnion([("word", words), ("char", chars)])), ("heads", heads)])

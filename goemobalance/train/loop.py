@@ -146,8 +146,7 @@ def fit(
         train_ds, label_names, config, checkpoint_dir if checkpoint else None, checkpoint
     )
     y_train, y_val = multi_hot(train_ds, dtype=np.float32), multi_hot(val_ds, dtype=np.float32)
-    if isinstance(model, HybridClassifier):
-        model.init_output_bias(y_train.mean(axis=0))
+    model.init_output_bias(y_train.mean(axis=0))
     if checkpoint_dir is not None:
         Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
         encoder.save(checkpoint_dir)

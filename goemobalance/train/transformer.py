@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -20,6 +21,14 @@ class TransformerClassifier(nn.Module):
 
     def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None) -> torch.Tensor:
         return self.hf(input_ids=input_ids, attention_mask=attention_mask).logits
+
+    def init_output_bias(self, label_frequencies: np.ndarray) -> None:
+        """Start the classification head's bias at the label log-odds, as `HybridClassifier` does."""
+        freq = np.clip(np.asarray(label_frequencies, dtype=np.float64), 1e-4, 1 - 1e-4)
+        heads = [m for m in self.hf.modules() if isinstance(m, nn.Linear) and m.out_features == len(freq)]
+        if heads and heads[-1].bias is not None:
+            with torch.no_grad():
+                heads[-1].bias.copy_(torch.as_tensor(np.log(freq / (1 - freq)), dtype=heads[-1].bias.dtype))
 
     def save(self, folder: str | Path) -> None:
         self.hf.save_pretrained(Path(folder) / "hf")
