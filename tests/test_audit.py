@@ -123,6 +123,7 @@ def test_estimator_and_precomputed_probs_are_accepted(goemotions_train):
         cross_val_probs(dataset, "bert-large", progress=False)
 
 
+@pytest.mark.slow
 def test_health_score_matches_cleanlab_and_per_label_table(noisy_subset, noisy_probs):
     dataset, _ = noisy_subset
     labels = [list(r) for r in dataset["labels"]]
@@ -154,6 +155,7 @@ def test_exact_near_duplicates_and_short_texts_are_found():
     assert short_texts(texts) == {"empty": [5], "short": [6]}
 
 
+@pytest.mark.slow
 def test_audit_finds_planted_duplicates_and_train_test_leak(goemotions_train, goemotions_test, tmp_path):
     train = goemotions_train.select(range(1500))
     test = goemotions_test.select(range(500))
@@ -201,6 +203,7 @@ def test_audit_finds_planted_duplicates_and_train_test_leak(goemotions_train, go
         assert (out / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+@pytest.mark.slow
 def test_cli_writes_report_for_tsv_and_eval(goemotions_dir, tmp_path):
     from goemobalance.cli import main
 
