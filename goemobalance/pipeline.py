@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable
@@ -404,6 +405,8 @@ def _finish(recipe: Recipe, out: Path, context: dict[str, Any], timings: dict[st
         license=recipe.publish.license,
         pretty_name=recipe.publish.pretty_name or recipe.name,
     )
+    if (out / "audit").is_dir():
+        shutil.copytree(out / "audit", dataset_dir / "audit", dirs_exist_ok=True)
     (out / "manifest.json").write_text(json.dumps(manifest, indent=2, sort_keys=True))
     return BuildResult(out_dir=out, dataset_dir=dataset_dir, dataset=dataset_dict, manifest=manifest)
 

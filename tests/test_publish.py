@@ -18,7 +18,6 @@ from goemobalance.publish import (
     PublishError,
     dataset_hash,
     imbalance_measures,
-    iterative_split,
     label_counts,
     load_published,
     make_dataset_dict,
@@ -48,7 +47,7 @@ def pool(goemotions_test, sentiment140_dir) -> datasets.Dataset:
 
 @pytest.fixture(scope="module")
 def split_pool(pool) -> datasets.DatasetDict:
-    return make_dataset_dict(pool, split_fn=iterative_split, seed=0)
+    return make_dataset_dict(pool, seed=0)
 
 
 @pytest.fixture(scope="module")
@@ -168,12 +167,12 @@ def test_a_dataset_is_split_with_the_given_function_and_arguments(pool):
     assert [len(s) for s in result.values()] == [len(pool) - 200, 100, 100]
 
 
-def test_iterative_split_is_a_seeded_stratified_partition(pool, split_pool):
+def test_default_split_is_a_seeded_stratified_partition(pool, split_pool):
     ids = [i for split in split_pool.values() for i in split["id"]]
     assert sorted(ids) == sorted(pool["id"])
     sizes = np.array([len(s) for s in split_pool.values()]) / len(pool)
     assert np.allclose(sizes, (0.8, 0.1, 0.1), atol=0.04)
-    again = make_dataset_dict(pool, split_fn=iterative_split, seed=0)
+    again = make_dataset_dict(pool, seed=0)
     assert all(again[name]["id"] == split_pool[name]["id"] for name in split_pool)
     # every label with at least 10 rows reaches the test split (what stratification is for)
     totals = label_counts(pool)
@@ -316,7 +315,7 @@ def test_card_source_mix_audit_recipe_manifest_and_citations(saved, split_pool):
     assert _table_row(readme, "health_score")[1] == "0.913"
     assert _number(_table_row(readme, "near")[1]) == 7
     assert _table_row(readme, "joy", section="Per label")[1:3] == ["3", "0.04"]
-    assert "goemotions:eecwqtt" in readme
+    assert "goemotions:eecwqtt" not in readme and "audit.json" in readme, "row lists stay in the full report"
     assert (
         "sk-abcdefghijklmnopqrstuvwxyz123456" not in readme and "hf_abcdefghijklmnopqrstuvwxyz" not in readme
     )

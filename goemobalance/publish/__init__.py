@@ -12,7 +12,7 @@ from goemobalance.publish.card import (
 from goemobalance.publish.hashing import dataset_hash
 from goemobalance.publish.hub import is_hub_folder, load_published, push_to_hub, read_dataset, save
 from goemobalance.publish.measures import imbalance_measures, label_counts
-from goemobalance.publish.splits import PublishError, iterative_split, make_dataset_dict
+from goemobalance.publish.splits import PublishError, make_dataset_dict
 
 __all__ = [
     "CITATIONS",
@@ -25,7 +25,6 @@ __all__ = [
     "dataset_hash",
     "imbalance_measures",
     "is_hub_folder",
-    "iterative_split",
     "label_counts",
     "load_published",
     "make_dataset_dict",

@@ -304,12 +304,17 @@ def _json_default(value: Any) -> Any:
     return str(value)
 
 
+def _arrow_bytes(dataset: datasets.Dataset) -> int:
+    """In-memory Arrow size of the split's own rows (a split selected from a larger table is flattened first)."""
+    return dataset.flatten_indices().data.nbytes if dataset._indices is not None else dataset.data.nbytes
+
+
 def _dataset_info(dataset_dict: datasets.DatasetDict, download_size: int) -> DatasetInfosDict:
     splits = datasets.SplitDict()
     for name in ordered_splits(dataset_dict):
         splits.add(
             datasets.SplitInfo(
-                name=name, num_bytes=dataset_dict[name].data.nbytes, num_examples=len(dataset_dict[name])
+                name=name, num_bytes=_arrow_bytes(dataset_dict[name]), num_examples=len(dataset_dict[name])
             )
         )
     first = dataset_dict[ordered_splits(dataset_dict)[0]]
@@ -398,18 +403,37 @@ def _source_mix_section(dataset_dict: datasets.DatasetDict, plot: str | None) ->
     return text + (f"\n\n![Source mix]({plot})" if plot else "")
 
 
+AUDIT_TABLES: tuple[str, ...] = ("per_label", "per_source", "leaks")
+
+
 def _audit_section(audit: Mapping[str, Any] | None) -> str | None:
+    """The audit's summary, its scalar checks and its per-label, per-source and leak tables.
+
+    Row-level lists (issue ids, duplicate groups, co-occurrence) stay in the full report, not the card.
+    """
     if not audit:
         return None
     audit = redact(dict(audit))
-    scalars = [(k, v) for k, v in audit.items() if _is_scalar(v)]
     parts = ["## Audit summary", "Label-noise, duplicate and leakage audit of the published set."]
+    if isinstance(audit.get("summary"), str):
+        parts.append(audit["summary"])
+    scalars = [(k, v) for k, v in audit.items() if _is_scalar(v) and k != "summary"]
     if scalars:
         parts.append(markdown_table(["check", "value"], scalars))
-    for key, value in audit.items():
-        if _is_scalar(value):
-            continue
-        parts.append(f"### {key.replace('_', ' ').capitalize()}\n\n{_render_nested(value)}")
+    for key in AUDIT_TABLES:
+        if audit.get(key):
+            parts.append(f"### {key.replace('_', ' ').capitalize()}\n\n{_render_nested(audit[key])}")
+    counts = audit.get("duplicates")
+    if isinstance(counts, Mapping) and any(_is_scalar(v) for v in counts.values()):
+        parts.append(
+            "### Duplicates\n\n"
+            + markdown_table(["name", "value"], [(k, v) for k, v in counts.items() if _is_scalar(v)])
+        )
+    left_out = [k for k, v in audit.items() if not _is_scalar(v) and k not in AUDIT_TABLES]
+    if left_out:
+        parts.append(
+            f"The full report (also {', '.join(left_out)}) is in the audit's `audit.json` and `audit.md`."
+        )
     return "\n\n".join(parts)
 
 

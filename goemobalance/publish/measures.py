@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import Any
 
 import datasets
 import numpy as np
 
+from goemobalance.balance.stats import distribution_stats
 from goemobalance.labels import LabelSpace
 from goemobalance.schema import label_space_of, multi_hot
 
@@ -36,7 +36,7 @@ def label_counts(data: LabelData, space: LabelSpace | None = None) -> np.ndarray
 def imbalance_measures(data: datasets.Dataset | datasets.DatasetDict) -> dict[str, float]:
     """Rows, label cardinality, coefficient of variation of label counts, and MeanIR/MaxIR/CVIR/SCUMBLE.
 
-    The four multi-label measures come from `goemobalance.balance.stats` when it is installed.
+    The four multi-label measures come from `goemobalance.balance.stats`.
     """
     splits = _splits(data)
     matrix = np.concatenate([multi_hot(split) for split in splits]) if splits else np.zeros((0, 0), np.int8)
@@ -71,16 +71,9 @@ def _splits(data: Any) -> list[datasets.Dataset]:
 
 
 def _stats_measures(matrix: np.ndarray, space: LabelSpace) -> dict[str, float]:
-    try:
-        stats = importlib.import_module("goemobalance.balance.stats")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("goemobalance.balance", "goemobalance.balance.stats"):
-            raise
+    if matrix.shape[0] == 0:
         return {}
-    compute = getattr(stats, "distribution_stats", None)
-    if compute is None or matrix.shape[0] == 0:
-        return {}
-    values = compute(matrix, space).as_dict()
+    values = distribution_stats(matrix, space).as_dict()
     return {label: _as_float(values[key]) for key, label in STATS_KEYS if key in values}
 
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Callable, Sequence
 
 import datasets
-import numpy as np
 
+from goemobalance.balance.split import train_val_test_split
 from goemobalance.publish.hashing import SPLIT_ORDER
-from goemobalance.schema import features, label_space_of, multi_hot, validate
+from goemobalance.schema import features, label_space_of, validate
 
 SplitFunction = Callable[..., datasets.DatasetDict]
 SPLIT_ALIASES: dict[str, str] = {"dev": "validation", "valid": "validation", "val": "validation"}
@@ -17,50 +16,6 @@ SPLIT_ALIASES: dict[str, str] = {"dev": "validation", "valid": "validation", "va
 
 class PublishError(ValueError):
     """A dataset or folder that cannot be published as it is; the message says what to fix."""
-
-
-def default_split_function() -> SplitFunction:
-    """The balancing stage's iterative stratifier when installed, else the scikit-multilearn fallback."""
-    try:
-        module = importlib.import_module("goemobalance.balance.split")
-    except ModuleNotFoundError as exc:
-        if exc.name not in ("goemobalance.balance", "goemobalance.balance.split"):
-            raise
-        return iterative_split
-    return getattr(module, "train_val_test_split", iterative_split)
-
-
-def iterative_split(
-    dataset: datasets.Dataset,
-    *,
-    sizes: Sequence[float] = (0.8, 0.1, 0.1),
-    order: int = 1,
-    seed: int = 0,
-    groups: Sequence[str] | None = None,
-) -> datasets.DatasetDict:
-    """Fallback iterative stratification (Sechidis et al. 2011) with scikit-multilearn, seeded.
-
-    scikit-multilearn breaks ties with NumPy's global generator, so the global state is seeded for the call
-    and restored afterwards; rows keep their original order inside each split.
-    """
-    from skmultilearn.model_selection import IterativeStratification
-
-    if groups is not None:
-        raise NotImplementedError(
-            "group-aware splitting needs goemobalance.balance.split.train_val_test_split; the fallback has no groups"
-        )
-    fractions = _checked_sizes(sizes)
-    labels = multi_hot(dataset)
-    stratifier = IterativeStratification(
-        n_splits=3, order=order, sample_distribution_per_fold=list(fractions)
-    )
-    saved_state = np.random.get_state()
-    np.random.seed(seed)
-    try:
-        folds = [np.sort(test) for _, test in stratifier.split(np.zeros((len(dataset), 1)), labels)]
-    finally:
-        np.random.set_state(saved_state)
-    return datasets.DatasetDict({name: dataset.select(fold) for name, fold in zip(SPLIT_ORDER, folds)})
 
 
 def make_dataset_dict(
@@ -82,7 +37,7 @@ def make_dataset_dict(
     if isinstance(data, datasets.DatasetDict):
         dataset_dict = _renamed_splits(data)
     elif isinstance(data, datasets.Dataset):
-        split = split_fn or default_split_function()
+        split = split_fn or train_val_test_split
         kwargs = {"sizes": tuple(sizes), "order": order, "seed": seed}
         if groups is not None:
             kwargs["groups"] = groups
@@ -107,14 +62,6 @@ def make_dataset_dict(
         result[name] = split.select_columns(list(schema)).cast(schema) if split.features != schema else split
     _check_no_shared_ids(result)
     return result
-
-
-def _checked_sizes(sizes: Sequence[float]) -> tuple[float, float, float]:
-    if len(sizes) != 3 or any(s <= 0 for s in sizes) or not np.isclose(sum(sizes), 1.0):
-        raise ValueError(
-            f"sizes must be three positive fractions summing to 1 (train, validation, test), got {sizes}"
-        )
-    return tuple(float(s) for s in sizes)  # type: ignore[return-value]
 
 
 def _renamed_splits(dataset_dict: datasets.DatasetDict) -> datasets.DatasetDict:
