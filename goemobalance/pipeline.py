@@ -10,13 +10,23 @@ import dataclasses
 import json
 import logging
 import shutil
+from collections.abc import Callable
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import datasets
 
 from goemobalance.data import packaged_file
+from goemobalance.label import (
+    EmbeddingLogRegLabeler,
+    ProbaLabeler,
+    SelectionRule,
+    TfidfLogRegLabeler,
+    TransformerLabeler,
+    accept,
+)
 from goemobalance.recipe import (
     BuildResult,
     LabelerSpec,
@@ -29,14 +39,6 @@ from goemobalance.recipe import (
     load_recipe,
     package_versions,
     stable_hash,
-)
-from goemobalance.label import (
-    EmbeddingLogRegLabeler,
-    ProbaLabeler,
-    SelectionRule,
-    TfidfLogRegLabeler,
-    TransformerLabeler,
-    accept,
 )
 from goemobalance.schema import COLUMNS, multi_hot
 
@@ -141,7 +143,7 @@ def pseudo_label(unlabeled: datasets.Dataset, context: dict[str, Any]) -> datase
     labeler = make_labeler(recipe, context["out"])
     labeled = labeler.label(unlabeled)
     accepted, rejected = accept(labeled, labeler.rule)
-    log.info("pseudo-labeler accepted %d of %d rows", len(accepted), len(labeled))
+    log.info("pseudo-labeler accepted %d of %d rows (%d rejected)", len(accepted), len(labeled), len(rejected))
     return accepted
 
 
@@ -195,108 +197,6 @@ def _balance_target(recipe: Recipe) -> Any:
     """The balancer's sampling strategy: ``equal`` with a ``target`` means that count for every label."""
     spec = recipe.balance
     return spec.target if spec.sampling_strategy == "equal" and spec.target else spec.sampling_strategy
-
-
-def selection_rule(spec: LabelerSpec) -> SelectionRule:
-    """The labeler's selection rule from the recipe (``threshold: tuned`` means per-label, tuned on dev)."""
-    threshold = 0.5 if spec.threshold == "tuned" else spec.threshold
-    return SelectionRule(
-        threshold=threshold,
-        min_confidence=spec.min_confidence or 0.0,
-        max_labels=spec.max_labels,
-        top1_fallback=spec.top1_fallback,
-    )
-
-
-def make_labeler(recipe: Recipe, out: Path) -> ProbaLabeler:
-    """The recipe's pseudo-labeler: a `transformers` model, or an offline labeler trained on GoEmotions."""
-    spec = recipe.labeler
-    rule = selection_rule(spec)
-    if spec.type == "transformer":
-        return TransformerLabeler(spec.model, revision=spec.revision, rule=rule, cache_dir=out / "cache" / "label")
-    if spec.type != "offline":
-        raise RecipeError(f"labeler.type must be 'offline' or 'transformer', got {spec.type!r}")
-    kinds = {"tfidf": TfidfLogRegLabeler, "minilm": EmbeddingLogRegLabeler}
-    if spec.model not in kinds:
-        raise RecipeError(f"labeler.model for an offline labeler must be one of {sorted(kinds)}, got {spec.model!r}")
-    train = _goemotions_split(recipe, spec.train_path, "train")
-    labeler = kinds[spec.model](rule=rule).fit(train["text"], multi_hot(train))
-    if spec.threshold == "tuned":
-        dev = _goemotions_split(recipe, spec.train_path, "dev")
-        labeler.tune_thresholds(dev["text"], multi_hot(dev))
-    labeler.save(out / "models" / "labeler")
-    return labeler
-
-
-def _goemotions_split(recipe: Recipe, path: str | None, split: str) -> datasets.Dataset:
-    from goemobalance.sources import load_goemotions
-
-    return load_goemotions(source_file(recipe, SourceSpec("goemotions", path, split)), split=split)
-
-
-def pseudo_label(unlabeled: datasets.Dataset, context: dict[str, Any]) -> datasets.Dataset:
-    """Label the unlabeled rows and keep those the selection rule accepts (rejections are counted)."""
-    recipe: Recipe = context["recipe"]
-    labeler = make_labeler(recipe, context["out"])
-    labeled = labeler.label(unlabeled)
-    accepted, rejected = accept(labeled, labeler.rule)
-    log.info("pseudo-labeler accepted %d of %d rows", len(accepted), len(labeled))
-    return accepted
-
-
-@dataclass(frozen=True)
-class Stage:
-    """One step of a build: its settings (None = skipped) decide its cache key; `run` makes its output."""
-
-    name: str
-    settings: Callable[[Recipe], Any]
-    run: Callable[[dict[str, Any]], Any]
-
-
-def _sources_stage(context: dict[str, Any]) -> datasets.Dataset:
-    recipe: Recipe = context["recipe"]
-    return concatenate([load_source(recipe, spec) for spec in recipe.sources])
-
-
-def _pseudo_label_stage(context: dict[str, Any]) -> datasets.Dataset:
-    labeled, unlabeled = split_labeled(context["sources"])
-    if not len(unlabeled):
-        return labeled
-    return concatenate([labeled, pseudo_label(unlabeled, context)])
-
-
-def _llm_stage(context: dict[str, Any]) -> datasets.Dataset:
-    return concatenate([context["pool"], llm_fill(context["pool"], context)])
-
-
-def llm_fill(pool: datasets.Dataset, context: dict[str, Any]) -> datasets.Dataset:
-    """Generate and annotate texts for what the pool still lacks; disagreements go to a review file."""
-    from goemobalance.balance.sampling import deficits
-    from goemobalance.llm import GenerationConfig, LLMConfig, export_review, load_template, run_generation
-
-    recipe: Recipe = context["recipe"]
-    spec = recipe.llm
-    target = recipe.balance.target if recipe.balance.sampling_strategy == "equal" else recipe.balance.sampling_strategy
-    wanted = deficits(pool, target if target is not None else "equal")
-    wanted["labels"] = {name: min(n, spec.max_new_per_label) for name, n in wanted["labels"].items()}
-    generator = LLMConfig(model=spec.model, base_url=spec.base_url, api_key_env=spec.api_key_env,
-                          concurrency=spec.concurrency)  # fmt: skip
-    annotator = LLMConfig(model=spec.annotator_model, base_url=spec.base_url, api_key_env=spec.api_key_env,
-                          concurrency=spec.concurrency) if spec.annotator_model else None  # fmt: skip
-    result = run_generation(
-        wanted,
-        generator,
-        annotator,
-        cache_path=str(context["out"] / "cache" / "llm"),
-        template=load_template(recipe.resolve(spec.prompts)) if spec.prompts else load_template(),
-        config=GenerationConfig(temperature=spec.temperature, seed=recipe.seed),
-        pool=pool,
-        test_texts=_goemotions_split(recipe, recipe.audit.eval_path or "packaged", "test"),
-    )
-    if len(result.review):
-        export_review(result.review, context["out"] / "review" / "llm_review.csv")
-    (context["out"] / "llm_report.json").write_text(json.dumps(result.report, indent=2, sort_keys=True, default=str))
-    return result.accepted
 
 
 def _balance_stage(context: dict[str, Any]) -> datasets.Dataset:
@@ -369,7 +269,7 @@ def run_recipe(recipe: Recipe | str | Path, out_dir: str | Path | None = None) -
         if settings is None:
             continue
         key = stable_hash({"previous": key, "stage": stage.name, "settings": settings})
-        context[stage.name] = _timed(timings, stage.name, cache, key, lambda: stage.run(context))
+        context[stage.name] = _timed(timings, stage.name, cache, key, partial(stage.run, context))
     return _finish(recipe, out, context, timings)
 
 
@@ -421,8 +321,10 @@ def summarize(result: BuildResult) -> str:
     lines = [
         f"built {result.manifest['recipe']} -> {result.dataset_dir}",
         "rows: " + ", ".join(f"{name} {rows}" for name, rows in result.manifest["rows"].items()),
-        f"per-label counts: min {min(counts.values())}, max {max(counts.values())}, "
-        f"coefficient of variation {_cv(list(counts.values())):.3f}, MeanIR {stats['mean_ir']:.2f}",
+        (
+            f"per-label counts: min {min(counts.values())}, max {max(counts.values())}, "
+            f"coefficient of variation {_cv(list(counts.values())):.3f}, MeanIR {stats['mean_ir']:.2f}"
+        ),
         "  " + ", ".join(f"{name} {count}" for name, count in counts.items()),
         f"output hash: {result.output_hash}",
     ]

@@ -14,10 +14,11 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import datasets
 import yaml
@@ -335,7 +336,22 @@ def _timed(log: dict[str, Any], stage: str, cache: StageCache, key: str, compute
 
 
 __all__ = [
-    "AuditSpec", "BalanceSpec", "BuildResult", "LLMSpec", "LabelerSpec", "PublishSpec", "Recipe",
-    "RecipeError", "SourceSpec", "SplitSpec", "StageCache", "TrainSpec", "file_sha256", "load_recipe",
-    "package_versions", "recipe_from_dict", "stable_hash", "GOEMOTIONS",
+    "GOEMOTIONS",
+    "AuditSpec",
+    "BalanceSpec",
+    "BuildResult",
+    "LLMSpec",
+    "LabelerSpec",
+    "PublishSpec",
+    "Recipe",
+    "RecipeError",
+    "SourceSpec",
+    "SplitSpec",
+    "StageCache",
+    "TrainSpec",
+    "file_sha256",
+    "load_recipe",
+    "package_versions",
+    "recipe_from_dict",
+    "stable_hash",
 ]  # fmt: skip
