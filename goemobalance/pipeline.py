@@ -10,6 +10,7 @@ import dataclasses
 import json
 import logging
 import shutil
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
@@ -28,13 +29,11 @@ from goemobalance.label import (
     accept,
 )
 from goemobalance.recipe import (
-    BuildResult,
     LabelerSpec,
     Recipe,
     RecipeError,
     SourceSpec,
     StageCache,
-    _timed,
     file_sha256,
     load_recipe,
     package_versions,
@@ -43,6 +42,28 @@ from goemobalance.recipe import (
 from goemobalance.schema import COLUMNS, multi_hot
 
 log = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildResult:
+    """What `run_recipe` made: the published folder, the split dataset, the manifest and stage timings."""
+
+    out_dir: Path
+    dataset_dir: Path
+    dataset: datasets.DatasetDict
+    manifest: dict[str, Any]
+
+    @property
+    def output_hash(self) -> str:
+        return self.manifest["output_hash"]
+
+
+def _timed(log: dict[str, Any], stage: str, cache: StageCache, key: str, compute: Callable[[], Any]) -> Any:
+    start = time.perf_counter()
+    output, hit = cache.run(stage, key, compute)
+    rows = output.num_rows if isinstance(output, (datasets.Dataset, datasets.DatasetDict)) else None
+    log[stage] = {"key": key, "cached": hit, "seconds": round(time.perf_counter() - start, 3), "rows": rows}
+    return output
 
 
 def source_file(recipe: Recipe, spec: SourceSpec) -> str | None:
@@ -116,12 +137,16 @@ def make_labeler(recipe: Recipe, out: Path) -> ProbaLabeler:
     spec = recipe.labeler
     rule = selection_rule(spec)
     if spec.type == "transformer":
-        return TransformerLabeler(spec.model, revision=spec.revision, rule=rule, cache_dir=out / "cache" / "label")
+        return TransformerLabeler(
+            spec.model, revision=spec.revision, rule=rule, cache_dir=out / "cache" / "label"
+        )
     if spec.type != "offline":
         raise RecipeError(f"labeler.type must be 'offline' or 'transformer', got {spec.type!r}")
     kinds = {"tfidf": TfidfLogRegLabeler, "minilm": EmbeddingLogRegLabeler}
     if spec.model not in kinds:
-        raise RecipeError(f"labeler.model for an offline labeler must be one of {sorted(kinds)}, got {spec.model!r}")
+        raise RecipeError(
+            f"labeler.model for an offline labeler must be one of {sorted(kinds)}, got {spec.model!r}"
+        )
     train = _goemotions_split(recipe, spec.train_path, "train")
     labeler = kinds[spec.model](rule=rule).fit(train["text"], multi_hot(train))
     if spec.threshold == "tuned":
@@ -143,7 +168,9 @@ def pseudo_label(unlabeled: datasets.Dataset, context: dict[str, Any]) -> datase
     labeler = make_labeler(recipe, context["out"])
     labeled = labeler.label(unlabeled)
     accepted, rejected = accept(labeled, labeler.rule)
-    log.info("pseudo-labeler accepted %d of %d rows (%d rejected)", len(accepted), len(labeled), len(rejected))
+    log.info(
+        "pseudo-labeler accepted %d of %d rows (%d rejected)", len(accepted), len(labeled), len(rejected)
+    )
     return accepted
 
 
@@ -223,6 +250,25 @@ def _split_stage(context: dict[str, Any]) -> datasets.DatasetDict:
     )
 
 
+def _train_stage(context: dict[str, Any]) -> dict[str, Any]:
+    """Balanced vs imbalanced: the hybrid model trained on the build and on GoEmotions train, same config and
+    seed, both evaluated on the untouched GoEmotions test split (validation: GoEmotions dev)."""
+    from goemobalance.train import TrainConfig
+    from goemobalance.train.compare import compare
+
+    recipe: Recipe = context["recipe"]
+    goemotions = recipe.sources[0].path if recipe.sources[0].type == "goemotions" else "packaged"
+    config = TrainConfig.from_dict({"seed": recipe.seed, **recipe.train.config})
+    return compare(
+        context["split"]["train"],
+        _goemotions_split(recipe, goemotions, "train"),
+        _goemotions_split(recipe, recipe.audit.eval_path or "packaged", "test"),
+        _goemotions_split(recipe, goemotions, "dev"),
+        config,
+        context["out"] / "compare",
+    )
+
+
 def _audit_stage(context: dict[str, Any]) -> dict[str, Any]:
     """Audit every split, plus the GoEmotions test split so any leak into the build is found."""
     from goemobalance.audit import audit
@@ -232,7 +278,9 @@ def _audit_stage(context: dict[str, Any]) -> dict[str, Any]:
     splits = dict(context["split"])
     if spec.eval_path:
         splits["goemotions_test"] = _goemotions_split(recipe, spec.eval_path, "test")
-    report = audit(splits, model=spec.model, folds=spec.folds, seed=recipe.seed, cache_dir=context["out"] / "cache")
+    report = audit(
+        splits, model=spec.model, folds=spec.folds, seed=recipe.seed, cache_dir=context["out"] / "cache"
+    )
     report.save(context["out"] / "audit")
     return report.to_dict()
 
@@ -244,6 +292,7 @@ STAGES: tuple[Stage, ...] = (
     Stage("balanced", lambda r: dataclasses.asdict(r.balance), _balance_stage),
     Stage("split", lambda r: dataclasses.asdict(r.split), _split_stage),
     Stage("audit", lambda r: dataclasses.asdict(r.audit) if r.audit.enabled else None, _audit_stage),
+    Stage("train", lambda r: dataclasses.asdict(r.train) if r.train.enabled else None, _train_stage),
 )
 
 

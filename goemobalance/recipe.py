@@ -13,7 +13,7 @@ import hashlib
 import json
 import os
 import platform
-import time
+import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from importlib import metadata
@@ -22,8 +22,6 @@ from typing import Any
 
 import datasets
 import yaml
-
-from goemobalance.labels import GOEMOTIONS
 
 RECIPE_VERSION = 1
 
@@ -198,7 +196,9 @@ def recipe_from_dict(data: dict[str, Any], where: str = "recipe") -> Recipe:
     kwargs["sources"] = [_section(SourceSpec, s, f"{where}: sources[{i}]") for i, s in enumerate(sources)]
     for i, source in enumerate(kwargs["sources"]):
         if source.type not in SOURCE_TYPES:
-            raise RecipeError(f"{where}: sources[{i}].type {source.type!r} is not one of {sorted(SOURCE_TYPES)}")
+            raise RecipeError(
+                f"{where}: sources[{i}].type {source.type!r} is not one of {sorted(SOURCE_TYPES)}"
+            )
     if not isinstance(kwargs.get("seed", 0), int):
         raise RecipeError(f"{where}: 'seed' must be an integer")
     _check_split(kwargs["split"], where)
@@ -208,7 +208,9 @@ def recipe_from_dict(data: dict[str, Any], where: str = "recipe") -> Recipe:
 def _check_split(split: SplitSpec, where: str) -> None:
     sizes = split.sizes
     if len(sizes) != 3 or any(s < 0 for s in sizes) or abs(sum(sizes) - 1.0) > 1e-6:
-        raise RecipeError(f"{where}: split.sizes must be three non-negative fractions summing to 1, got {sizes}")
+        raise RecipeError(
+            f"{where}: split.sizes must be three non-negative fractions summing to 1, got {sizes}"
+        )
     if split.order not in (1, 2):
         raise RecipeError(f"{where}: split.order must be 1 or 2, got {split.order}")
 
@@ -282,7 +284,7 @@ def _save_stage(output: Any, folder: Path) -> None:
         output.save_to_disk(str(tmp))
         target = folder / "data"
         if target.exists():
-            _remove_tree(target)
+            shutil.rmtree(target)
         os.replace(tmp, target)
     else:
         (folder / "data.json").write_text(json.dumps(output, sort_keys=True, default=str))
@@ -292,12 +294,6 @@ def _load_stage(data_path: Path) -> Any:
     if data_path.exists():
         return datasets.load_from_disk(str(data_path))
     return json.loads((data_path.parent / "data.json").read_text())
-
-
-def _remove_tree(path: Path) -> None:
-    import shutil
-
-    shutil.rmtree(path)
 
 
 def package_versions() -> dict[str, str]:
@@ -313,33 +309,9 @@ def package_versions() -> dict[str, str]:
     return versions
 
 
-@dataclass
-class BuildResult:
-    """What `run_recipe` made: the published folder, the split dataset, the manifest and stage timings."""
-
-    out_dir: Path
-    dataset_dir: Path
-    dataset: datasets.DatasetDict
-    manifest: dict[str, Any]
-
-    @property
-    def output_hash(self) -> str:
-        return self.manifest["output_hash"]
-
-
-def _timed(log: dict[str, Any], stage: str, cache: StageCache, key: str, compute: Callable[[], Any]) -> Any:
-    start = time.perf_counter()
-    output, hit = cache.run(stage, key, compute)
-    rows = output.num_rows if isinstance(output, (datasets.Dataset, datasets.DatasetDict)) else None
-    log[stage] = {"key": key, "cached": hit, "seconds": round(time.perf_counter() - start, 3), "rows": rows}
-    return output
-
-
 __all__ = [
-    "GOEMOTIONS",
     "AuditSpec",
     "BalanceSpec",
-    "BuildResult",
     "LLMSpec",
     "LabelerSpec",
     "PublishSpec",
