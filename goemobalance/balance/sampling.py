@@ -22,6 +22,7 @@ from sklearn.utils import _safe_indexing
 from tqdm.auto import tqdm
 
 from goemobalance.balance.split import sparse_label_matrix
+from goemobalance.balance.stats import imbalance_ratio_per_label
 
 __all__ = [
     "DEFAULT_SOURCE_PRIORITY",
@@ -50,15 +51,12 @@ SamplingStrategy = str | int | Mapping[Any, int] | Callable[[np.ndarray], Any]
 
 
 def imbalance_ratios(y: Any) -> tuple[np.ndarray, float]:
-    """IRLbl per label (majority count / label count; inf for absent labels) and MeanIR over present ones
-    (Charte et al. 2015)."""
-    counts = _counts(sparse_label_matrix(y))
-    present = counts > 0
-    ratios = np.full(len(counts), np.inf)
-    if present.any():
-        ratios[present] = counts.max() / counts[present]
-    mean_ir = float(ratios[present].mean()) if present.any() else 0.0
-    return ratios, mean_ir
+    """IRLbl per label (`stats.imbalance_ratio_per_label`, with inf for absent labels so they rank as the
+    most imbalanced) and MeanIR over the present ones (Charte et al. 2015)."""
+    irlbl = imbalance_ratio_per_label(_counts(sparse_label_matrix(y)))
+    present = ~np.isnan(irlbl)
+    mean_ir = float(irlbl[present].mean()) if present.any() else 0.0
+    return np.where(present, irlbl, np.inf), mean_ir
 
 
 def resolve_targets(counts: np.ndarray, strategy: SamplingStrategy, names: Sequence[str] | None = None
