@@ -419,24 +419,9 @@ def test_cli_generate_then_review_export_import(server, tmp_path, capsys):
         )
     )
     out = tmp_path / "out"
-    code = main(
-        [
-            "generate",
-            "--deficits",
-            str(deficits),
-            "--out",
-            str(out),
-            "--base-url",
-            server.base_url,
-            "--model",
-            "demo",
-            "--max-rounds",
-            "1",
-            "--no-progress",
-            "--seed",
-            "3",
-        ]
-    )
+    argv = ["generate", "--deficits", str(deficits), "--out", str(out), "--base-url", server.base_url,
+            "--model", "demo", "--max-rounds", "1", "--no-progress", "--seed", "3"]  # fmt: skip
+    code = main(argv)
     assert code == 0
     report = json.loads((out / "report.json").read_text())
     assert report["accepted"] == 3 and report["to_review"] == 2
@@ -444,27 +429,7 @@ def test_cli_generate_then_review_export_import(server, tmp_path, capsys):
     assert datasets.load_from_disk(str(out / "accepted")).num_rows == 3
     assert (out / "review.csv").is_file() and (out / "review.jsonl").is_file()
     sent = server.request_count
-    assert (
-        main(
-            [
-                "generate",
-                "--deficits",
-                str(deficits),
-                "--out",
-                str(out),
-                "--base-url",
-                server.base_url,
-                "--model",
-                "demo",
-                "--max-rounds",
-                "1",
-                "--no-progress",
-                "--seed",
-                "3",
-            ]
-        )
-        == 0
-    )
+    assert main(argv) == 0
     assert server.request_count == sent
     exported = tmp_path / "again.csv"
     assert main(["review", "export", str(out / "review"), "--out", str(exported)]) == 0
