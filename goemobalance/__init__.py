@@ -4,4 +4,4 @@ from goemobalance.labels import GOEMOTIONS, LabelSpace
 from goemobalance.schema import features, validate
 
 __version__ = "0.1.0"
-__all__ = ["GOEMOTIONS", "LabelSpace", "features", "validate", "__version__"]
+__all__ = ["GOEMOTIONS", "LabelSpace", "__version__", "features", "validate"]

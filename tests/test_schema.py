@@ -16,7 +16,7 @@ from goemobalance.schema import (
 
 
 def _record(**overrides):
-    base = dict(id="x:1", text="so happy today", labels=[17], source="goemotions")
+    base = {"id": "x:1", "text": "so happy today", "labels": [17], "source": "goemotions"}
     base.update(overrides)
     return make_record(**base)
 
