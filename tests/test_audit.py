@@ -107,6 +107,20 @@ def test_probs_are_out_of_sample_not_memorised():
     assert in_sample.predict_proba(TfidfVectorizer().fit_transform(texts)).max(1).mean() > given.mean()
 
 
+def test_char_ngrams_rank_planted_noise_at_least_as_well_as_words(noisy_subset, noisy_probs):
+    """The word+char TF-IDF model (half of ``tfidf+minilm``) is deterministic and no worse than words alone."""
+    dataset, planted = noisy_subset
+    labels = [list(row) for row in dataset["labels"]]
+    char_probs = cross_val_probs(dataset, "tfidf-char", folds=5, seed=0, progress=False)
+    assert np.array_equal(char_probs, cross_val_probs(dataset, "tfidf-char", folds=5, seed=0, progress=False))
+
+    def precision_at_k(probs):
+        ranking = find_label_issues(labels, probs).ranking[: len(planted)]
+        return np.isin(ranking, planted).mean()
+
+    assert precision_at_k(char_probs) >= precision_at_k(noisy_probs) - 0.02
+
+
 @pytest.mark.filterwarnings("ignore:Label not .* is present in all training examples")
 def test_estimator_and_precomputed_probs_are_accepted(goemotions_train):
     dataset = goemotions_train.select(range(400))

@@ -5,8 +5,9 @@ cleanlab's label-issue scores are only meaningful on probabilities for rows the 
 
 - ``"tfidf"``: TF-IDF word 1-2 grams + one-vs-rest logistic regression (fast default);
 - ``"minilm"``: MiniLM sentence embeddings (encoded once, cached on disk) + one-vs-rest logistic heads;
-- ``"tfidf+minilm"``: the mean of the two (the most accurate for finding label errors, see
-  docs/benchmarks.md);
+- ``"tfidf-char"``: TF-IDF word 1-2 grams + character 2-5 grams (as the offline labeler) + the same heads;
+- ``"tfidf+minilm"``: the mean of ``"tfidf-char"`` and ``"minilm"`` (the most accurate for finding label
+  errors, see docs/benchmarks.md);
 - any estimator-like object with ``fit(texts, y)`` and ``predict_proba(texts) -> (n, L)``
   (e.g. the pseudo-labelers in `goemobalance.label`), refitted per fold with `sklearn.base.clone`;
 - a precomputed ``(n, L)`` probability matrix, returned as is after checking its shape.
@@ -20,6 +21,7 @@ from typing import Any
 
 import datasets
 import numpy as np
+import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.isotonic import IsotonicRegression
@@ -30,7 +32,7 @@ from tqdm.auto import tqdm
 from goemobalance.balance.split import MultilabelStratifiedKFold
 from goemobalance.schema import multi_hot
 
-MODELS: tuple[str, ...] = ("tfidf", "minilm", "tfidf+minilm")
+MODELS: tuple[str, ...] = ("tfidf", "tfidf-char", "minilm", "tfidf+minilm")
 CALIBRATIONS: tuple[str | None, ...] = (None, "sigmoid", "isotonic")
 
 
@@ -67,7 +69,7 @@ def cross_val_probs(
                 cache_dir=cache_dir,
                 progress=progress,
             )
-            for part in ("tfidf", "minilm")
+            for part in ("tfidf-char", "minilm")
         ]
         return (parts[0] + parts[1]) / 2
     if isinstance(model, str):
@@ -91,9 +93,14 @@ def text_features(
     Fitting TF-IDF on all rows uses no labels, so it leaks nothing into the held-out folds; terms
     seen once are dropped on corpora of 1,000+ texts to keep the vocabulary small.
     """
+    min_df = 2 if len(texts) >= 1000 else 1
+    words = TfidfVectorizer(ngram_range=(1, 2), min_df=min_df, sublinear_tf=True)
     if model == "tfidf":
-        min_df = 2 if len(texts) >= 1000 else 1
-        return TfidfVectorizer(ngram_range=(1, 2), min_df=min_df, sublinear_tf=True).fit_transform(texts)
+        return words.fit_transform(texts)
+    if model == "tfidf-char":
+        chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=min_df + 1, sublinear_tf=True,
+                                max_features=50_000)  # fmt: skip
+        return sp.hstack([words.fit_transform(texts), chars.fit_transform(texts)], format="csr")
     if model == "minilm":
         return cached_embeddings(texts, cache_dir=cache_dir, progress=progress)
     raise ValueError(f"unknown model {model!r}; use one of {MODELS}")
@@ -105,8 +112,10 @@ def logistic_head(model: str) -> OneVsRestClassifier:
     On sparse TF-IDF (more features than rows) liblinear's dual solver fits ~4.7x faster than the
     primal one with the same AUC (see docs/benchmarks.md).
     """
-    if model == "tfidf":
-        return OneVsRestClassifier(LogisticRegression(C=4.0, solver="liblinear", dual=True), n_jobs=1)
+    if model in ("tfidf", "tfidf-char"):
+        return OneVsRestClassifier(
+            LogisticRegression(C=4.0, solver="liblinear", dual=True, random_state=0), n_jobs=1
+        )
     return OneVsRestClassifier(LogisticRegression(C=1.0, max_iter=1000), n_jobs=1)
 
 
