@@ -41,3 +41,14 @@ def goemotions_test(goemotions_dir):
     from goemobalance.sources import load_goemotions
 
     return load_goemotions(goemotions_dir, split="test")
+
+
+@pytest.fixture(scope="module")
+def one_torch_thread():
+    """Tiny models run fastest on one thread, and the shared CI cores are not oversubscribed."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)

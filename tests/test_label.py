@@ -19,13 +19,7 @@ from goemobalance.sources.sentiment140 import load_sentiment140
 EDGE_TEXTS = ["", "   ", "é ü ñ — “quotes” 😀🔥 日本語のツイート", "so long " * 3000, "ok"]
 
 
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Tiny models run fastest on one thread, and the shared CI cores are not oversubscribed."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")

@@ -23,14 +23,7 @@ from goemobalance.label.tiny import tiny_roberta_classifier, train_bpe_tokenizer
 from goemobalance.labels import GOEMOTIONS
 from goemobalance.schema import multi_hot, validate
 
-
-@pytest.fixture(scope="module", autouse=True)
-def one_torch_thread():
-    """Small models run fastest on one thread, and the shared CI cores are not oversubscribed."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
