@@ -6,6 +6,7 @@ import asyncio
 import email.utils
 import time
 
+import openai
 import pytest
 
 from goemobalance.llm import (
@@ -48,6 +49,9 @@ def config(server, **overrides) -> LLMConfig:
     return LLMConfig(**settings)
 
 
+TRANSPORTS = pytest.mark.parametrize("transport", ["aiohttp", "httpx"])
+
+
 def run(coroutine):
     return asyncio.run(coroutine)
 
@@ -58,9 +62,10 @@ async def complete_once(cfg: LLMConfig, cache=None, **params):
     return completion, client.usage
 
 
-def test_happy_path_counts_tokens_and_cost(server):
+@TRANSPORTS
+def test_happy_path_counts_tokens_and_cost(server, transport):
     completion, usage = run(
-        complete_once(config(server, price_input_per_1m=2.0, price_output_per_1m=8.0), seed=1)
+        complete_once(config(server, price_input_per_1m=2.0, price_output_per_1m=8.0, http_transport=transport), seed=1)
     )
     assert server.request_count == 1
     assert len(parse_json_lenient(completion.content)["items"]) == 2
@@ -91,37 +96,41 @@ def test_server_without_response_format_falls_back_and_remembers(server, tmp_pat
     assert server.request_count == sent and usage.cache_hits == 2
 
 
-def test_429_waits_at_least_retry_after(server):
+@TRANSPORTS
+def test_429_waits_at_least_retry_after(server, transport):
     server.add_fault(Fault(status=429, headers={"Retry-After": "0.3"}))
-    completion, usage = run(complete_once(config(server)))
+    completion, usage = run(complete_once(config(server, http_transport=transport)))
     assert server.request_count == 2
     assert server.request_times[1] - server.request_times[0] >= 0.3
     assert usage.retries == 1 and usage.retry_delays[0] >= 0.3
     assert completion.content
 
 
-def test_500_is_retried_then_gives_up_with_the_attempt_count(server):
+@TRANSPORTS
+def test_500_is_retried_then_gives_up_with_the_attempt_count(server, transport):
     server.add_fault(Fault(status=500))
     _, usage = run(complete_once(config(server)))
     assert server.request_count == 2 and usage.retries == 1
     server.clear()
     server.add_fault(Fault(status=503, times=-1))
     with pytest.raises(LLMRequestError, match="gave up after 3 attempt") as info:
-        run(complete_once(config(server, max_retries=2), seed=9))
+        run(complete_once(config(server, max_retries=2, http_transport=transport), seed=9))
     assert server.request_count == 3 and info.value.status == 503
 
 
-def test_timeout_is_retried(server):
+@TRANSPORTS
+def test_timeout_is_retried(server, transport):
     server.add_fault(Fault(delay=1.0))
-    completion, usage = run(complete_once(config(server, timeout=0.25)))
+    completion, usage = run(complete_once(config(server, timeout=0.25, http_transport=transport)))
     assert server.request_count == 2 and usage.retries == 1
     assert completion.content
 
 
+@TRANSPORTS
 @pytest.mark.parametrize("body", ["{not json", "[1, 2]", '{"choices": []}'])
-def test_malformed_body_is_retried(server, body):
+def test_malformed_body_is_retried(server, body, transport):
     server.add_fault(Fault(body=body))
-    completion, usage = run(complete_once(config(server)))
+    completion, usage = run(complete_once(config(server, http_transport=transport)))
     assert server.request_count == 2 and usage.retries == 1
     assert parse_json_lenient(completion.content)["items"]
 
@@ -225,6 +234,21 @@ def test_fully_cached_rerun_needs_no_key(server, tmp_path, monkeypatch):
     offline = LLMConfig(model="test-model", api_key_env="GOEMO_ABSENT_KEY")
     completion, usage = run(complete_once(offline, tmp_path / "c.sqlite", seed=7))
     assert completion.cached and usage.requests == 0 and usage.cache_hits == 1
+
+
+@pytest.mark.parametrize(("transport", "aiohttp_expected"), [("auto", True), ("aiohttp", True), ("httpx", False)])
+def test_http_transport_picks_the_openai_clients_transport(server, transport, aiohttp_expected):
+    async def transport_of() -> object:
+        async with LLMClient(config(server, http_transport=transport)) as client:
+            await client.complete(MESSAGES)
+            return client._client()._client
+
+    assert isinstance(run(transport_of()), openai.DefaultAioHttpClient) == aiohttp_expected
+
+
+def test_unknown_http_transport_is_a_config_error():
+    with pytest.raises(LLMConfigError, match="http_transport"):
+        LLMConfig(http_transport="curl")
 
 
 def test_json_schema_mode_does_not_fall_back(server):

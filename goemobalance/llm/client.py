@@ -8,7 +8,9 @@
   disabled, ``max_retries=0``, so there is one retry policy and it is ours);
 - counts requests, cache hits, retries, tokens and cost (configurable prices per million tokens);
 - looks every request up in an on-disk `ResponseCache` first, so a rerun sends nothing twice;
-- falls back to prompt-only JSON when a server rejects ``response_format`` (``structured_output="auto"``).
+- falls back to prompt-only JSON when a server rejects ``response_format`` (``structured_output="auto"``);
+- sends over the openai client's aiohttp transport (``openai.DefaultAioHttpClient``, the ``openai[aiohttp]``
+  extra) when it is installed, its default httpx transport otherwise (``http_transport``).
 
 Requests go through the client's documented custom-request method (``client.post("/chat/completions",
 body=..., cast_to=str)``): same HTTP stack, authentication, timeouts and error classes as
@@ -38,6 +40,7 @@ from goemobalance.llm.cache import ResponseCache, request_key
 CHAT_COMPLETIONS = "/chat/completions"
 RETRYABLE_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 STRUCTURED_MODES = ("auto", "json_schema", "off")
+HTTP_TRANSPORTS = ("auto", "aiohttp", "httpx")
 _UNSUPPORTED_FORMAT = "unsupported_response_format"
 _FORMAT_WORDS = ("response_format", "json_schema", "schema", "structured", "grammar", "guided")
 
@@ -75,6 +78,7 @@ class LLMConfig:
     price_output_per_1m: float = 0.0
     structured_output: str = "auto"
     jitter_seed: int = 0
+    http_transport: str = "auto"
 
     def __post_init__(self) -> None:
         if self.concurrency < 1:
@@ -84,6 +88,10 @@ class LLMConfig:
         if self.structured_output not in STRUCTURED_MODES:
             raise LLMConfigError(
                 f"structured_output must be one of {STRUCTURED_MODES}, got {self.structured_output!r}"
+            )
+        if self.http_transport not in HTTP_TRANSPORTS:
+            raise LLMConfigError(
+                f"http_transport must be one of {HTTP_TRANSPORTS}, got {self.http_transport!r}"
             )
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
@@ -206,7 +214,6 @@ class LLMClient:
                         CHAT_COMPLETIONS,
                         body={"model": self.config.model, "messages": messages, **params},
                         cast_to=str,
-                        options={"timeout": self.config.timeout},
                     )
                 return self._stored_form(json.loads(body))
             except openai.APIStatusError as exc:
@@ -287,7 +294,7 @@ class LLMClient:
                 base_url=self.config.base_url,
                 max_retries=0,
                 timeout=self.config.timeout,
-                http_client=self._http_client,
+                http_client=self._http_client or _http_client_for(self.config.http_transport),
             )
         return self._openai
 
@@ -356,6 +363,25 @@ class SyncLLMClient:
 
 async def _make_client(config: LLMConfig, cache: ResponseCache | str | Path | None) -> LLMClient:
     return LLMClient(config, cache)
+
+
+def _http_client_for(transport: str) -> Any | None:
+    """The openai client's aiohttp transport when asked for (or "auto" and installed); None means httpx.
+
+    aiohttp needs about half the client CPU per request of httpx (``docs/benchmarks.md``), which is what
+    bounds throughput against a fast server at high concurrency.
+    """
+    if transport == "httpx":
+        return None
+    try:
+        import aiohttp  # noqa: F401
+    except ImportError as exc:
+        if transport == "aiohttp":
+            raise LLMConfigError(
+                "http_transport='aiohttp' needs the aiohttp extra: pip install 'openai[aiohttp]'"
+            ) from exc
+        return None
+    return openai.DefaultAioHttpClient()
 
 
 def _reraise_unexpected(result: Any) -> Any:
