@@ -56,8 +56,11 @@ def goemotions_like(base: np.ndarray, n_rows: int, seed: int) -> np.ndarray:
 
 def ours(y: np.ndarray, proportions: tuple[float, ...], seed: int, order: int = 1) -> list[np.ndarray]:
     if len(proportions) == 2:
-        train, test = next(MultilabelStratifiedShuffleSplit(test_size=proportions[1], order=order,
-                                                            random_state=seed).split(None, y))
+        train, test = next(
+            MultilabelStratifiedShuffleSplit(test_size=proportions[1], order=order, random_state=seed).split(
+                None, y
+            )
+        )
         return [train, test]
     fold = IterativeStratifier(proportions, order=order, random_state=seed).assign(y)
     return [np.flatnonzero(fold == k) for k in range(len(proportions))]
@@ -71,8 +74,11 @@ def iterstrat(y: np.ndarray, proportions: tuple[float, ...], seed: int) -> list[
     parts = []
     remaining_share = 1.0
     for share in proportions[1:]:
-        train, test = next(IterstratSplit(n_splits=1, test_size=share / remaining_share, random_state=seed)
-                           .split(y[rest], y[rest]))
+        train, test = next(
+            IterstratSplit(n_splits=1, test_size=share / remaining_share, random_state=seed).split(
+                y[rest], y[rest]
+            )
+        )
         parts.append(rest[test])
         rest = rest[train]
         remaining_share -= share
@@ -83,8 +89,9 @@ def skmultilearn(y: np.ndarray, proportions: tuple[float, ...], seed: int) -> li
     from skmultilearn.model_selection import IterativeStratification
 
     np.random.seed(seed)
-    splitter = IterativeStratification(n_splits=len(proportions), order=1,
-                                       sample_distribution_per_fold=list(proportions))
+    splitter = IterativeStratification(
+        n_splits=len(proportions), order=1, sample_distribution_per_fold=list(proportions)
+    )
     return [test for _, test in splitter.split(np.zeros((len(y), 1)), y)]
 
 
@@ -100,8 +107,15 @@ def timed(function: Callable, *args) -> tuple[float, object]:
     return time.perf_counter() - start, result
 
 
-def measure(name: str, function: Callable, y: np.ndarray, proportions: tuple[float, ...], seed: int,
-            *extra, repeats: int = 3) -> dict:
+def measure(
+    name: str,
+    function: Callable,
+    y: np.ndarray,
+    proportions: tuple[float, ...],
+    seed: int,
+    *extra,
+    repeats: int = 3,
+) -> dict:
     """Best of ``repeats`` timings, seeds ``seed, seed+1, ...`` (one run when the first takes over
     10 s); split measures averaged over the runs."""
     runs, qualities = [], []
@@ -110,8 +124,12 @@ def measure(name: str, function: Callable, y: np.ndarray, proportions: tuple[flo
         runs.append(seconds)
         qualities.append(split_quality(y, parts, proportions).as_dict())
     quality = {key: float(np.mean([q[key] for q in qualities])) for key in qualities[0]}
-    return {"method": name, "seconds": round(min(runs), 4), "runs": len(runs),
-            **{k: _round(v) for k, v in quality.items()}}
+    return {
+        "method": name,
+        "seconds": round(min(runs), 4),
+        "runs": len(runs),
+        **{k: _round(v) for k, v in quality.items()},
+    }
 
 
 def _round(value: float) -> float:
@@ -153,14 +171,21 @@ def bench_splits(datasets_: dict[str, np.ndarray], seed: int, peer_limit: float,
     for data_name, y in datasets_.items():
         for task, proportions in TASKS.items():
             log(f"{data_name} {task}: ours")
-            results = [measure("goemobalance order=1", ours, y, proportions, seed),
-                       measure("goemobalance order=2", ours, y, proportions, seed, 2)]
+            results = [
+                measure("goemobalance order=1", ours, y, proportions, seed),
+                measure("goemobalance order=2", ours, y, proportions, seed, 2),
+            ]
             for peer, function in PEERS.items():
-                exponent = max(growth(runs) for (name, _), runs in history.items() if name == peer) \
-                    if any(name == peer for name, _ in history) else 1.0
+                exponent = (
+                    max(growth(runs) for (name, _), runs in history.items() if name == peer)
+                    if any(name == peer for name, _ in history)
+                    else 1.0
+                )
                 guess = estimate(history.get((peer, task), []), len(y), exponent)
                 if guess is not None and guess > peer_limit:
-                    results.append({"method": peer, "skipped": f"estimated {guess:.0f} s > {peer_limit:.0f} s"})
+                    results.append(
+                        {"method": peer, "skipped": f"estimated {guess:.0f} s > {peer_limit:.0f} s"}
+                    )
                     log(f"{data_name} {task}: {peer} skipped (estimated {guess:.0f} s)")
                     continue
                 log(f"{data_name} {task}: {peer}")
@@ -182,35 +207,56 @@ def bench_balancer(base: np.ndarray, n_rows: int, seed: int) -> list[dict]:
     sources = rng.choice(np.array(["human", "pseudo", "llm"]), size=n_rows, p=[0.05, 0.8, 0.15])
     rows = []
     for strategy in ("equal", 5000, "median"):
-        seconds, balancer = timed(lambda s: MultilabelBalancer(s, random_state=seed).fit(pool, sources), strategy)
+        seconds, balancer = timed(
+            lambda s: MultilabelBalancer(s, random_state=seed).fit(pool, sources), strategy
+        )
         report = balancer.report_
-        reachable = np.minimum(report["target"].to_numpy(dtype=float), report["available"].to_numpy(dtype=float))
-        rows.append({
-            "pool_rows": n_rows, "strategy": str(strategy), "seconds": round(seconds, 3),
-            "selected": len(balancer.sample_indices_), "cv": round(balancer.cv_, 4),
-            "max_abs_gap_to_reachable": int(np.abs(report["achieved"].to_numpy() - reachable).max()),
-            "sources": balancer.source_counts_,
-        })
+        reachable = np.minimum(
+            report["target"].to_numpy(dtype=float), report["available"].to_numpy(dtype=float)
+        )
+        rows.append(
+            {
+                "pool_rows": n_rows,
+                "strategy": str(strategy),
+                "seconds": round(seconds, 3),
+                "selected": len(balancer.sample_indices_),
+                "cv": round(balancer.cv_, 4),
+                "max_abs_gap_to_reachable": int(np.abs(report["achieved"].to_numpy() - reachable).max()),
+                "sources": balancer.source_counts_,
+            }
+        )
     return rows
 
 
 def markdown(result: dict) -> str:
-    lines = [f"Machine: {result['machine']}", "",
-             "| data | rows | task | method | seconds | runs | x ours | LD | label-pair LD | ED | folds missing a label |",
-             "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|"]
+    lines = [
+        f"Machine: {result['machine']}",
+        "",
+        "| data | rows | task | method | seconds | runs | x ours | LD | label-pair LD | ED | folds missing a label |",
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for r in result["splits"]:
         if "skipped" in r:
-            lines.append(f"| {r['data']} | {r['rows']} | {r['task']} | {r['method']} | skipped: {r['skipped']} "
-                         "| | | | | | |")
+            lines.append(
+                f"| {r['data']} | {r['rows']} | {r['task']} | {r['method']} | skipped: {r['skipped']} "
+                "| | | | | | |"
+            )
             continue
-        lines.append(f"| {r['data']} | {r['rows']} | {r['task']} | {r['method']} | {r['seconds']} | {r['runs']} | "
-                     f"{r['times_ours']} | {r['label_distribution']} | {r['label_pair_distribution']} | "
-                     f"{r['example_distribution']} | {r['folds_missing_a_label']} |")
-    lines += ["", "| pool rows | strategy | seconds | selected | CV of achieved | max gap to reachable target |",
-              "|---:|---|---:|---:|---:|---:|"]
+        lines.append(
+            f"| {r['data']} | {r['rows']} | {r['task']} | {r['method']} | {r['seconds']} | {r['runs']} | "
+            f"{r['times_ours']} | {r['label_distribution']} | {r['label_pair_distribution']} | "
+            f"{r['example_distribution']} | {r['folds_missing_a_label']} |"
+        )
+    lines += [
+        "",
+        "| pool rows | strategy | seconds | selected | CV of achieved | max gap to reachable target |",
+        "|---:|---|---:|---:|---:|---:|",
+    ]
     for r in result["balancer"]:
-        lines.append(f"| {r['pool_rows']} | {r['strategy']} | {r['seconds']} | {r['selected']} | {r['cv']} | "
-                     f"{r['max_abs_gap_to_reachable']} |")
+        lines.append(
+            f"| {r['pool_rows']} | {r['strategy']} | {r['seconds']} | {r['selected']} | {r['cv']} | "
+            f"{r['max_abs_gap_to_reachable']} |"
+        )
     return "\n".join(lines)
 
 
@@ -232,7 +278,7 @@ def main(argv: list[str] | None = None) -> int:
         data[f"GoEmotions-like {size // 1000}k"] = goemotions_like(base, size, args.seed)
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
-                   f"{platform.python_version()}",
+        f"{platform.python_version()}",
         "command": "python benchmarks/bench_split.py" + (" --json" if args.json else ""),
         "splits": bench_splits(data, args.seed, args.peer_limit, log),
         "balancer": bench_balancer(base, args.balancer_rows, args.seed),

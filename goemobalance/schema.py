@@ -100,9 +100,7 @@ def multi_hot(dataset: datasets.Dataset, dtype=np.int8) -> np.ndarray:
     return matrix
 
 
-def validate(
-    dataset: datasets.Dataset, *, allow_unlabeled: bool = False, check_meta: bool = True
-) -> None:
+def validate(dataset: datasets.Dataset, *, allow_unlabeled: bool = False, check_meta: bool = True) -> None:
     """Check every column and row; raise `SchemaError` naming the first bad row and field.
 
     Vectorized with pyarrow compute kernels (about 0.2 s for 43k rows). Unlabeled rows (an empty

@@ -65,7 +65,9 @@ async def complete_once(cfg: LLMConfig, cache=None, **params):
 @TRANSPORTS
 def test_happy_path_counts_tokens_and_cost(server, transport):
     completion, usage = run(
-        complete_once(config(server, price_input_per_1m=2.0, price_output_per_1m=8.0, http_transport=transport), seed=1)
+        complete_once(
+            config(server, price_input_per_1m=2.0, price_output_per_1m=8.0, http_transport=transport), seed=1
+        )
     )
     assert server.request_count == 1
     assert len(parse_json_lenient(completion.content)["items"]) == 2
@@ -236,7 +238,9 @@ def test_fully_cached_rerun_needs_no_key(server, tmp_path, monkeypatch):
     assert completion.cached and usage.requests == 0 and usage.cache_hits == 1
 
 
-@pytest.mark.parametrize(("transport", "aiohttp_expected"), [("auto", True), ("aiohttp", True), ("httpx", False)])
+@pytest.mark.parametrize(
+    ("transport", "aiohttp_expected"), [("auto", True), ("aiohttp", True), ("httpx", False)]
+)
 def test_http_transport_picks_the_openai_clients_transport(server, transport, aiohttp_expected):
     async def transport_of() -> object:
         async with LLMClient(config(server, http_transport=transport)) as client:

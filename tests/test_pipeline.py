@@ -120,11 +120,15 @@ def test_quickstart_recipe_end_to_end(tmp_path, capsys, goemotions_train):
 @pytest.mark.slow
 def test_train_stage_compares_on_the_untouched_test_split(tmp_path):
     tiny_training = {"epochs": 1, "max_train_rows": 800, "embeddings": {"source": "glove-kumo"}}
-    recipe = _small_recipe(tmp_path, audit={"enabled": False}, train={"enabled": True, "config": tiny_training})
+    recipe = _small_recipe(
+        tmp_path, audit={"enabled": False}, train={"enabled": True, "config": tiny_training}
+    )
     result = run_recipe(recipe, tmp_path / "out")
     assert "train" in result.manifest["stages"]
     comparison = json.loads((tmp_path / "out" / "compare" / "comparison.json").read_text())
     assert set(comparison["summary"]["f1_macro"]) == {"imbalanced", "balanced", "delta"}
     delta = comparison["summary"]["f1_macro"]
     assert delta["delta"] == pytest.approx(delta["balanced"] - delta["imbalanced"])
-    assert comparison["leaks"]["imbalanced"]["id_overlap"] == 0, "GoEmotions train and test share no comment id"
+    assert comparison["leaks"]["imbalanced"]["id_overlap"] == 0, (
+        "GoEmotions train and test share no comment id"
+    )

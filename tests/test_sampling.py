@@ -155,7 +155,7 @@ def test_ml_ros_clones_minority_rows_and_lowers_mean_ir(goemotions_train):
     ratios, mean_ir = imbalance_ratios(y)
     ros = MLROS(percentage=10, random_state=0)
     _, y_res = ros.fit_resample(np.zeros((y.shape[0], 1)), y)
-    clones = ros.sample_indices_[y.shape[0]:]
+    clones = ros.sample_indices_[y.shape[0] :]
     assert 0 < len(clones) <= int(y.shape[0] * 0.10)
     assert np.array_equal(ros.sample_indices_[: y.shape[0]], np.arange(y.shape[0]))
     minority = ratios > mean_ir
@@ -201,8 +201,12 @@ def test_lp_resamplers_move_labelsets_towards_the_mean():
 
 
 def test_resample_dataset_marks_duplicates_in_provenance():
-    records = [make_record(id=f"t:{i}", text=f"text {i}", labels=[0] if i < 40 else [1, 2] if i < 43 else [2],
-                           source="test") for i in range(60)]
+    records = [
+        make_record(
+            id=f"t:{i}", text=f"text {i}", labels=[0] if i < 40 else [1, 2] if i < 43 else [2], source="test"
+        )
+        for i in range(60)
+    ]
     dataset = from_records(records)
     result = resample_dataset(dataset, MLROS(percentage=20, random_state=0))
     assert 60 < len(result) <= 60 + 12

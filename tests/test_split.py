@@ -137,7 +137,9 @@ def test_dense_and_sparse_inputs_give_the_same_split():
 
 def test_different_seeds_give_different_splits():
     y = (np.random.default_rng(1).random((500, 8)) < 0.2).astype(np.int8)
-    assert not np.array_equal(IterativeStratifier(random_state=0).assign(y), IterativeStratifier(random_state=1).assign(y))
+    assert not np.array_equal(
+        IterativeStratifier(random_state=0).assign(y), IterativeStratifier(random_state=1).assign(y)
+    )
 
 
 def test_shuffle_split_honours_train_size_and_test_size():
@@ -156,8 +158,12 @@ def test_kfold_plugs_into_scikit_learn_cross_validation():
 
     rng = np.random.default_rng(4)
     y = (rng.random((300, 5)) < 0.3).astype(int)
-    scores = cross_validate(DummyClassifier(strategy="prior"), rng.random((300, 3)), y,
-                            cv=MultilabelStratifiedKFold(4, random_state=0))
+    scores = cross_validate(
+        DummyClassifier(strategy="prior"),
+        rng.random((300, 3)),
+        y,
+        cv=MultilabelStratifiedKFold(4, random_state=0),
+    )
     assert len(scores["test_score"]) == 4
 
 
@@ -166,10 +172,14 @@ def test_order_two_balances_label_pairs_better_than_order_one():
     base = (rng.random((3000, 10)) < 0.08).astype(np.int8)
     pair_rows = rng.choice(3000, 150, replace=False)
     base[pair_rows, 0] = base[pair_rows, 1] = 1
-    first = [label_pair_distribution(base, IterativeStratifier((0.6, 0.2, 0.2), 1, random_state=s).assign(base))
-             for s in range(5)]
-    second = [label_pair_distribution(base, IterativeStratifier((0.6, 0.2, 0.2), 2, random_state=s).assign(base))
-              for s in range(5)]
+    first = [
+        label_pair_distribution(base, IterativeStratifier((0.6, 0.2, 0.2), 1, random_state=s).assign(base))
+        for s in range(5)
+    ]
+    second = [
+        label_pair_distribution(base, IterativeStratifier((0.6, 0.2, 0.2), 2, random_state=s).assign(base))
+        for s in range(5)
+    ]
     assert np.mean(second) < np.mean(first)
 
 
@@ -221,10 +231,16 @@ def test_label_distribution_on_goemotions_no_worse_than_iterstrat(goemotions_tra
     y = sparse_label_matrix(goemotions_train).toarray()
     ours, theirs = [], []
     for seed in range(3):
-        ours.append(label_distribution(y, next(MultilabelStratifiedShuffleSplit(test_size=0.1, random_state=seed)
-                                              .split(None, y))))
-        theirs.append(label_distribution(y, next(IterstratSplit(n_splits=1, test_size=0.1, random_state=seed)
-                                                 .split(y, y))))
+        ours.append(
+            label_distribution(
+                y, next(MultilabelStratifiedShuffleSplit(test_size=0.1, random_state=seed).split(None, y))
+            )
+        )
+        theirs.append(
+            label_distribution(
+                y, next(IterstratSplit(n_splits=1, test_size=0.1, random_state=seed).split(y, y))
+            )
+        )
     assert np.mean(ours) <= np.mean(theirs)
 
 

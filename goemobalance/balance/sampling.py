@@ -59,8 +59,9 @@ def imbalance_ratios(y: Any) -> tuple[np.ndarray, float]:
     return np.where(present, irlbl, np.inf), mean_ir
 
 
-def resolve_targets(counts: np.ndarray, strategy: SamplingStrategy, names: Sequence[str] | None = None
-                    ) -> np.ndarray:
+def resolve_targets(
+    counts: np.ndarray, strategy: SamplingStrategy, names: Sequence[str] | None = None
+) -> np.ndarray:
     """Per-label target counts (NaN = no target for that label) from a sampling strategy.
 
     ``"equal"``/``"min"``: every label to the rarest present label's count; ``"median"``, ``"mean"``,
@@ -75,17 +76,26 @@ def resolve_targets(counts: np.ndarray, strategy: SamplingStrategy, names: Seque
         if isinstance(result, (np.ndarray, list, tuple)):
             targets = np.asarray(result, dtype=float)
             if targets.shape != counts.shape:
-                raise ValueError(f"sampling_strategy callable returned {targets.shape}, expected {counts.shape}")
+                raise ValueError(
+                    f"sampling_strategy callable returned {targets.shape}, expected {counts.shape}"
+                )
             return targets
         return resolve_targets(counts, result, names)
     if isinstance(strategy, str):
         if strategy not in NAMED_STRATEGIES:
-            raise ValueError(f"unknown sampling_strategy {strategy!r}; use one of {NAMED_STRATEGIES}, an int, "
-                             "a dict per label or a callable")
+            raise ValueError(
+                f"unknown sampling_strategy {strategy!r}; use one of {NAMED_STRATEGIES}, an int, "
+                "a dict per label or a callable"
+            )
         if not len(present):
             return np.zeros_like(counts)
-        value = {"equal": present.min(), "min": present.min(), "median": np.median(present),
-                 "mean": present.mean(), "max": present.max()}[strategy]
+        value = {
+            "equal": present.min(),
+            "min": present.min(),
+            "median": np.median(present),
+            "mean": present.mean(),
+            "max": present.max(),
+        }[strategy]
         return np.full_like(counts, float(math.floor(value)))
     if isinstance(strategy, (int, np.integer)):
         if strategy < 0:
@@ -129,10 +139,15 @@ class MultilabelBalancer:
     ``source_caps`` bounds the rows taken from a source.
     """
 
-    def __init__(self, sampling_strategy: SamplingStrategy = "equal",
-                 source_priority: Sequence[str] = DEFAULT_SOURCE_PRIORITY,
-                 source_caps: Mapping[str, int] | None = None, random_state: int | None = 0,
-                 label_names: Sequence[str] | None = None, progress: bool = False) -> None:
+    def __init__(
+        self,
+        sampling_strategy: SamplingStrategy = "equal",
+        source_priority: Sequence[str] = DEFAULT_SOURCE_PRIORITY,
+        source_caps: Mapping[str, int] | None = None,
+        random_state: int | None = 0,
+        label_names: Sequence[str] | None = None,
+        progress: bool = False,
+    ) -> None:
         self.sampling_strategy = sampling_strategy
         self.source_priority = tuple(source_priority)
         self.source_caps = dict(source_caps or {})
@@ -148,16 +163,24 @@ class MultilabelBalancer:
         source_codes, source_names = self._source_codes(sources, n_rows)
         available = _counts(labels)
         targets = resolve_targets(available, self.sampling_strategy, names)
-        selected = _GreedySelection(labels, targets, source_codes, self._ranks(source_names),
-                                    self._caps(source_names), np.random.default_rng(self.random_state),
-                                    self.progress).run()
+        selected = _GreedySelection(
+            labels,
+            targets,
+            source_codes,
+            self._ranks(source_names),
+            self._caps(source_names),
+            np.random.default_rng(self.random_state),
+            self.progress,
+        ).run()
         self.sample_indices_ = np.flatnonzero(selected)
         self.targets_ = targets
         achieved = _counts(labels[self.sample_indices_])
         self.report_ = _report(names, available, targets, achieved)
         self.source_counts_ = {
             source_names[code]: int(count)
-            for code, count in enumerate(np.bincount(source_codes[self.sample_indices_], minlength=len(source_names)))
+            for code, count in enumerate(
+                np.bincount(source_codes[self.sample_indices_], minlength=len(source_names))
+            )
         }
         with_target = ~np.isnan(targets)
         self.cv_ = _coefficient_of_variation(achieved[with_target])
@@ -175,7 +198,9 @@ class MultilabelBalancer:
 
     def _source_codes(self, sources: Sequence[str] | None, n_rows: int) -> tuple[np.ndarray, list[str]]:
         if sources is None:
-            return np.zeros(n_rows, dtype=np.int64), [self.source_priority[0] if self.source_priority else "pool"]
+            return np.zeros(n_rows, dtype=np.int64), [
+                self.source_priority[0] if self.source_priority else "pool"
+            ]
         keys = np.asarray(sources, dtype=str)
         if keys.shape != (n_rows,):
             raise ValueError(f"sources must have one entry per row ({n_rows}), got shape {keys.shape}")
@@ -202,8 +227,16 @@ class MultilabelBalancer:
 class _GreedySelection:
     """State of one balancing run (kept in one object so the steps stay small functions)."""
 
-    def __init__(self, labels: sp.csr_matrix, targets: np.ndarray, source_codes: np.ndarray,
-                 source_ranks: np.ndarray, caps: np.ndarray, rng: np.random.Generator, progress: bool) -> None:
+    def __init__(
+        self,
+        labels: sp.csr_matrix,
+        targets: np.ndarray,
+        source_codes: np.ndarray,
+        source_ranks: np.ndarray,
+        caps: np.ndarray,
+        rng: np.random.Generator,
+        progress: bool,
+    ) -> None:
         self.labels = labels
         self.by_column = labels.tocsc()
         self.by_column.sort_indices()
@@ -248,7 +281,7 @@ class _GreedySelection:
         return int(open_labels[np.argmin(slack)])
 
     def _take_for(self, label: int) -> None:
-        rows = self.by_column.indices[self.by_column.indptr[label]:self.by_column.indptr[label + 1]]
+        rows = self.by_column.indices[self.by_column.indptr[label] : self.by_column.indptr[label + 1]]
         rows = rows[self.eligible[rows]]
         deficit = int(self.targets[label] - self.achieved[label])
         if not len(rows):
@@ -288,7 +321,9 @@ class _GreedySelection:
         room = np.where(self.has_target, np.nan_to_num(deficit), np.inf)
         room[label] = np.inf
         carried = self.labels[ordered].toarray()
-        exceeds = ((np.cumsum(carried, axis=0) > room[None, :]) & (carried > 0) & (room[None, :] > 0)).any(axis=1)
+        exceeds = ((np.cumsum(carried, axis=0) > room[None, :]) & (carried > 0) & (room[None, :] > 0)).any(
+            axis=1
+        )
         exceeds[0] = False
         return ordered[~exceeds]
 
@@ -326,35 +361,48 @@ def _coefficient_of_variation(values: np.ndarray) -> float:
     return float(values.std() / values.mean()) if len(values) and values.mean() > 0 else 0.0
 
 
-def _report(names: Sequence[str], available: np.ndarray, targets: np.ndarray, achieved: np.ndarray) -> pd.DataFrame:
-    return pd.DataFrame({
-        "label": list(names),
-        "available": available.astype(np.int64),
-        "target": pd.array([None if np.isnan(t) else int(t) for t in targets], dtype="Int64"),
-        "achieved": achieved.astype(np.int64),
-        "gap": pd.array([None if np.isnan(t) else int(a - t) for a, t in zip(achieved, targets)], dtype="Int64"),
-    })
+def _report(
+    names: Sequence[str], available: np.ndarray, targets: np.ndarray, achieved: np.ndarray
+) -> pd.DataFrame:
+    return pd.DataFrame(
+        {
+            "label": list(names),
+            "available": available.astype(np.int64),
+            "target": pd.array([None if np.isnan(t) else int(t) for t in targets], dtype="Int64"),
+            "achieved": achieved.astype(np.int64),
+            "gap": pd.array(
+                [None if np.isnan(t) else int(a - t) for a, t in zip(achieved, targets)], dtype="Int64"
+            ),
+        }
+    )
 
 
 def _markdown_table(frame: pd.DataFrame) -> str:
     header = "| " + " | ".join(frame.columns) + " |"
     rule = "|" + "|".join("---" if c == "label" else "---:" for c in frame.columns) + "|"
-    rows = ["| " + " | ".join("" if pd.isna(v) else str(v) for v in record) + " |"
-            for record in frame.itertuples(index=False)]
+    rows = [
+        "| " + " | ".join("" if pd.isna(v) else str(v) for v in record) + " |"
+        for record in frame.itertuples(index=False)
+    ]
     return "\n".join([header, rule, *rows])
 
 
-def balance_dataset(dataset: datasets.Dataset, sampling_strategy: SamplingStrategy = "equal",
-                    source_priority: Sequence[str] = DEFAULT_SOURCE_PRIORITY,
-                    source_caps: Mapping[str, int] | None = None, source_column: str = "label_origin",
-                    seed: int = 0) -> datasets.Dataset:
+def balance_dataset(
+    dataset: datasets.Dataset,
+    sampling_strategy: SamplingStrategy = "equal",
+    source_priority: Sequence[str] = DEFAULT_SOURCE_PRIORITY,
+    source_caps: Mapping[str, int] | None = None,
+    source_column: str = "label_origin",
+    seed: int = 0,
+) -> datasets.Dataset:
     """The rows of a schema Dataset chosen by `MultilabelBalancer` (sources from ``source_column``)."""
     from goemobalance.schema import label_space_of
 
     if source_column not in dataset.column_names:
         raise ValueError(f"source column {source_column!r} not in dataset columns {dataset.column_names}")
-    balancer = MultilabelBalancer(sampling_strategy, source_priority, source_caps, seed,
-                                  label_names=label_space_of(dataset).names)
+    balancer = MultilabelBalancer(
+        sampling_strategy, source_priority, source_caps, seed, label_names=label_space_of(dataset).names
+    )
     balancer.fit(dataset, dataset[source_column])
     return dataset.select(balancer.sample_indices_)
 
@@ -393,7 +441,7 @@ class MLROS(_PercentageResampler):
         ratios, mean_ir = imbalance_ratios(labels)
         bag = list(np.flatnonzero(np.isfinite(ratios) & (ratios > mean_ir)))
         by_column = labels.tocsc()
-        carriers = {l: by_column.indices[by_column.indptr[l]:by_column.indptr[l + 1]] for l in bag}
+        carriers = {l: by_column.indices[by_column.indptr[l] : by_column.indptr[l + 1]] for l in bag}
         clones: list[int] = []
         while len(clones) < amount and bag:
             for label in list(bag):
@@ -401,7 +449,7 @@ class MLROS(_PercentageResampler):
                     break
                 row = int(carriers[label][rng.integers(len(carriers[label]))])
                 clones.append(row)
-                counts[labels.indices[labels.indptr[row]:labels.indptr[row + 1]]] += 1
+                counts[labels.indices[labels.indptr[row] : labels.indptr[row + 1]]] += 1
                 if counts.max() / counts[label] <= mean_ir:
                     bag.remove(label)
         return np.concatenate([np.arange(labels.shape[0]), np.asarray(clones, dtype=np.int64)])
@@ -414,8 +462,9 @@ class MLRUS(_PercentageResampler):
     deleted, so undersampling cannot make the rare labels rarer; ``False`` is Charte et al.'s original.
     """
 
-    def __init__(self, percentage: float = 10.0, random_state: int | None = 0, protect_minority: bool = True
-                 ) -> None:
+    def __init__(
+        self, percentage: float = 10.0, random_state: int | None = 0, protect_minority: bool = True
+    ) -> None:
         super().__init__(percentage, random_state)
         self.protect_minority = protect_minority
 
@@ -427,9 +476,17 @@ class MLRUS(_PercentageResampler):
         alive = np.ones(labels.shape[0], dtype=bool)
         protected = np.zeros(labels.shape[0], dtype=bool)
         if self.protect_minority:
-            protected = np.asarray(labels @ (np.isfinite(ratios) & (ratios > mean_ir)).astype(np.int64)).ravel() > 0
-        queues = {l: [r for r in rng.permutation(by_column.indices[by_column.indptr[l]:by_column.indptr[l + 1]])
-                      if not protected[r]] for l in bag}
+            protected = (
+                np.asarray(labels @ (np.isfinite(ratios) & (ratios > mean_ir)).astype(np.int64)).ravel() > 0
+            )
+        queues = {
+            l: [
+                r
+                for r in rng.permutation(by_column.indices[by_column.indptr[l] : by_column.indptr[l + 1]])
+                if not protected[r]
+            ]
+            for l in bag
+        }
         deleted = 0
         while deleted < amount and bag:
             for label in list(bag):
@@ -444,7 +501,7 @@ class MLRUS(_PercentageResampler):
                 row = int(queue.pop())
                 alive[row] = False
                 deleted += 1
-                counts[labels.indices[labels.indptr[row]:labels.indptr[row + 1]]] -= 1
+                counts[labels.indices[labels.indptr[row] : labels.indptr[row + 1]]] -= 1
                 if counts[label] <= 0 or counts.max() / counts[label] >= mean_ir:
                     bag.remove(label)
         return np.flatnonzero(alive)
@@ -529,8 +586,13 @@ def resample_dataset(dataset: datasets.Dataset, resampler: _PercentageResampler)
         meta.update(duplicate_of=original, resampler=method)
         ids[position] = f"{original}#dup{copy}"
         metas[position] = json.dumps(meta, ensure_ascii=False, sort_keys=True)
-    return result.remove_columns(["id", "meta"]).add_column("id", ids).add_column("meta", metas) \
-        .select_columns(dataset.column_names).cast(dataset.features)
+    return (
+        result.remove_columns(["id", "meta"])
+        .add_column("id", ids)
+        .add_column("meta", metas)
+        .select_columns(dataset.column_names)
+        .cast(dataset.features)
+    )
 
 
 # --------------------------------------------------------------------------------------------------
@@ -538,8 +600,9 @@ def resample_dataset(dataset: datasets.Dataset, resampler: _PercentageResampler)
 # --------------------------------------------------------------------------------------------------
 
 
-def deficits(dataset_or_y: datasets.Dataset | Any, target: SamplingStrategy,
-             label_names: Sequence[str] | None = None) -> dict[str, Any]:
+def deficits(
+    dataset_or_y: datasets.Dataset | Any, target: SamplingStrategy, label_names: Sequence[str] | None = None
+) -> dict[str, Any]:
     """How many more examples each label needs to reach ``target``, and which labelsets to ask for.
 
     Returns ``{"labels": {name: missing, ...}, "labelsets": [{"labels": [names], "count": n}, ...]}``.
@@ -578,12 +641,13 @@ def _names_for(dataset_or_y: Any, label_names: Sequence[str] | None, n_labels: i
     return names
 
 
-def _labelset_requests(labels: sp.csr_matrix, minority: np.ndarray, still_missing: np.ndarray
-                       ) -> dict[tuple[int, ...], int]:
+def _labelset_requests(
+    labels: sp.csr_matrix, minority: np.ndarray, still_missing: np.ndarray
+) -> dict[tuple[int, ...], int]:
     """Spread each minority label's deficit over its labelsets by frequency (largest remainder)."""
     codes = _labelsets(labels)
     first_row = np.unique(codes, return_index=True)[1]
-    labelset_of = [tuple(labels.indices[labels.indptr[r]:labels.indptr[r + 1]].tolist()) for r in first_row]
+    labelset_of = [tuple(labels.indices[labels.indptr[r] : labels.indptr[r + 1]].tolist()) for r in first_row]
     frequency = np.bincount(codes)
     requests: dict[tuple[int, ...], int] = {}
     by_column = labels.tocsc()
@@ -591,7 +655,7 @@ def _labelset_requests(labels: sp.csr_matrix, minority: np.ndarray, still_missin
         need = int(still_missing[label])
         if need <= 0:
             continue
-        rows = by_column.indices[by_column.indptr[label]:by_column.indptr[label + 1]]
+        rows = by_column.indices[by_column.indptr[label] : by_column.indptr[label + 1]]
         sets = np.unique(codes[rows])
         if not len(sets):
             share, keys = np.array([need]), [(int(label),)]

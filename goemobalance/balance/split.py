@@ -55,8 +55,12 @@ def sparse_label_matrix(y: Any) -> sp.csr_matrix:
         return _dataset_label_matrix(y)
     if not sp.issparse(y):
         return _dense_to_csr(np.asarray(y))
-    if isinstance(y, sp.csr_matrix) and y.dtype == np.int32 and y.has_canonical_format and (
-            not y.nnz or (y.data.min() == 1 and y.data.max() == 1)):
+    if (
+        isinstance(y, sp.csr_matrix)
+        and y.dtype == np.int32
+        and y.has_canonical_format
+        and (not y.nnz or (y.data.min() == 1 and y.data.max() == 1))
+    ):
         return y
     matrix = sp.csr_matrix(y).astype(np.int32)
     matrix.eliminate_zeros()
@@ -86,8 +90,9 @@ def _dense_to_csr(array: np.ndarray) -> sp.csr_matrix:
     flat = np.flatnonzero(flags)
     rows, indices = np.divmod(flat, max(n_cols, 1))
     indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))])
-    return sp.csr_matrix((np.ones(len(flat), dtype=np.int32), indices.astype(np.int32), indptr),
-                         shape=(n_rows, n_cols))
+    return sp.csr_matrix(
+        (np.ones(len(flat), dtype=np.int32), indices.astype(np.int32), indptr), shape=(n_rows, n_cols)
+    )
 
 
 def _dataset_label_matrix(dataset: datasets.Dataset) -> sp.csr_matrix:
@@ -271,8 +276,9 @@ def _column_totals(matrix: sp.csr_matrix) -> np.ndarray:
 
 def _binary(matrix: sp.csr_matrix) -> bool:
     """Whether every stored value is 1 (then counts need no weights)."""
-    return not matrix.nnz or (matrix.data.dtype.kind in "iu" and int(matrix.data.max()) == 1
-                              and int(matrix.data.min()) == 1)
+    return not matrix.nnz or (
+        matrix.data.dtype.kind in "iu" and int(matrix.data.max()) == 1 and int(matrix.data.min()) == 1
+    )
 
 
 def _fold_counts(matrix: sp.csr_matrix, fold: np.ndarray, k: int) -> np.ndarray:
@@ -294,7 +300,7 @@ class _Labelsets:
     representatives: np.ndarray
 
     def rows_in(self, code: int, fold: np.ndarray, which_fold: int) -> np.ndarray:
-        block = self.order[self.bounds[code]:self.bounds[code + 1]]
+        block = self.order[self.bounds[code] : self.bounds[code + 1]]
         return block[fold[block] == which_fold]
 
 
@@ -318,8 +324,14 @@ def _code_counts(sets: _Labelsets, fold: np.ndarray, k: int) -> np.ndarray:
     return np.bincount(fold * n_codes + sets.codes, minlength=k * n_codes).reshape(k, n_codes)
 
 
-def _repair_sizes(strata: sp.csr_matrix, labels: sp.csr_matrix, fold: np.ndarray, sizes: np.ndarray,
-                  sets: _Labelsets, rng: np.random.Generator) -> None:
+def _repair_sizes(
+    strata: sp.csr_matrix,
+    labels: sp.csr_matrix,
+    fold: np.ndarray,
+    sizes: np.ndarray,
+    sets: _Labelsets,
+    rng: np.random.Generator,
+) -> None:
     """Move rows one at a time from over-full to under-full folds, each time a row of the labelset
     whose move helps the label distribution most (or harms it least), never the last carrier of a
     label with at least ``k`` rows while another row can go."""
@@ -349,15 +361,22 @@ def _repair_sizes(strata: sp.csr_matrix, labels: sp.csr_matrix, fold: np.ndarray
         per_fold[source, code] -= 1
         per_fold[target, code] += 1
         for matrix, counts in ((strata, have), (labels, present)):
-            columns = matrix.indices[matrix.indptr[row]:matrix.indptr[row + 1]]
+            columns = matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]]
             counts[source, columns] -= 1
             counts[target, columns] += 1
         excess[source] -= 1
         excess[target] += 1
 
 
-def _refine_by_swaps(strata: sp.csr_matrix, fold: np.ndarray, sizes: np.ndarray, sets: _Labelsets,
-                     rng: np.random.Generator, max_swaps: int = 2000, top_codes: int = 128) -> None:
+def _refine_by_swaps(
+    strata: sp.csr_matrix,
+    fold: np.ndarray,
+    sizes: np.ndarray,
+    sets: _Labelsets,
+    rng: np.random.Generator,
+    max_swaps: int = 2000,
+    top_codes: int = 128,
+) -> None:
     """Swap rows between folds while a swap lowers the size-weighted squared gap between each fold's
     label counts and its share of the totals (sizes unchanged). The greedy leaves every label within
     a row of its share but folds can end with rows of too few or too many labels; moving rows to fix
@@ -373,7 +392,9 @@ def _refine_by_swaps(strata: sp.csr_matrix, fold: np.ndarray, sizes: np.ndarray,
     code_matrix = strata[sets.representatives[common]].toarray().astype(np.int64)
     code_sizes = code_matrix.sum(axis=1)
     # integer product on purpose: a float one goes through multi-threaded BLAS, slow on a busy machine
-    swap_cost = (code_sizes[:, None] + code_sizes[None, :] - 2 * (code_matrix @ code_matrix.T)).astype(np.float64)
+    swap_cost = (code_sizes[:, None] + code_sizes[None, :] - 2 * (code_matrix @ code_matrix.T)).astype(
+        np.float64
+    )
     members = _Members(sets, fold, rng)
     for _ in range(max_swaps):
         best = (-1e-9, -1, -1, -1, -1)
@@ -440,23 +461,32 @@ def _repair_coverage(labels: sp.csr_matrix, fold: np.ndarray, k: int) -> None:
     for _ in range(int(needed.sum()) * k):
         holes = np.argwhere((present == 0) & needed[None, :] & nonempty[:, None])
         if not len(holes) or not any(
-            _swap_in(labels, by_column, fold, present, needed, int(target), int(label)) for target, label in holes
+            _swap_in(labels, by_column, fold, present, needed, int(target), int(label))
+            for target, label in holes
         ):
             return
 
 
-def _swap_in(labels: sp.csr_matrix, by_column: sp.csc_matrix, fold: np.ndarray, present: np.ndarray,
-             needed: np.ndarray, target: int, label: int, max_candidates: int = 256) -> bool:
+def _swap_in(
+    labels: sp.csr_matrix,
+    by_column: sp.csc_matrix,
+    fold: np.ndarray,
+    present: np.ndarray,
+    needed: np.ndarray,
+    target: int,
+    label: int,
+    max_candidates: int = 256,
+) -> bool:
     """Swap one carrier of ``label`` into fold ``target`` against one of its rows, choosing the swap
     that removes the most holes; False when no swap removes any."""
-    carriers = by_column.indices[by_column.indptr[label]:by_column.indptr[label + 1]]
+    carriers = by_column.indices[by_column.indptr[label] : by_column.indptr[label + 1]]
     carriers = carriers[fold[carriers] != target]
     residents = np.flatnonzero(fold == target)
     if not len(carriers) or not len(residents):
         return False
     carriers = carriers[np.argsort(np.diff(labels.indptr)[carriers], kind="stable")][:max_candidates]
-    resident_matrix = labels[residents[:4 * max_candidates]].toarray()
-    resident_rows = residents[:4 * max_candidates]
+    resident_matrix = labels[residents[: 4 * max_candidates]].toarray()
+    resident_rows = residents[: 4 * max_candidates]
     best = (0, -1, -1)
     for donor in carriers:
         source = int(fold[donor])
@@ -495,8 +525,13 @@ class IterativeStratifier:
     only as closely as the group sizes allow).
     """
 
-    def __init__(self, proportions: Sequence[float] = (0.8, 0.1, 0.1), order: int = 1,
-                 shuffle: bool = True, random_state: int | np.random.Generator | None = 0) -> None:
+    def __init__(
+        self,
+        proportions: Sequence[float] = (0.8, 0.1, 0.1),
+        order: int = 1,
+        shuffle: bool = True,
+        random_state: int | np.random.Generator | None = 0,
+    ) -> None:
         self.proportions = tuple(proportions)
         self.order = order
         self.shuffle = shuffle
@@ -529,7 +564,9 @@ class IterativeStratifier:
             _repair_coverage(labels, fold, len(sizes))
             return fold
         codes = _group_codes(groups, n_rows)
-        members = sp.csr_matrix((np.ones(n_rows), (codes, np.arange(n_rows))), shape=(codes.max() + 1, n_rows))
+        members = sp.csr_matrix(
+            (np.ones(n_rows), (codes, np.arange(n_rows))), shape=(codes.max() + 1, n_rows)
+        )
         grouped = sp.csr_matrix(members @ strata)
         masses = np.bincount(codes).astype(np.float64)
         return _assign_units(grouped, masses, sizes, rng, self.shuffle)[codes]
@@ -547,8 +584,9 @@ def _generator(random_state: Any) -> np.random.Generator:
 class MultilabelStratifiedKFold(BaseCrossValidator):
     """K-fold cross-validation with iteratively stratified folds (scikit-learn splitter API)."""
 
-    def __init__(self, n_splits: int = 5, *, order: int = 1, shuffle: bool = True,
-                 random_state: int | None = None) -> None:
+    def __init__(
+        self, n_splits: int = 5, *, order: int = 1, shuffle: bool = True, random_state: int | None = None
+    ) -> None:
         if int(n_splits) < 2:
             raise ValueError(f"n_splits must be at least 2, got {n_splits}")
         self.n_splits = int(n_splits)
@@ -582,9 +620,15 @@ class MultilabelStratifiedShuffleSplit(BaseCrossValidator):
     """Random stratified train/test splits (scikit-learn splitter API); honours ``train_size`` too:
     rows in neither set are left out, stratified like the others."""
 
-    def __init__(self, n_splits: int = 1, *, test_size: float | None = None,
-                 train_size: float | None = None, order: int = 1,
-                 random_state: int | None = None) -> None:
+    def __init__(
+        self,
+        n_splits: int = 1,
+        *,
+        test_size: float | None = None,
+        train_size: float | None = None,
+        order: int = 1,
+        random_state: int | None = None,
+    ) -> None:
         self.n_splits = int(n_splits)
         self.test_size = test_size
         self.train_size = train_size
@@ -648,8 +692,13 @@ def _train_test_sizes(n_rows: int, test_size: float | None, train_size: float | 
 # --------------------------------------------------------------------------------------------------
 
 
-def train_val_test_split(dataset: datasets.Dataset, sizes: Sequence[float] = (0.8, 0.1, 0.1), order: int = 1,
-                         seed: int = 0, groups: str | Sequence[Any] | None = None) -> datasets.DatasetDict:
+def train_val_test_split(
+    dataset: datasets.Dataset,
+    sizes: Sequence[float] = (0.8, 0.1, 0.1),
+    order: int = 1,
+    seed: int = 0,
+    groups: str | Sequence[Any] | None = None,
+) -> datasets.DatasetDict:
     """Stratified train/validation/test split of a schema Dataset in one call.
 
     ``groups`` is a column name or one key per row; rows sharing a key stay in the same split.
@@ -662,12 +711,16 @@ def train_val_test_split(dataset: datasets.Dataset, sizes: Sequence[float] = (0.
         groups = dataset[groups]
     fold = IterativeStratifier(sizes, order=order, random_state=seed).assign(dataset, groups)
     return datasets.DatasetDict(
-        {name: dataset.select(np.flatnonzero(fold == k)) for k, name in enumerate(("train", "validation", "test"))}
+        {
+            name: dataset.select(np.flatnonzero(fold == k))
+            for k, name in enumerate(("train", "validation", "test"))
+        }
     )
 
 
-def stratified_subsample(dataset_or_y: datasets.Dataset | Any, n: int, seed: int = 0, order: int = 1
-                         ) -> datasets.Dataset | np.ndarray:
+def stratified_subsample(
+    dataset_or_y: datasets.Dataset | Any, n: int, seed: int = 0, order: int = 1
+) -> datasets.Dataset | np.ndarray:
     """Exactly ``n`` rows whose label distribution follows the whole: a Dataset for a Dataset, else the
     sorted row indices into the label matrix."""
     labels = sparse_label_matrix(dataset_or_y)
@@ -688,8 +741,12 @@ def stratified_subsample(dataset_or_y: datasets.Dataset | Any, n: int, seed: int
 
 def _folds_of(fold_or_splits: Any, n_rows: int) -> tuple[np.ndarray, int]:
     """A fold vector from a fold vector or a list of index arrays (one per fold)."""
-    if isinstance(fold_or_splits, np.ndarray) and fold_or_splits.ndim == 1 and len(fold_or_splits) == n_rows \
-            and np.issubdtype(fold_or_splits.dtype, np.integer):
+    if (
+        isinstance(fold_or_splits, np.ndarray)
+        and fold_or_splits.ndim == 1
+        and len(fold_or_splits) == n_rows
+        and np.issubdtype(fold_or_splits.dtype, np.integer)
+    ):
         return fold_or_splits, int(fold_or_splits.max()) + 1
     fold = np.full(n_rows, -1, dtype=np.int64)
     for k, indices in enumerate(fold_or_splits):
@@ -721,15 +778,18 @@ def label_pair_distribution(y: Any, folds: Any) -> float:
     """LD computed over the label pairs present in ``y`` (Szymanski & Kajdanowicz 2017)."""
     labels = sparse_label_matrix(y)
     fold, k = _folds_of(folds, labels.shape[0])
-    pairs = _second_order(labels)[:, labels.shape[1]:]
+    pairs = _second_order(labels)[:, labels.shape[1] :]
     return _distribution(sp.csr_matrix(pairs), fold, k) if pairs.shape[1] else 0.0
 
 
-def example_distribution(folds: Any, proportions: Sequence[float] | None = None, n_rows: int | None = None
-                         ) -> float:
+def example_distribution(
+    folds: Any, proportions: Sequence[float] | None = None, n_rows: int | None = None
+) -> float:
     """ED of Sechidis et al. 2011: mean |fold size - desired fold size| in rows (equal folds by default)."""
     if n_rows is None:
-        n_rows = len(folds) if isinstance(folds, np.ndarray) and folds.ndim == 1 else sum(len(f) for f in folds)
+        n_rows = (
+            len(folds) if isinstance(folds, np.ndarray) and folds.ndim == 1 else sum(len(f) for f in folds)
+        )
     fold, k = _folds_of(folds, n_rows)
     weights = np.ones(k) if proportions is None else np.asarray(proportions, dtype=float)
     desired = n_rows * weights / weights.sum()

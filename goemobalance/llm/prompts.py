@@ -153,4 +153,6 @@ def _resolve(name_or_path: str | Path) -> Path:
         candidate = folder / f"{name_or_path}.yaml"
         if candidate.is_file():
             return candidate
-    raise TemplateError(f"prompt template {name_or_path!r} not found in ./recipes/prompts or {PACKAGED_PROMPTS}")
+    raise TemplateError(
+        f"prompt template {name_or_path!r} not found in ./recipes/prompts or {PACKAGED_PROMPTS}"
+    )

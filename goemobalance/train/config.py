@@ -117,7 +117,7 @@ class TrainConfig:
         except yaml.YAMLError as exc:
             raise ValueError(f"{path}: not valid YAML ({exc})") from exc
         if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
+            raise ValueError(f"{path}: expected a mapping of settings, got {type(data).__name__}")  # noqa: TRY004 (bad file content, not a bad argument type)
         try:
             return cls.from_dict(data)
         except (TypeError, ValueError) as exc:
