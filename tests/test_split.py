@@ -22,6 +22,7 @@ from goemobalance.balance import (
     stratified_subsample,
     train_val_test_split,
 )
+from goemobalance.balance.split import _apportion
 from goemobalance.schema import validate
 
 PROPERTY_SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -122,6 +123,39 @@ def test_label_coverage_on_random_data_with_room():
         per_fold = np.stack([y[fold == j].sum(axis=0) for j in range(k)])
         failures += bool(np.any((per_fold == 0) & (y.sum(axis=0) >= k)))
     assert failures <= 2
+
+
+@PROPERTY_SETTINGS
+@given(
+    amounts=st.lists(st.integers(0, 60), min_size=1, max_size=40),
+    shares=st.lists(st.integers(0, 20), min_size=2, max_size=5),
+    seed=st.integers(0, 1000),
+)
+def test_apportion_keeps_both_totals_and_splits_each_labelset_in_proportion(amounts, shares, seed):
+    amounts = np.asarray(amounts, dtype=np.int64)
+    total = int(amounts.sum())
+    if not sum(shares):
+        shares = [1] + shares[1:]
+    fold_counts = np.asarray(fold_sizes_for(total, shares), dtype=np.int64)
+    visit = np.random.default_rng(seed).permutation(len(amounts))
+    split = _apportion(amounts, fold_counts, visit)
+    assert split.min() >= 0
+    assert np.array_equal(split.sum(axis=1), amounts)
+    assert np.array_equal(split.sum(axis=0), fold_counts)
+    if total:
+        ideal = np.outer(amounts, fold_counts) / total
+        assert np.abs(split - ideal).max() < 2.0
+
+
+def test_rows_of_one_labelset_are_dealt_at_random_unless_shuffle_is_off():
+    y = np.ones((200, 1), dtype=np.int8)
+    tests = {
+        seed: frozenset(np.flatnonzero(IterativeStratifier((0.8, 0.2), random_state=seed).assign(y) == 1))
+        for seed in range(3)
+    }
+    assert len(set(tests.values())) == 3 and all(len(t) == 40 for t in tests.values())
+    in_order = IterativeStratifier((0.8, 0.2), shuffle=False, random_state=0).assign(y)
+    assert np.array_equal(np.flatnonzero(in_order == 1), np.arange(160, 200))
 
 
 # ---------------------------------------------------------------------------------- API behaviour

@@ -4,8 +4,13 @@ The algorithm is the one iterstrat implements (labels rarest first; each example
 the fold that most desires that label, ties by the fold's total desire, then at random), computed in
 bulk: for one label, the sequence of greedy choices only depends on the folds' desires for that label
 and their total desires, so the number of examples each fold receives is a water-filling allocation
-that numpy computes in O(k) instead of one Python step per example. Desires of the other labels are
-read lazily from the fold already assigned to each row. The whole split is O(non-zeros) in numpy.
+that numpy computes in O(k) instead of one Python step per example.
+
+Without groups the search runs on a (labelset x fold) count table, because rows with the same
+labelset are interchangeable for every label count: each labelset carrying the current label is split
+over the folds in the water-filled proportions (`_apportion`), and rows are placed once at the end, in
+random order within their labelset. With groups, groups are units weighing their number of rows and
+are dealt in random order (`_assign_units`).
 
 On top of the original algorithm: exact fold sizes (within one row of the requested proportions, by a
 repair that moves rows of the labelsets the receiving fold still desires, then swaps of rows between
@@ -164,7 +169,7 @@ def _group_codes(groups: Any, n_rows: int) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------------
-# The bulk greedy
+# The bulk greedy (shared), and its row-by-row form for groups
 # --------------------------------------------------------------------------------------------------
 
 
@@ -290,90 +295,196 @@ def _fold_counts(matrix: sp.csr_matrix, fold: np.ndarray, k: int) -> np.ndarray:
     return counts.reshape(k, n_cols)
 
 
+# --------------------------------------------------------------------------------------------------
+# The greedy on labelsets (no groups): counts per (labelset, fold), rows placed at the end
+# --------------------------------------------------------------------------------------------------
+
+
 @dataclass
 class _Labelsets:
-    """Rows grouped by labelset: a code per row, rows sorted by code, one representative per code."""
+    """Rows grouped by labelset: a code per row, rows sorted by code (random order within a code when
+    shuffled), block bounds, and one representative row per code."""
 
     codes: np.ndarray
     order: np.ndarray
     bounds: np.ndarray
     representatives: np.ndarray
 
-    def rows_in(self, code: int, fold: np.ndarray, which_fold: int) -> np.ndarray:
-        block = self.order[self.bounds[code] : self.bounds[code + 1]]
-        return block[fold[block] == which_fold]
+    @property
+    def rows(self) -> np.ndarray:
+        """Number of rows of every labelset."""
+        return np.diff(self.bounds)
+
+    def place(self, counts: np.ndarray) -> np.ndarray:
+        """Fold of every row, given how many rows of each labelset go to each fold (n_codes, k)."""
+        n_codes, k = counts.shape
+        fold = np.empty(len(self.codes), dtype=np.int64)
+        fold[self.order] = np.repeat(np.tile(np.arange(k), n_codes), counts.ravel())
+        return fold
 
 
-def _labelsets_of(labels: sp.csr_matrix, rng: np.random.Generator) -> _Labelsets:
+def _labelsets_of(labels: sp.csr_matrix, rng: np.random.Generator, shuffle: bool = True) -> _Labelsets:
     """Group rows by labelset: keys are sums of random per-label weights (equal sets collide only),
     hashed with pandas.factorize and grouped with a radix sort, both linear."""
+    n_rows = labels.shape[0]
     weights = rng.random(labels.shape[1]) + 1.0
-    row_of = np.repeat(np.arange(labels.shape[0]), np.diff(labels.indptr))
-    keys = np.bincount(row_of, weights=weights[labels.indices], minlength=labels.shape[0])
+    row_of = np.repeat(np.arange(n_rows), np.diff(labels.indptr))
+    keys = np.bincount(row_of, weights=weights[labels.indices], minlength=n_rows)
     codes, uniques = pd.factorize(keys)
     codes = codes.astype(np.int64)
     small = np.int16 if len(uniques) < np.iinfo(np.int16).max else np.int64
-    order = np.argsort(codes.astype(small), kind="stable")
+    visit = rng.permutation(n_rows) if shuffle else np.arange(n_rows)
+    order = visit[np.argsort(codes[visit].astype(small), kind="stable")]
     bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
-    return _Labelsets(codes, order, bounds, order[bounds[:-1]])
+    first = np.zeros(len(uniques), dtype=np.int64)
+    first[codes[::-1]] = np.arange(n_rows - 1, -1, -1)
+    return _Labelsets(codes, order, bounds, first)
 
 
-def _code_counts(sets: _Labelsets, fold: np.ndarray, k: int) -> np.ndarray:
-    """(k, n_codes) number of rows of each labelset in each fold."""
-    n_codes = len(sets.representatives)
-    return np.bincount(fold * n_codes + sets.codes, minlength=k * n_codes).reshape(k, n_codes)
+def _stratify_labelsets(
+    labels: sp.csr_matrix, order: int, sizes: np.ndarray, rng: np.random.Generator, shuffle: bool
+) -> np.ndarray:
+    """Fold of every row: Sechidis's greedy, size repair and swaps on (labelset x fold) counts.
+
+    Rows with the same labelset are interchangeable for every label count, so the whole search runs on
+    a few thousand labelsets instead of every row; rows are placed in one pass at the end (in random
+    order within a labelset when shuffled, as iterstrat deals examples in random order)."""
+    sets = _labelsets_of(labels, rng, shuffle)
+    code_labels = labels[sets.representatives]
+    code_strata = code_labels if order == 1 else _second_order(code_labels)
+    counts = _greedy_counts(code_strata, sets.rows, sizes, rng, shuffle)
+    _repair_sizes(code_strata, code_labels, counts, sizes, rng)
+    _refine_by_swaps(code_strata, counts, sizes)
+    fold = sets.place(counts)
+    _repair_coverage(labels, fold, np.asarray((code_labels.T @ counts).T))
+    return fold
+
+
+def _greedy_counts(
+    code_strata: sp.csr_matrix, rows: np.ndarray, sizes: np.ndarray, rng: np.random.Generator, shuffle: bool
+) -> np.ndarray:
+    """(n_codes, k) rows of each labelset per fold after the bulk greedy: labels rarest first; the
+    label's unassigned rows are water-filled over the folds by desire, and every labelset carrying it
+    is split over the folds in those proportions (`_apportion`), which keeps its other labels in
+    proportion too."""
+    n_codes, n_cols = code_strata.shape
+    k = len(sizes)
+    by_column = code_strata.tocsc()
+    dense = code_strata.toarray().astype(np.int64)
+    totals = rows @ dense
+    desired = np.outer(sizes / max(int(sizes.sum()), 1), totals)
+    assigned = np.zeros((k, n_cols), dtype=np.int64)
+    remaining = totals.copy()
+    unassigned = rows.copy()
+    capacity = sizes.astype(np.int64)
+    counts = np.zeros((n_codes, k), dtype=np.int64)
+    tie_break = rng.random(n_cols)
+    for _ in range(n_cols):
+        open_cols = np.flatnonzero(remaining > 0)
+        if not len(open_cols):
+            break
+        col = int(open_cols[np.lexsort((tie_break[open_cols], remaining[open_cols]))[0]])
+        members = by_column.indices[by_column.indptr[col] : by_column.indptr[col + 1]]
+        todo = members[unassigned[members] > 0]
+        amounts = unassigned[todo]
+        fold_counts = _waterfill(desired[:, col] - assigned[:, col], capacity, int(amounts.sum()), rng)
+        split = _apportion(amounts, fold_counts, rng.permutation(len(todo)) if shuffle else None)
+        counts[todo] = split
+        unassigned[todo] = 0
+        capacity -= fold_counts
+        block = dense[todo]
+        assigned += split.T @ block
+        remaining -= amounts @ block
+    leftover = np.flatnonzero(unassigned > 0)
+    if len(leftover):
+        amounts = unassigned[leftover]
+        fold_counts = _waterfill(capacity, capacity, int(amounts.sum()), rng)
+        visit = rng.permutation(len(leftover)) if shuffle else None
+        counts[leftover] = _apportion(amounts, fold_counts, visit)
+    return counts
+
+
+def _apportion(amounts: np.ndarray, fold_counts: np.ndarray, visit: np.ndarray | None) -> np.ndarray:
+    """(len(amounts), k) integers with row sums ``amounts`` and column sums ``fold_counts``, every
+    row split over the folds as closely as possible in the proportions of ``fold_counts``.
+
+    The units of all rows are laid end to end (in ``visit`` order) and dealt to the folds by one
+    Sainte-Lague sequence (fold f's j-th unit sits at (j + 1/2) / fold_counts[f], ties to the lower
+    fold): it is house-monotone, so cumulative counts at the row boundaries never decrease and every
+    cell is within about one unit of its proportional share. The position of every unit in the merged
+    sequence is computed in closed form, so this is O(total x k) numpy work with no sort."""
+    k = len(fold_counts)
+    ordered = amounts if visit is None else amounts[visit]
+    boundaries = np.concatenate([[0], np.cumsum(ordered)])
+    cumulative = np.zeros((len(boundaries), k), dtype=np.int64)
+    for f in range(k):
+        own = int(fold_counts[f])
+        if own == 0:
+            continue
+        odd = 2 * np.arange(own, dtype=np.int64) + 1
+        position = np.arange(own, dtype=np.int64)
+        for g in range(k):
+            other = int(fold_counts[g])
+            if g == f or other == 0:
+                continue
+            scaled = odd * other
+            before = (scaled // own + 1) // 2 if g < f else (-(-scaled // own)) // 2
+            position += np.minimum(before, other)
+        cumulative[:, f] = np.searchsorted(position, boundaries)
+    split = np.diff(cumulative, axis=0)
+    if visit is None:
+        return split
+    result = np.empty_like(split)
+    result[visit] = split
+    return result
 
 
 def _repair_sizes(
-    strata: sp.csr_matrix,
-    labels: sp.csr_matrix,
-    fold: np.ndarray,
+    code_strata: sp.csr_matrix,
+    code_labels: sp.csr_matrix,
+    counts: np.ndarray,
     sizes: np.ndarray,
-    sets: _Labelsets,
     rng: np.random.Generator,
 ) -> None:
     """Move rows one at a time from over-full to under-full folds, each time a row of the labelset
     whose move helps the label distribution most (or harms it least), never the last carrier of a
-    label with at least ``k`` rows while another row can go."""
+    label with at least ``k`` rows while another row can go. Works on ``counts`` in place."""
     k = len(sizes)
-    excess = np.bincount(fold, minlength=k) - sizes
+    excess = counts.sum(axis=0) - sizes
     if excess.max() <= 0:
         return
-    desired = np.outer(sizes / sizes.sum(), _column_totals(strata))
-    have = _fold_counts(strata, fold, k)
-    present = have.copy() if strata is labels else _fold_counts(labels, fold, k)
-    needed = _column_totals(labels) >= k
-    per_fold = _code_counts(sets, fold, k)
-    code_strata = strata[sets.representatives]
+    rows = counts.sum(axis=1)
+    desired = np.outer(sizes / sizes.sum(), code_strata.T @ rows)
+    have = np.asarray((code_strata.T @ counts).T)
+    present = have if code_strata is code_labels else np.asarray((code_labels.T @ counts).T)
+    needed = code_labels.T @ rows >= k
+    carries = code_labels.toarray().astype(bool)
     code_size = np.diff(code_strata.indptr)
-    code_needed = labels[sets.representatives].toarray().astype(bool) & needed[None, :]
-    members = _Members(sets, fold, rng)
     while excess.max() > 0:
         source, target = int(np.argmax(excess)), int(np.argmin(excess))
         delta = (desired[target] - have[target]) - (desired[source] - have[source])
-        gain = np.asarray(code_strata @ delta).ravel() - code_size + rng.random(len(code_size)) * 1e-6
-        gain[(code_needed & (present[source] == 1)).any(axis=1)] -= 1e9
-        gain[per_fold[source] == 0] = -np.inf
+        gain = code_strata @ delta - code_size + rng.random(len(code_size)) * 1e-6
+        critical = needed & (present[source] == 1)
+        if critical.any():
+            gain[carries[:, critical].any(axis=1)] -= 1e9
+        gain[counts[:, source] == 0] = -np.inf
         code = int(np.argmax(gain))
-        row = members.pop(source, code)
-        fold[row] = target
-        members.push(target, code, row)
-        per_fold[source, code] -= 1
-        per_fold[target, code] += 1
-        for matrix, counts in ((strata, have), (labels, present)):
-            columns = matrix.indices[matrix.indptr[row] : matrix.indptr[row + 1]]
-            counts[source, columns] -= 1
-            counts[target, columns] += 1
+        counts[code, source] -= 1
+        counts[code, target] += 1
+        for matrix, tally in ((code_strata, have), (code_labels, present)):
+            columns = matrix.indices[matrix.indptr[code] : matrix.indptr[code + 1]]
+            tally[source, columns] -= 1
+            tally[target, columns] += 1
+            if tally is present and present is have:
+                break
         excess[source] -= 1
         excess[target] += 1
 
 
 def _refine_by_swaps(
-    strata: sp.csr_matrix,
-    fold: np.ndarray,
+    code_strata: sp.csr_matrix,
+    counts: np.ndarray,
     sizes: np.ndarray,
-    sets: _Labelsets,
-    rng: np.random.Generator,
     max_swaps: int = 2000,
     top_codes: int = 128,
 ) -> None:
@@ -383,19 +494,19 @@ def _refine_by_swaps(
     sizes then shifts all counts of a fold a little, which these swaps undo. Only labelsets with at
     least two rows in their fold are swapped, so no label loses its last carrier in a fold."""
     k = len(sizes)
-    if k < 2 or strata.shape[0] < 4:
+    if k < 2 or counts.sum() < 4:
         return
     weight = 1.0 / np.maximum(sizes, 1)
-    gap = _fold_counts(strata, fold, k) - np.outer(sizes / sizes.sum(), _column_totals(strata))
-    per_fold = _code_counts(sets, fold, k)
-    common = np.argsort(-per_fold.sum(axis=0), kind="stable")[:top_codes]
-    code_matrix = strata[sets.representatives[common]].toarray().astype(np.int64)
+    rows = counts.sum(axis=1)
+    gap = np.asarray((code_strata.T @ counts).T) - np.outer(sizes / sizes.sum(), code_strata.T @ rows)
+    common = np.argsort(-rows, kind="stable")[:top_codes]
+    code_matrix = code_strata[common].toarray().astype(np.int64)
     code_sizes = code_matrix.sum(axis=1)
     # integer product on purpose: a float one goes through multi-threaded BLAS, slow on a busy machine
     swap_cost = (code_sizes[:, None] + code_sizes[None, :] - 2 * (code_matrix @ code_matrix.T)).astype(
         np.float64
     )
-    members = _Members(sets, fold, rng)
+    local = counts[common]
     for _ in range(max_swaps):
         best = (-1e-9, -1, -1, -1, -1)
         for a in range(k):
@@ -403,57 +514,31 @@ def _refine_by_swaps(
                 direction = code_matrix @ (weight[b] * gap[b] - weight[a] * gap[a])
                 change = np.subtract.outer(2 * direction, 2 * direction)
                 change += (weight[a] + weight[b]) * swap_cost
-                change[per_fold[a, common] < 2, :] = np.inf
-                change[:, per_fold[b, common] < 2] = np.inf
+                change[local[:, a] < 2, :] = np.inf
+                change[:, local[:, b] < 2] = np.inf
                 i, j = np.unravel_index(int(np.argmin(change)), change.shape)
                 if change[i, j] < best[0]:
                     best = (float(change[i, j]), a, b, int(i), int(j))
         if best[1] < 0:
-            return
+            break
         _, a, b, i, j = best
-        out_of_a = members.pop(a, int(common[i]))
-        out_of_b = members.pop(b, int(common[j]))
-        fold[out_of_a], fold[out_of_b] = b, a
-        members.push(b, int(common[i]), out_of_a)
-        members.push(a, int(common[j]), out_of_b)
+        local[i, a] -= 1
+        local[i, b] += 1
+        local[j, b] -= 1
+        local[j, a] += 1
         moved = code_matrix[i] - code_matrix[j]
         gap[a] -= moved
         gap[b] += moved
-        per_fold[a, common[i]] -= 1
-        per_fold[b, common[i]] += 1
-        per_fold[b, common[j]] -= 1
-        per_fold[a, common[j]] += 1
+    counts[common] = local
 
 
-class _Members:
-    """Rows of each (fold, labelset) in random order, built on first use; rows moved in are pushed."""
-
-    def __init__(self, sets: _Labelsets, fold: np.ndarray, rng: np.random.Generator) -> None:
-        self.sets, self.fold, self.rng = sets, fold, rng
-        self.queues: dict[tuple[int, int], list] = {}
-
-    def pop(self, which_fold: int, code: int) -> int:
-        key = (which_fold, code)
-        if key not in self.queues:
-            rows = self.sets.rows_in(code, self.fold, which_fold)
-            self.queues[key] = [rows[self.rng.permutation(len(rows))], 0, []]
-        queue = self.queues[key]
-        if queue[2]:
-            return queue[2].pop()
-        queue[1] += 1
-        return int(queue[0][queue[1] - 1])
-
-    def push(self, which_fold: int, code: int, row: int) -> None:
-        if (which_fold, code) in self.queues:
-            self.queues[(which_fold, code)][2].append(row)
-
-
-def _repair_coverage(labels: sp.csr_matrix, fold: np.ndarray, k: int) -> None:
+def _repair_coverage(labels: sp.csr_matrix, fold: np.ndarray, present: np.ndarray) -> None:
     """Swap rows so that every label with at least ``k`` rows has a carrier in every fold, as long as
     some swap lowers the number of (fold, label) holes (best effort: some label structures admit no
-    hole-free split at all, e.g. three rows {A,B}, {B,C}, {A,C} in two folds)."""
-    needed = _column_totals(labels) >= k
-    present = _fold_counts(labels, fold, k)
+    hole-free split at all, e.g. three rows {A,B}, {B,C}, {A,C} in two folds). ``present`` holds the
+    (k, n_labels) label counts per fold and is kept up to date."""
+    k = present.shape[0]
+    needed = present.sum(axis=0) >= k
     nonempty = np.bincount(fold, minlength=k) > 0
     if not ((present == 0) & needed[None, :] & nonempty[:, None]).any():
         return
@@ -554,15 +639,10 @@ class IterativeStratifier:
         if self.order not in (1, 2):
             raise ValueError(f"order must be 1 (labels) or 2 (labels and label pairs), got {self.order!r}")
         rng = _generator(self.random_state)
-        strata = labels if self.order == 1 else _second_order(labels)
-        n_rows = labels.shape[0]
         if groups is None:
-            fold = _assign_units(strata, np.ones(n_rows), sizes, rng, self.shuffle)
-            sets = _labelsets_of(labels, rng)
-            _repair_sizes(strata, labels, fold, sizes, sets, rng)
-            _refine_by_swaps(strata, fold, sizes, sets, rng)
-            _repair_coverage(labels, fold, len(sizes))
-            return fold
+            return _stratify_labelsets(labels, self.order, sizes, rng, self.shuffle)
+        n_rows = labels.shape[0]
+        strata = labels if self.order == 1 else _second_order(labels)
         codes = _group_codes(groups, n_rows)
         members = sp.csr_matrix(
             (np.ones(n_rows), (codes, np.arange(n_rows))), shape=(codes.max() + 1, n_rows)
