@@ -6,7 +6,8 @@ frequencies and co-occurrences match). Every splitter gets the same dense int8 m
 task: seconds (best of 3 runs with seeds 0, 1, 2; one run when a run takes over 10 s), and averaged
 over those runs: LD and ED (Sechidis et al. 2011), label-pair distribution, folds missing a label.
 A peer whose run is estimated above ``--peer-limit`` seconds (power law fitted on its smaller runs,
-the steepest of its tasks) is skipped and reported as skipped.
+the steepest of its tasks) is skipped and reported as skipped; a peer run that still goes past the
+limit is stopped (it runs in a forked child) and reported as stopped, and skipped on larger inputs.
 
     python benchmarks/bench_split.py            # Markdown tables
     python benchmarks/bench_split.py --json     # one JSON object
@@ -17,8 +18,10 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import multiprocessing
 import os
 import platform
+import queue as queue_module
 import sys
 import time
 from collections.abc import Callable
@@ -132,6 +135,22 @@ def measure(
     }
 
 
+def measure_with_limit(limit: float, *args) -> dict | None:
+    """`measure` in a forked child process that is stopped after ``limit`` seconds (None then): the
+    power-law estimate can be too optimistic for a peer that is worse than polynomial-looking."""
+    context = multiprocessing.get_context("fork")
+    queue = context.Queue()
+    child = context.Process(target=lambda: queue.put(measure(*args)), daemon=True)
+    child.start()
+    try:
+        return queue.get(timeout=limit)
+    except queue_module.Empty:
+        return None
+    finally:
+        child.terminate()
+        child.join()
+
+
 def _round(value: float) -> float:
     return float(f"{value:.4g}") if isinstance(value, float) else value
 
@@ -168,6 +187,7 @@ def bench_splits(datasets_: dict[str, np.ndarray], seed: int, peer_limit: float,
     warm_up(next(iter(datasets_.values())), seed)
     rows = []
     history: dict[tuple[str, str], list[tuple[int, float]]] = {}
+    stopped_at: dict[str, int] = {}
     for data_name, y in datasets_.items():
         for task, proportions in TASKS.items():
             log(f"{data_name} {task}: ours")
@@ -182,14 +202,20 @@ def bench_splits(datasets_: dict[str, np.ndarray], seed: int, peer_limit: float,
                     else 1.0
                 )
                 guess = estimate(history.get((peer, task), []), len(y), exponent)
-                if guess is not None and guess > peer_limit:
-                    results.append(
-                        {"method": peer, "skipped": f"estimated {guess:.0f} s > {peer_limit:.0f} s"}
-                    )
-                    log(f"{data_name} {task}: {peer} skipped (estimated {guess:.0f} s)")
+                if peer in stopped_at and len(y) >= stopped_at[peer]:
+                    skipped = f"stopped after {peer_limit:.0f} s on a smaller or equal task"
+                elif guess is not None and guess > peer_limit:
+                    skipped = f"estimated {guess:.0f} s > {peer_limit:.0f} s"
+                else:
+                    log(f"{data_name} {task}: {peer}")
+                    result = measure_with_limit(peer_limit, peer, function, y, proportions, seed)
+                    skipped = None if result is not None else f"stopped after {peer_limit:.0f} s"
+                    if result is None:
+                        stopped_at[peer] = len(y)
+                if skipped:
+                    results.append({"method": peer, "skipped": skipped})
+                    log(f"{data_name} {task}: {peer} skipped ({skipped})")
                     continue
-                log(f"{data_name} {task}: {peer}")
-                result = measure(peer, function, y, proportions, seed)
                 history.setdefault((peer, task), []).append((len(y), result["seconds"]))
                 results.append(result)
             base = results[0]["seconds"]
