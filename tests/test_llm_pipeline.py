@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import csv
+import gc
 import json
 
 import datasets
@@ -112,6 +113,32 @@ def test_rerun_is_served_from_cache_with_zero_requests(server, tmp_path):
     second, usage = generate(server, tmp_path / "c.sqlite")
     assert server.request_count == sent and usage.requests == 0 and usage.cache_hits == sent
     assert second.accepted.to_list() == first.accepted.to_list()
+
+
+def test_objects_older_than_the_run_are_frozen_only_while_it_runs(tmp_path):
+    seen = []
+    demo = DemoResponder()
+
+    def responder(request):
+        seen.append(gc.get_freeze_count())
+        return demo(request)
+
+    with OpenAICompatibleServer(responder) as srv:
+        generate(srv, tmp_path / "a.sqlite")
+        assert seen and min(seen) > 0, "full collections must not rescan the heap during requests"
+        assert gc.get_freeze_count() == 0, "the freeze is undone afterwards"
+        gc.freeze()
+        try:
+            generate(srv, tmp_path / "b.sqlite", seed=3)
+            assert gc.get_freeze_count() > 0, "a caller's own freeze is left alone"
+        finally:
+            gc.unfreeze()
+
+
+def test_long_running_server_counts_requests_without_keeping_them(tmp_path):
+    with OpenAICompatibleServer(keep_requests=False) as srv:
+        generate(srv, tmp_path / "c.sqlite")
+        assert srv.request_count == 14 and srv.requests == [] and srv.authorizations == []
 
 
 def test_seed_changes_prompts_and_is_reproducible(server, tmp_path):

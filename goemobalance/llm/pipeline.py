@@ -10,9 +10,11 @@ request from the cache and only resends what failed.
 from __future__ import annotations
 
 import asyncio
+import gc
 import hashlib
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -78,16 +80,33 @@ async def generate_and_annotate(
     run.index_references(pool, "pool")
     targets = parse_deficits(deficits, space)
     remaining = {t.labels: t.count for t in targets}
-    for round_ in range(run.config.max_rounds):
-        batches = plan_batches(
-            {k: v for k, v in remaining.items() if v > 0}, run.template, run.config, round_
-        )
-        if not batches:
-            break
-        filled = await run.round(batches)
-        for labels, count in filled.items():
-            remaining[labels] -= count
+    with _older_objects_frozen():
+        for round_ in range(run.config.max_rounds):
+            batches = plan_batches(
+                {k: v for k, v in remaining.items() if v > 0}, run.template, run.config, round_
+            )
+            if not batches:
+                break
+            filled = await run.round(batches)
+            for labels, count in filled.items():
+                remaining[labels] -= count
     return run.result(targets, remaining, test_texts is not None)
+
+
+@contextmanager
+def _older_objects_frozen() -> Iterator[None]:
+    """Keep the objects that exist before the requests out of full garbage collections while they run
+    (`gc.freeze`, undone afterwards). A full collection scans every tracked object and blocks the
+    event loop: 0.2-0.4 s per 2,000 requests in a process that has loaded datasets and the openai
+    client. Left alone when the caller already froze objects."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
 
 
 def run_generation(

@@ -84,7 +84,12 @@ class DemoResponder:
 
 
 class OpenAICompatibleServer:
-    """A threaded HTTP/1.1 server on 127.0.0.1 speaking the chat-completions API; use as a context manager."""
+    """A threaded HTTP/1.1 server on 127.0.0.1 speaking the chat-completions API; use as a context manager.
+
+    Tests read back every request (``requests``, ``request_times``, ``authorizations``); a long-running
+    server (``keep_requests=False``, as ``python -m goemobalance.llm.testing`` runs) only counts them, so
+    its heap and garbage-collection pauses do not grow with the requests it has served.
+    """
 
     def __init__(
         self,
@@ -93,10 +98,13 @@ class OpenAICompatibleServer:
         latency: float = 0.0,
         port: int = 0,
         model: str = "loopback-model",
+        keep_requests: bool = True,
     ):
         self.responder = responder or DemoResponder()
         self.latency = latency
         self.model = model
+        self.keep_requests = keep_requests
+        self.served = 0
         self.requests: list[dict[str, Any]] = []
         self.request_times: list[float] = []
         self.authorizations: list[str] = []
@@ -114,8 +122,9 @@ class OpenAICompatibleServer:
 
     @property
     def request_count(self) -> int:
+        """Requests received since the start or the last `clear` (kept or not)."""
         with self._lock:
-            return len(self.requests)
+            return self.served
 
     def add_fault(self, fault: Fault) -> None:
         """Script a misbehaviour; faults apply in the order they were added."""
@@ -128,6 +137,7 @@ class OpenAICompatibleServer:
             self.requests.clear()
             self.request_times.clear()
             self.authorizations.clear()
+            self.served = 0
             self.max_in_flight = 0
             self._faults.clear()
 
@@ -156,9 +166,11 @@ class OpenAICompatibleServer:
     def _record(self, request: dict[str, Any], authorization: str) -> Fault | None:
         """Keep the request and pick the fault (if any) that applies to it."""
         with self._lock:
-            self.requests.append(request)
-            self.request_times.append(time.monotonic())
-            self.authorizations.append(authorization)
+            self.served += 1
+            if self.keep_requests:
+                self.requests.append(request)
+                self.request_times.append(time.monotonic())
+                self.authorizations.append(authorization)
             for fault in self._faults:
                 if fault.times != 0 and (fault.match is None or fault.match(request)):
                     fault.times -= 1 if fault.times > 0 else 0
@@ -307,7 +319,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
     args = parser.parse_args(argv)
-    server = OpenAICompatibleServer(latency=args.latency, port=args.port)
+    server = OpenAICompatibleServer(latency=args.latency, port=args.port, keep_requests=False)
     print(server.base_url, flush=True)
     try:
         server._httpd.serve_forever()
