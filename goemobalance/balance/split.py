@@ -456,7 +456,7 @@ def _repair_sizes(
     rows = counts.sum(axis=1)
     desired = np.outer(sizes / sizes.sum(), code_strata.T @ rows)
     have = np.asarray((code_strata.T @ counts).T)
-    present = have if code_strata is code_labels else np.asarray((code_labels.T @ counts).T)
+    present = np.asarray((code_labels.T @ counts).T)
     needed = code_labels.T @ rows >= k
     carries = code_labels.toarray().astype(bool)
     code_size = np.diff(code_strata.indptr)
@@ -475,8 +475,6 @@ def _repair_sizes(
             columns = matrix.indices[matrix.indptr[code] : matrix.indptr[code + 1]]
             tally[source, columns] -= 1
             tally[target, columns] += 1
-            if tally is present and present is have:
-                break
         excess[source] -= 1
         excess[target] += 1
 
