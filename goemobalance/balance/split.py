@@ -411,7 +411,7 @@ def _apportion(amounts: np.ndarray, fold_counts: np.ndarray, visit: np.ndarray |
     The units of all rows are laid end to end (in ``visit`` order) and dealt to the folds by one
     Sainte-Lague sequence (fold f's j-th unit sits at (j + 1/2) / fold_counts[f], ties to the lower
     fold): it is house-monotone, so cumulative counts at the row boundaries never decrease and every
-    cell is within about one unit of its proportional share. The position of every unit in the merged
+    cell is within a unit or two of its proportional share. The position of every unit in the merged
     sequence is computed in closed form, so this is O(total x k) numpy work with no sort."""
     k = len(fold_counts)
     ordered = amounts if visit is None else amounts[visit]
