@@ -302,10 +302,9 @@ def _fold_counts(matrix: sp.csr_matrix, fold: np.ndarray, k: int) -> np.ndarray:
 
 @dataclass
 class _Labelsets:
-    """Rows grouped by labelset: a code per row, rows sorted by code (random order within a code when
+    """Rows grouped by labelset: rows sorted by labelset code (random order within a code when
     shuffled), block bounds, and one representative row per code."""
 
-    codes: np.ndarray
     order: np.ndarray
     bounds: np.ndarray
     representatives: np.ndarray
@@ -318,7 +317,7 @@ class _Labelsets:
     def place(self, counts: np.ndarray) -> np.ndarray:
         """Fold of every row, given how many rows of each labelset go to each fold (n_codes, k)."""
         n_codes, k = counts.shape
-        fold = np.empty(len(self.codes), dtype=np.int64)
+        fold = np.empty(len(self.order), dtype=np.int64)
         fold[self.order] = np.repeat(np.tile(np.arange(k), n_codes), counts.ravel())
         return fold
 
@@ -338,7 +337,7 @@ def _labelsets_of(labels: sp.csr_matrix, rng: np.random.Generator, shuffle: bool
     bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
     first = np.zeros(len(uniques), dtype=np.int64)
     first[codes[::-1]] = np.arange(n_rows - 1, -1, -1)
-    return _Labelsets(codes, order, bounds, first)
+    return _Labelsets(order, bounds, first)
 
 
 def _stratify_labelsets(
@@ -369,7 +368,6 @@ def _greedy_counts(
     proportion too."""
     n_codes, n_cols = code_strata.shape
     k = len(sizes)
-    by_column = code_strata.tocsc()
     dense = code_strata.toarray().astype(np.int64)
     totals = rows @ dense
     desired = np.outer(sizes / max(int(sizes.sum()), 1), totals)
@@ -384,8 +382,7 @@ def _greedy_counts(
         if not len(open_cols):
             break
         col = int(open_cols[np.lexsort((tie_break[open_cols], remaining[open_cols]))[0]])
-        members = by_column.indices[by_column.indptr[col] : by_column.indptr[col + 1]]
-        todo = members[unassigned[members] > 0]
+        todo = np.flatnonzero(dense[:, col] & (unassigned > 0))
         amounts = unassigned[todo]
         fold_counts = _waterfill(desired[:, col] - assigned[:, col], capacity, int(amounts.sum()), rng)
         split = _apportion(amounts, fold_counts, rng.permutation(len(todo)) if shuffle else None)
