@@ -8,8 +8,11 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
+
+from goemobalance.errors import EXIT_INTERNAL, EXIT_INTERRUPTED, GoemobalanceError, InputError, ServiceError
 
 COMMAND_MODULES: tuple[str, ...] = (
     "goemobalance.commands.build",
@@ -31,25 +34,71 @@ def build_parser() -> argparse.ArgumentParser:
         prog="goemobalance", description="Build, audit and publish balanced multi-label emotion datasets."
     )
     parser.add_argument("--version", action="version", version=f"goemobalance {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback when a command fails")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
-        try:
-            module = importlib.import_module(module_name)
-        except ModuleNotFoundError as exc:
-            if exc.name != module_name:
-                raise
-            continue
-        module.register(subparsers)
+        importlib.import_module(module_name).register(subparsers)
+    for subparser in subparsers.choices.values():
+        subparser.add_argument(
+            "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
+        )
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one subcommand and return its exit code; errors end in one line on stderr (see `errors`)."""
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
-    return int(args.func(args) or 0)
+    name = f"goemobalance {args.command}"
+    try:
+        return int(args.func(args) or 0)
+    except BrokenPipeError:
+        return _quiet_closed_pipe()
+    except Exception as exc:  # the one place that turns errors into messages and exit codes
+        if args.debug:
+            raise
+        message, code = describe_error(exc)
+        print(f"{name}: {message}", file=sys.stderr)
+        return code
+    except KeyboardInterrupt:
+        print(f"\n{name}: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+def describe_error(exc: BaseException) -> tuple[str, int]:
+    """The one-line message and exit code for an error that ended a command.
+
+    Library errors carry their exit code; a missing or unreadable file is the user's to fix (2); a network
+    failure is a service error (4); anything else is a bug, reported in one line that asks for ``--debug``.
+    """
+    if isinstance(exc, GoemobalanceError):
+        return _one_line(str(exc)), exc.exit_code
+    if isinstance(exc, ConnectionError):
+        return _one_line(f"cannot connect: {exc}"), ServiceError.exit_code
+    if isinstance(exc, OSError):
+        return _one_line(_os_error_text(exc)), InputError.exit_code
+    text = f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the traceback)"
+    return _one_line(text), EXIT_INTERNAL
+
+
+def _quiet_closed_pipe() -> int:
+    """stdout was closed by the reader (``| head``): stop quietly, and keep Python's exit flush quiet too."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
+    return 0
+
+
+def _os_error_text(exc: OSError) -> str:
+    if exc.filename is not None and exc.strerror:
+        return f"{exc.filename}: {exc.strerror}"
+    return str(exc)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

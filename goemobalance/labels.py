@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from goemobalance.errors import InputError
+
 GOEMOTIONS_NAMES: tuple[str, ...] = (
     "admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion",
     "curiosity", "desire", "disappointment", "disapproval", "disgust", "embarrassment",
@@ -37,7 +39,7 @@ SENTIMENT_GROUPS: dict[str, tuple[str, ...]] = {
 }  # fmt: skip
 
 
-class UnknownLabelError(ValueError):
+class UnknownLabelError(InputError):
     """A label name or id that is not part of the label space."""
 
 

@@ -23,10 +23,12 @@ from typing import Any
 import datasets
 import yaml
 
+from goemobalance.errors import InputError
+
 RECIPE_VERSION = 1
 
 
-class RecipeError(ValueError):
+class RecipeError(InputError):
     """A recipe that cannot be run; the message names the file and the field."""
 
 

@@ -21,13 +21,14 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from goemobalance.errors import InputError
 from goemobalance.labels import GOEMOTIONS, LabelSpace
 
 LABEL_ORIGINS: tuple[str, ...] = ("human", "pseudo", "llm", "human-reviewed")
 COLUMNS: tuple[str, ...] = ("id", "text", "labels", "source", "label_origin", "scores", "meta")
 
 
-class SchemaError(ValueError):
+class SchemaError(InputError):
     """A record that does not fit the schema; the message names the row and the field."""
 
 

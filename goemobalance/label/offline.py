@@ -21,6 +21,7 @@ import joblib
 import numpy as np
 import sklearn
 from sklearn.base import BaseEstimator
+from sklearn.exceptions import NotFittedError
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
@@ -35,10 +36,6 @@ from goemobalance.labels import GOEMOTIONS, LabelSpace
 MANIFEST = "labeler.json"
 MODEL_FILE = "model.joblib"
 FORMAT_VERSION = 1
-
-
-class NotFittedError(RuntimeError):
-    """The labeler was used before `fit` or `load`."""
 
 
 class OfflineLabeler(ProbaLabeler, BaseEstimator):

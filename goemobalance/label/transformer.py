@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import torch
 from tqdm.auto import tqdm
 
+from goemobalance.errors import InputError
 from goemobalance.label.base import ProbaLabeler
 from goemobalance.label.batching import (
     budget_batches,
@@ -40,7 +41,7 @@ DEFAULT_MODEL = "SamLowe/roberta-base-go_emotions"
 ACTIVATIONS = ("auto", "sigmoid", "softmax")
 
 
-class LabelMappingError(ValueError):
+class LabelMappingError(InputError):
     """The model's ``id2label`` does not map one-to-one onto the label space."""
 
 

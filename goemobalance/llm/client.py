@@ -35,6 +35,7 @@ from typing import Any
 import openai
 from typing_extensions import Self
 
+from goemobalance.errors import InputError, ServiceError
 from goemobalance.llm.cache import ResponseCache, request_key
 
 CHAT_COMPLETIONS = "/chat/completions"
@@ -45,11 +46,11 @@ _UNSUPPORTED_FORMAT = "unsupported_response_format"
 _FORMAT_WORDS = ("response_format", "json_schema", "schema", "structured", "grammar", "guided")
 
 
-class LLMConfigError(ValueError):
+class LLMConfigError(InputError):
     """A client configuration that cannot work (e.g. no API key for the OpenAI API)."""
 
 
-class LLMRequestError(RuntimeError):
+class LLMRequestError(ServiceError):
     """A request that failed for good: not retryable, or still failing after every retry."""
 
     def __init__(

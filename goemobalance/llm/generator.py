@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from goemobalance.errors import InputError
 from goemobalance.labels import GOEMOTIONS, LabelSpace
 from goemobalance.llm.client import LLMClient, LLMRequestError
 from goemobalance.llm.parsing import ResponseParseError, parse_json_lenient
@@ -26,7 +27,7 @@ from goemobalance.llm.prompts import AxisValue, PromptTemplate
 GENERATION_SCHEMA_NAME = "generated_texts"
 
 
-class DeficitError(ValueError):
+class DeficitError(InputError):
     """A deficits file or mapping that does not follow the contract; the message names the field."""
 
 

@@ -13,13 +13,15 @@ import re
 from collections.abc import Iterator
 from typing import Any
 
+from goemobalance.errors import GoemobalanceError
+
 _FENCE = re.compile(r"```(?:json|JSON|javascript|js)?\s*\n?(.*?)```", re.DOTALL)
 _TRAILING_COMMA = re.compile(r",\s*([}\]])")
 _JSON_LITERAL = re.compile(r"(?<=[:\[,\s])(null|true|false)(?=\s*[,}\]])")
 _PY_LITERALS = {"null": "None", "true": "True", "false": "False"}
 
 
-class ResponseParseError(ValueError):
+class ResponseParseError(GoemobalanceError, ValueError):
     """Model output that is not a JSON object or array, even read leniently."""
 
 

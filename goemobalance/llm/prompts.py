@@ -17,12 +17,14 @@ from typing import Any
 
 import yaml
 
+from goemobalance.errors import InputError
+
 PACKAGED_PROMPTS = Path(__file__).resolve().parents[1] / "data" / "prompts"
 DEFAULT_TEMPLATE = "default"
 _PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
 
 
-class TemplateError(ValueError):
+class TemplateError(InputError):
     """A prompt template file that is missing or malformed; the message names the file and key."""
 
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import datasets
 
+from goemobalance.errors import InputError
 from goemobalance.labels import LabelSpace
 from goemobalance.schema import from_records, label_space_of, make_record
 
@@ -25,7 +26,7 @@ _TRUE = {"1", "1.0", "true", "yes", "x"}
 _FALSE = {"", "0", "0.0", "false", "no"}
 
 
-class ReviewError(ValueError):
+class ReviewError(InputError):
     """A review file that cannot be imported; the message names the file and line."""
 
 

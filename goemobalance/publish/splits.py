@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 import datasets
 
 from goemobalance.balance.split import train_val_test_split
+from goemobalance.errors import InputError
 from goemobalance.publish.hashing import SPLIT_ORDER
 from goemobalance.schema import features, label_space_of, validate
 
@@ -14,7 +15,7 @@ SplitFunction = Callable[..., datasets.DatasetDict]
 SPLIT_ALIASES: dict[str, str] = {"dev": "validation", "valid": "validation", "val": "validation"}
 
 
-class PublishError(ValueError):
+class PublishError(InputError):
     """A dataset or folder that cannot be published as it is; the message says what to fix."""
 
 

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from goemobalance.errors import InputError
+
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 _GZIP_MAGIC = b"\x1f\x8b"
 
@@ -48,7 +50,7 @@ def check_decoded(fields: Iterable[str]) -> None:
             raise ValueError("undecodable bytes (the file is not valid UTF-8; pass the right encoding)")
 
 
-class SourceError(ValueError):
+class SourceError(InputError):
     """A row of an input file that cannot be loaded; the message names the file and line."""
 
 

@@ -18,6 +18,7 @@ from typing import Any
 import datasets
 import numpy as np
 
+from goemobalance.errors import LeakError
 from goemobalance.schema import label_space_of, multi_hot
 from goemobalance.train.config import TrainConfig
 from goemobalance.train.loop import fit
@@ -35,10 +36,6 @@ SUMMARY_METRICS = (
     "subset_accuracy",
     "hamming_loss",
 )
-
-
-class LeakError(ValueError):
-    """Training rows that also occur in the evaluation data (raised with ``on_leak="error"``)."""
 
 
 def leak_key(text: str) -> str:
