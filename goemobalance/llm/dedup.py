@@ -21,6 +21,8 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from goemobalance.errors import InputError
+
 _URL = re.compile(r"https?://\S+|www\.\S+")
 _MENTION = re.compile(r"@\w+")
 _NON_WORD = re.compile(r"[^\w]+")
@@ -55,9 +57,9 @@ class DuplicateIndex:
 
     def __init__(self, threshold: float = 0.7, ngram: int = 4, bands: int = 20, rows: int = 4, seed: int = 0):
         if not 0.0 < threshold <= 1.0:
-            raise ValueError(f"near-duplicate threshold must lie in (0, 1], got {threshold}")
+            raise InputError(f"near-duplicate threshold must lie in (0, 1], got {threshold}")
         if not 1 <= ngram <= 8:
-            raise ValueError(f"ngram must lie in 1..8, got {ngram}")
+            raise InputError(f"ngram must lie in 1..8, got {ngram}")
         self.threshold = threshold
         self.ngram = ngram
         self.bands, self.rows = bands, rows
