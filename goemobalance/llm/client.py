@@ -225,7 +225,8 @@ def stderr_notice(message: str) -> None:
 
 class Notices:
     """Throttled one-line notices: the first at once, then at most one per `interval` seconds, each saying
-    how many were folded into it, so a thousand failing requests give a readable trickle, not a flood."""
+    how many were folded into it, so a thousand failing requests give a readable trickle, not a flood.
+    Every line passes through `goemobalance.redact.redact_text`."""
 
     def __init__(self, notify: Notify | None, interval: float = NOTICE_INTERVAL):
         self.notify = notify
@@ -244,7 +245,7 @@ class Notices:
         if self.folded:
             message += f" (and {self.folded} similar notice(s) since the last one)"
         self.folded, self._last = 0, now
-        self.notify(message)
+        self.notify(redact_text(message))
 
 
 class LLMClient:
@@ -387,10 +388,8 @@ class LLMClient:
                 if status not in RETRYABLE_STATUS:
                     raise self._failed(last_error, key, attempt + 1, status, retryable=False) from exc
                 retry_after = _retry_after_seconds(exc.response.headers)
-            except openai.APITimeoutError:
-                status, last_error = None, f"timed out after {self.config.timeout:g} s"
-            except openai.APIConnectionError as exc:
-                status, last_error = None, f"cannot connect: {_short(exc)}"
+            except openai.APIConnectionError as exc:  # APITimeoutError included
+                status, last_error = None, self._connection_error(exc)
             except (
                 openai.APIResponseValidationError,
                 ValueError,
@@ -447,6 +446,19 @@ class LLMClient:
             self.stopped = f"{self._failures_in_a_row} requests in a row failed for good (last: {message})"
             self.notices.say(f"{self._where()}: {self.stopped}; sending nothing more in this run", force=True)
         return LLMRequestError(message, key=key, attempts=attempts, status=status, retryable=retryable)
+
+    def _connection_error(self, exc: openai.APIConnectionError) -> str:
+        """What went wrong on the way: a refused or failed connection, or a timeout.
+
+        The aiohttp transport reports a refused connection as a connect *timeout*; the cause chain says
+        what really happened, so an offline server reads "cannot connect", not "timed out after 60 s".
+        """
+        refused = _connection_refusal(exc)
+        if refused is not None:
+            return f"cannot connect: {_short(refused)}"
+        if isinstance(exc, openai.APITimeoutError):
+            return f"timed out after {self.config.timeout:g} s"
+        return f"cannot connect: {_short(exc)}"
 
     def _where(self) -> str:
         return f"LLM {self.config.model} at {self.config.endpoint}"
@@ -619,6 +631,18 @@ def _retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, parsed.timestamp() - time.time())
+
+
+def _connection_refusal(exc: BaseException) -> OSError | None:
+    """The operating system's connection error under `exc` (refused, unreachable, unknown host), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and not isinstance(current, TimeoutError):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _rejects_format(exc: openai.APIStatusError) -> bool:
