@@ -252,7 +252,9 @@ class LLMClient:
     """Async chat completions with bounded concurrency, retries, accounting and an on-disk cache.
 
     `notify` receives one line per retry and per final failure (throttled, see `Notices`); `budget` caps
-    the requests this client (and any client sharing the budget) may send.
+    the requests this client (and any client sharing the budget) may send. Once `max_consecutive_failures`
+    requests in a row failed for good, `stopped` says why and every later request fails unsent; a new
+    client starts afresh.
     """
 
     def __init__(
