@@ -1143,10 +1143,26 @@ def check_balance_options(
         Naming the first bad field: an unknown method or option, a setting the method does not
         take, or a bad value.
     """
-    source_column = options.pop("source_column", "label_origin")
+    sampler, _ = _sampler_and_source_column(
+        method, sampling_strategy, source_priority, source_caps, label_names=label_names, **options
+    )
+    sampler._check_params()
+
+
+def _sampler_and_source_column(
+    method: str,
+    sampling_strategy: SamplingStrategy | None,
+    source_priority: Sequence[str] | None,
+    source_caps: Mapping[str, int] | None,
+    *,
+    seed: Any = 0,
+    label_names: Sequence[str] | None = None,
+    source_column: Any = "label_origin",
+    **options: Any,
+) -> tuple[_MultilabelSampler, str]:
+    """`make_sampler` plus the dataset-level option ``source_column`` (checked here)."""
     if not isinstance(source_column, str) or not source_column:
         raise InputError(f"source_column must be a column name, got {source_column!r}")
-    seed = options.pop("seed", 0)
     sampler = make_sampler(
         method,
         sampling_strategy=sampling_strategy,
@@ -1156,7 +1172,7 @@ def check_balance_options(
         label_names=label_names,
         **options,
     )
-    sampler._check_params()
+    return sampler, source_column
 
 
 def balance_dataset(
@@ -1198,18 +1214,17 @@ def balance_dataset(
     """
     from goemobalance.schema import label_space_of
 
-    source_column = options.pop("source_column", "label_origin")
-    if source_column not in pool.column_names:
-        raise InputError(f"source_column {source_column!r} is not a column of the pool {pool.column_names}")
-    sampler = make_sampler(
+    sampler, source_column = _sampler_and_source_column(
         method,
-        sampling_strategy=sampling_strategy,
-        source_priority=source_priority,
-        source_caps=source_caps,
+        sampling_strategy,
+        source_priority,
+        source_caps,
         seed=seed,
         label_names=label_space_of(pool).names,
         **options,
     )
+    if source_column not in pool.column_names:
+        raise InputError(f"source_column {source_column!r} is not a column of the pool {pool.column_names}")
     sources = pool.select_columns([source_column]).with_format("arrow")[:][source_column]
     sampler.fit(None, pool, sources=sources.to_numpy(zero_copy_only=False))
     indices = sampler.sample_indices_
