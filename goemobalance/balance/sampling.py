@@ -438,12 +438,16 @@ class _MultilabelSampler(BaseEstimator):
         indices, outcome, targets = self._choose_rows(labels, names, row_sources)
         self.sample_indices_ = indices
         self.report_ = _build_report(
-            self._method, names, labels, indices, outcome, targets, row_sources, self._settings()
+            self._method_name(), names, labels, indices, outcome, targets, row_sources, self._settings()
         )
         return _take(X, indices), _take(y, indices)
 
     def _check_params(self) -> None:
         raise NotImplementedError
+
+    def _method_name(self) -> str:
+        """The method's name in reports."""
+        return self._method
 
     def _choose_rows(
         self, labels: sp.csr_matrix, names: list[str], sources: _Sources | None
@@ -594,8 +598,7 @@ class MultilabelBalancer(_MultilabelSampler):
         _check_random_state(self.random_state)
         _check_label_names(self.label_names)
 
-    @property
-    def _method(self) -> str:  # type: ignore[override]
+    def _method_name(self) -> str:
         return str(self.mode)
 
     def _strategy(self) -> SamplingStrategy:
@@ -844,8 +847,6 @@ class _PercentageResampler(_MultilabelSampler):
     report_ : BalanceReport
         Counts per label before and after (no per-label targets), rows kept, added and dropped.
     """
-
-    _method = ""
 
     def __init__(
         self,
