@@ -2,16 +2,17 @@
 
 Same inputs, same run: the real GoEmotions train label matrix (43,410 x 28) and GoEmotions-like
 matrices of 100k and 1M rows (rows drawn with replacement from GoEmotions train, so label
-frequencies and co-occurrences match). Every splitter gets the same dense int8 matrix. Reported per
-task: seconds (best of 3 runs with seeds 0, 1, 2, ..., or of up to 15 while they take under 1 s
-together; one run when a run takes over 10 s), and averaged over those runs: LD and ED (Sechidis
-et al. 2011), label-pair distribution, folds missing a label.
+frequencies and co-occurrences match). Every splitter gets the same dense int8 matrix and the same
+number of timed runs (``--repeats``, default 3, seeds 0, 1, 2, ...). Reported per task: best and
+median seconds over those runs, and averaged over them: LD and ED (Sechidis et al. 2011),
+label-pair distribution, folds missing a label. The balancer gets the same number of runs per setting.
 A peer whose run is estimated above ``--peer-limit`` seconds (power law fitted on its smaller runs,
 the steepest of its tasks) is skipped and reported as skipped; a peer run that still goes past the
 limit is stopped (it runs in a forked child) and reported as stopped, and skipped on larger inputs.
 
-    python benchmarks/bench_split.py            # Markdown tables
-    python benchmarks/bench_split.py --json     # one JSON object
+    python benchmarks/bench_split.py              # Markdown tables
+    python benchmarks/bench_split.py --json       # one JSON object
+    python benchmarks/bench_split.py --repeats 5  # five timed runs of every method
 """
 
 from __future__ import annotations
@@ -62,7 +63,7 @@ def ours(y: np.ndarray, proportions: tuple[float, ...], seed: int, order: int = 
     if len(proportions) == 2:
         train, test = next(
             MultilabelStratifiedShuffleSplit(test_size=proportions[1], order=order, random_state=seed).split(
-                None, y
+                y, y
             )
         )
         return [train, test]
@@ -117,24 +118,21 @@ def measure(
     y: np.ndarray,
     proportions: tuple[float, ...],
     seed: int,
+    repeats: int,
     *extra,
-    repeats: int = 3,
-    max_repeats: int = 15,
 ) -> dict:
-    """Best of ``repeats`` timings, seeds ``seed, seed+1, ...`` (one run when the first takes over
-    10 s; up to ``max_repeats`` while all runs together take under 1 s, as timeit does for fast
-    code, so a millisecond timing is not one scheduler hiccup); split measures averaged over the runs."""
+    """Exactly ``repeats`` timed runs with seeds ``seed, seed+1, ...`` (the same number for every
+    method): best and median seconds, split measures averaged over the runs."""
     runs, qualities = [], []
-    while (len(runs) < repeats and (not runs or runs[0] < 10)) or (
-        len(runs) < max_repeats and sum(runs) < 1.0
-    ):
-        seconds, parts = timed(function, y, proportions, seed + len(runs), *extra)
+    for run in range(repeats):
+        seconds, parts = timed(function, y, proportions, seed + run, *extra)
         runs.append(seconds)
         qualities.append(split_quality(y, parts, proportions).as_dict())
     quality = {key: float(np.mean([q[key] for q in qualities])) for key in qualities[0]}
     return {
         "method": name,
         "seconds": round(min(runs), 4),
+        "median_seconds": round(float(np.median(runs)), 4),
         "runs": len(runs),
         **{k: _round(v) for k, v in quality.items()},
     }
@@ -188,7 +186,9 @@ def warm_up(y: np.ndarray, seed: int) -> None:
             function(small, proportions, seed)
 
 
-def bench_splits(datasets_: dict[str, np.ndarray], seed: int, peer_limit: float, log) -> list[dict]:
+def bench_splits(
+    datasets_: dict[str, np.ndarray], seed: int, repeats: int, peer_limit: float, log
+) -> list[dict]:
     warm_up(next(iter(datasets_.values())), seed)
     rows = []
     history: dict[tuple[str, str], list[tuple[int, float]]] = {}
@@ -197,8 +197,8 @@ def bench_splits(datasets_: dict[str, np.ndarray], seed: int, peer_limit: float,
         for task, proportions in TASKS.items():
             log(f"{data_name} {task}: ours")
             results = [
-                measure("goemobalance order=1", ours, y, proportions, seed),
-                measure("goemobalance order=2", ours, y, proportions, seed, 2),
+                measure("goemobalance order=1", ours, y, proportions, seed, repeats),
+                measure("goemobalance order=2", ours, y, proportions, seed, repeats, 2),
             ]
             for peer, function in PEERS.items():
                 exponent = (
@@ -207,13 +207,14 @@ def bench_splits(datasets_: dict[str, np.ndarray], seed: int, peer_limit: float,
                     else 1.0
                 )
                 guess = estimate(history.get((peer, task), []), len(y), exponent)
+                guess = None if guess is None else guess * repeats
                 if peer in stopped_at and len(y) >= stopped_at[peer]:
                     skipped = f"stopped after {peer_limit:.0f} s on a smaller or equal task"
                 elif guess is not None and guess > peer_limit:
                     skipped = f"estimated {guess:.0f} s > {peer_limit:.0f} s"
                 else:
                     log(f"{data_name} {task}: {peer}")
-                    result = measure_with_limit(peer_limit, peer, function, y, proportions, seed)
+                    result = measure_with_limit(peer_limit, peer, function, y, proportions, seed, repeats)
                     skipped = None if result is not None else f"stopped after {peer_limit:.0f} s"
                     if result is None:
                         stopped_at[peer] = len(y)
@@ -231,29 +232,36 @@ def bench_splits(datasets_: dict[str, np.ndarray], seed: int, peer_limit: float,
     return rows
 
 
-def bench_balancer(base: np.ndarray, n_rows: int, seed: int) -> list[dict]:
-    """Select from a GoEmotions-like pool of three sources to per-label targets."""
+def bench_balancer(base: np.ndarray, n_rows: int, seed: int, repeats: int) -> list[dict]:
+    """Balance a GoEmotions-like pool of three sources by selection and by adding to the human rows
+    (every setting timed ``repeats`` times, best kept)."""
     rng = np.random.default_rng(seed)
     pool = goemotions_like(base, n_rows, seed + 1)
     sources = rng.choice(np.array(["human", "pseudo", "llm"]), size=n_rows, p=[0.05, 0.8, 0.15])
     rows = []
-    for strategy in ("equal", 5000, "median"):
-        seconds, balancer = timed(
-            lambda s: MultilabelBalancer(s, random_state=seed).fit(pool, sources), strategy
-        )
+    for mode, strategy in (("select", "equal"), ("select", 5000), ("select", "median"), ("add", "median")):
+        runs = []
+        for _ in range(repeats):
+            balancer = MultilabelBalancer(strategy, mode=mode, random_state=seed)
+            seconds, _ = timed(lambda b: b.fit(None, pool, sources=sources), balancer)
+            runs.append(seconds)
         report = balancer.report_
-        reachable = np.minimum(
-            report["target"].to_numpy(dtype=float), report["available"].to_numpy(dtype=float)
+        frame = report.labels
+        reachable = np.maximum(
+            np.minimum(frame["target"].to_numpy(dtype=float), frame["available"].to_numpy()), frame["kept"]
         )
         rows.append(
             {
                 "pool_rows": n_rows,
+                "mode": mode,
                 "strategy": str(strategy),
-                "seconds": round(seconds, 3),
-                "selected": len(balancer.sample_indices_),
-                "cv": round(balancer.cv_, 4),
-                "max_abs_gap_to_reachable": int(np.abs(report["achieved"].to_numpy() - reachable).max()),
-                "sources": balancer.source_counts_,
+                "seconds": round(min(runs), 3),
+                "runs": len(runs),
+                "rows_out": report.rows_out,
+                "cv": round(report.cv, 4),
+                "max_overshoot": round(report.max_overshoot, 4),
+                "max_abs_gap_to_reachable": int(np.abs(frame["achieved"].to_numpy() - reachable).max()),
+                "sources": report.sources,
             }
         )
     return rows
@@ -261,32 +269,40 @@ def bench_balancer(base: np.ndarray, n_rows: int, seed: int) -> list[dict]:
 
 def markdown(result: dict) -> str:
     lines = [
-        f"Machine: {result['machine']}",
+        f"Machine: {result['machine']}; load average {', '.join(f'{x:.2f}' for x in result['load_average'])}",
+        f"Command: `{result['command']}`",
         "",
-        "| data | rows | task | method | seconds | runs | x ours | LD | label-pair LD | ED | folds missing a label |",
-        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|",
+        (
+            "| data | rows | task | method | seconds (best) | median | runs | x ours | LD | label-pair LD | ED "
+            "| folds missing a label |"
+        ),
+        "|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["splits"]:
         if "skipped" in r:
             lines.append(
                 f"| {r['data']} | {r['rows']} | {r['task']} | {r['method']} | skipped: {r['skipped']} "
-                "| | | | | | |"
+                "| | | | | | | |"
             )
             continue
         lines.append(
-            f"| {r['data']} | {r['rows']} | {r['task']} | {r['method']} | {r['seconds']} | {r['runs']} | "
+            f"| {r['data']} | {r['rows']} | {r['task']} | {r['method']} | {r['seconds']} | "
+            f"{r['median_seconds']} | {r['runs']} | "
             f"{r['times_ours']} | {r['label_distribution']} | {r['label_pair_distribution']} | "
             f"{r['example_distribution']} | {r['folds_missing_a_label']} |"
         )
     lines += [
         "",
-        "| pool rows | strategy | seconds | selected | CV of achieved | max gap to reachable target |",
-        "|---:|---|---:|---:|---:|---:|",
+        (
+            "| pool rows | mode | strategy | seconds | runs | rows out | CV of achieved | max overshoot "
+            "| max gap to reachable target |"
+        ),
+        "|---:|---|---|---:|---:|---:|---:|---:|---:|",
     ]
     for r in result["balancer"]:
         lines.append(
-            f"| {r['pool_rows']} | {r['strategy']} | {r['seconds']} | {r['selected']} | {r['cv']} | "
-            f"{r['max_abs_gap_to_reachable']} |"
+            f"| {r['pool_rows']} | {r['mode']} | {r['strategy']} | {r['seconds']} | {r['runs']} | "
+            f"{r['rows_out']} | {r['cv']} | {r['max_overshoot']} | {r['max_abs_gap_to_reachable']} |"
         )
     return "\n".join(lines)
 
@@ -298,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--balancer-rows", type=int, default=1_000_000)
     parser.add_argument("--peer-limit", type=float, default=600.0, help="skip a peer estimated above this")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timed runs of every method (the same for all)"
+    )
     args = parser.parse_args(argv)
 
     def log(message: str) -> None:
@@ -310,9 +329,10 @@ def main(argv: list[str] | None = None) -> int:
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, Python "
         f"{platform.python_version()}",
-        "command": "python benchmarks/bench_split.py" + (" --json" if args.json else ""),
-        "splits": bench_splits(data, args.seed, args.peer_limit, log),
-        "balancer": bench_balancer(base, args.balancer_rows, args.seed),
+        "command": " ".join(["python benchmarks/bench_split.py", *(sys.argv[1:] if argv is None else argv)]),
+        "load_average": os.getloadavg(),
+        "splits": bench_splits(data, args.seed, args.repeats, args.peer_limit, log),
+        "balancer": bench_balancer(base, args.balancer_rows, args.seed, args.repeats),
     }
     print(json.dumps(result) if args.json else markdown(result))
     return 0

@@ -238,7 +238,7 @@ def _balance_stage(context: dict[str, Any]) -> datasets.Dataset:
         source_priority=tuple(spec.source_priority),
         source_caps=spec.source_caps,
         seed=recipe.seed,
-    )
+    ).dataset
 
 
 def _split_stage(context: dict[str, Any]) -> datasets.DatasetDict:

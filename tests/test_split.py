@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -48,12 +50,12 @@ def proportions(draw, max_folds: int = 5):
 
 @PROPERTY_SETTINGS
 @given(y=label_matrices(), props=proportions(), order=st.sampled_from([1, 2]), seed=st.integers(0, 1000))
-def test_every_row_in_exactly_one_fold_and_sizes_within_one_row(y, props, order, seed):
+def test_every_row_in_exactly_one_fold_and_fold_sizes_are_exact(y, props, order, seed):
+    """Fold sizes are exactly the largest-remainder rounding of the proportions (`fold_sizes_for`)."""
     fold = IterativeStratifier(props, order=order, random_state=seed).assign(y)
     assert fold.shape == (len(y),)
     assert fold.min() >= 0 and fold.max() < len(props)
-    expected = len(y) * np.asarray(props) / sum(props)
-    assert np.all(np.abs(np.bincount(fold, minlength=len(props)) - expected) < 1.0)
+    assert np.bincount(fold, minlength=len(props)).tolist() == fold_sizes_for(len(y), props).tolist()
 
 
 @PROPERTY_SETTINGS
@@ -61,7 +63,9 @@ def test_every_row_in_exactly_one_fold_and_sizes_within_one_row(y, props, order,
 def test_kfold_test_sets_partition_the_rows(y, k, order, seed):
     if len(y) < k:
         return
-    splits = list(MultilabelStratifiedKFold(k, order=order, random_state=seed).split(None, y))
+    splits = list(
+        MultilabelStratifiedKFold(k, order=order, random_state=seed).split(np.zeros((len(y), 1)), y)
+    )
     tests = np.concatenate([test for _, test in splits])
     assert sorted(tests.tolist()) == list(range(len(y)))
     for train, test in splits:
@@ -123,6 +127,73 @@ def test_label_coverage_on_random_data_with_room():
         per_fold = np.stack([y[fold == j].sum(axis=0) for j in range(k)])
         failures += bool(np.any((per_fold == 0) & (y.sum(axis=0) >= k)))
     assert failures <= 2
+
+
+def _fold_holes(y: np.ndarray, fold: np.ndarray, k: int) -> int:
+    """(fold, label) pairs without a carrier, over the labels with at least k rows."""
+    needed = y.sum(axis=0) >= k
+    return int(sum(((y[fold == j].sum(axis=0) == 0) & needed).sum() for j in range(k)))
+
+
+def _fewest_holes(y: np.ndarray, sizes: np.ndarray, assignments: dict) -> int:
+    """The achievable minimum of `_fold_holes` over every assignment with these exact fold sizes."""
+    n, k = len(y), len(sizes)
+    key = (n, tuple(sizes.tolist()))
+    if key not in assignments:
+        grid = np.array(list(itertools.product(range(k), repeat=n)), dtype=np.int8)
+        assignments[key] = grid[
+            (np.stack([(grid == j).sum(axis=1) for j in range(k)], axis=1) == sizes).all(axis=1)
+        ]
+    grid = assignments[key]
+    needed = y.sum(axis=0) >= k
+    return int(sum((((grid == j).astype(np.int64) @ y == 0) & needed).sum(axis=1) for j in range(k)).min())
+
+
+def test_coverage_reaches_the_achievable_minimum_on_tight_matrices():
+    """Tiny random matrices (2 folds of up to 7 rows, 3 of up to 3-4) where the greedy often leaves a
+    fold without some label: every split has exactly as few holes as the best split of those sizes,
+    found by enumeration. (On 3,000 such cases one stays one hole above: it needs three swaps. Without
+    the coverage repair 36 of 1,000 cases keep a hole, 32 above the minimum.)"""
+    assignments: dict = {}
+    above_minimum, with_holes = [], 0
+    for trial in range(400):
+        rng = np.random.default_rng(trial)
+        k = int(rng.integers(2, 4))
+        n_rows = int(rng.integers(2 * k, 15 if k == 2 else 11))
+        y = (rng.random((n_rows, int(rng.integers(2, 6)))) < rng.uniform(0.1, 0.5)).astype(np.int64)
+        fold = IterativeStratifier([1.0] * k, random_state=trial).assign(y)
+        holes = _fold_holes(y, fold, k)
+        with_holes += holes > 0
+        if holes > _fewest_holes(y, fold_sizes_for(n_rows, [1.0] * k), assignments):
+            above_minimum.append(trial)
+    assert above_minimum == [] and with_holes > 0
+
+
+def _rare_label_matrix(seed: int) -> np.ndarray:
+    """Nine common labels (30% of rows each) and a rare label on 40 rows, each in its own labelset."""
+    rng = np.random.default_rng(seed)
+    y = (rng.random((2000, 10)) < 0.3).astype(np.int8)
+    y[:, 0] = 0
+    y[rng.choice(2000, 40, replace=False), 0] = 1
+    return y
+
+
+@pytest.mark.parametrize("proportions", [(1, 1, 1, 1, 1), (0.8, 0.1, 0.1)])
+def test_the_rarest_label_gets_its_exact_share_of_every_fold(proportions):
+    """The greedy serves the rarest label first, so its 40 rows are dealt by desire (8 per fold of five,
+    32/4/4 for 80/10/10). Served after the common labels, they fall wherever their labelsets go: up to
+    7 rows off."""
+    for seed in range(6):
+        y = _rare_label_matrix(seed)
+        fold = IterativeStratifier(proportions, random_state=seed).assign(y)
+        share = 40 * np.asarray(proportions) / sum(proportions)
+        per_fold = np.bincount(fold[y[:, 0] == 1], minlength=len(proportions))
+        assert np.abs(per_fold - share).max() < 1.0, (seed, per_fold)
+        groups = np.arange(len(y)) // 2
+        fold = IterativeStratifier(proportions, random_state=seed).assign(y, groups=groups)
+        share = 40 * np.bincount(fold, minlength=len(proportions)) / len(y)
+        per_fold = np.bincount(fold[y[:, 0] == 1], minlength=len(proportions))
+        assert np.abs(per_fold - share).max() <= 2.0, (seed, per_fold)
 
 
 @PROPERTY_SETTINGS
@@ -201,6 +272,25 @@ def test_kfold_plugs_into_scikit_learn_cross_validation():
     assert len(scores["test_score"]) == 4
 
 
+def test_splitters_follow_the_scikit_learn_template():
+    """Only the template's hooks are implemented: ``split`` is scikit-learn's own, and parameters are
+    stored untouched and checked when splitting."""
+    from sklearn.model_selection import BaseCrossValidator, BaseShuffleSplit, ShuffleSplit
+
+    assert MultilabelStratifiedKFold.split is BaseCrossValidator.split
+    assert MultilabelStratifiedShuffleSplit.split is BaseShuffleSplit.split
+    splitter = MultilabelStratifiedKFold(n_splits=1)
+    assert splitter.n_splits == 1
+    y = (np.random.default_rng(0).random((40, 3)) < 0.3).astype(np.int8)
+    with pytest.raises(ValueError, match="n_splits must be at least 2"):
+        next(splitter.split(np.zeros((40, 1)), y))
+    for test_size, train_size in [(0.15, None), (7, 20), (None, 0.55)]:
+        ours = MultilabelStratifiedShuffleSplit(test_size=test_size, train_size=train_size, random_state=0)
+        theirs = ShuffleSplit(n_splits=1, test_size=test_size, train_size=train_size, random_state=0)
+        (train, test), (their_train, their_test) = next(ours.split(y, y)), next(theirs.split(y))
+        assert (len(train), len(test)) == (len(their_train), len(their_test))
+
+
 def test_order_two_balances_label_pairs_better_than_order_one():
     rng = np.random.default_rng(5)
     base = (rng.random((3000, 10)) < 0.08).astype(np.int8)
@@ -219,7 +309,7 @@ def test_order_two_balances_label_pairs_better_than_order_one():
 
 def test_bad_inputs_raise_clear_errors():
     y = np.array([[1, 0], [0, 1], [1, 1]])
-    with pytest.raises(ValueError, match="0/1"):
+    with pytest.raises(ValueError, match="only 0 and 1"):
         IterativeStratifier().assign(np.array([[2, 0], [0, 1]]))
     with pytest.raises(ValueError, match="2-D"):
         IterativeStratifier().assign(np.array([1, 0, 1]))
@@ -229,8 +319,12 @@ def test_bad_inputs_raise_clear_errors():
         IterativeStratifier((1.0,)).assign(y)
     with pytest.raises(ValueError, match="order"):
         IterativeStratifier(order=3).assign(y)
-    with pytest.raises(ValueError, match="do not fit"):
-        next(MultilabelStratifiedShuffleSplit(train_size=0.8, test_size=0.5).split(None, y))
+    with pytest.raises(ValueError, match="The sum of test_size and train_size"):
+        next(MultilabelStratifiedShuffleSplit(train_size=0.8, test_size=0.5).split(np.zeros((3, 1)), y))
+    with pytest.raises(ValueError, match="needs y"):
+        next(MultilabelStratifiedKFold(2).split(np.zeros((3, 1))))
+    with pytest.raises(ValueError, match="inconsistent numbers of samples"):
+        next(MultilabelStratifiedKFold(2).split(np.zeros((2, 1)), y))
 
 
 def test_fold_sizes_for_uses_largest_remainder():
@@ -258,24 +352,46 @@ def test_measures_match_hand_computed_values():
 # ---------------------------------------------------------------------------------- real data
 
 
+def _ids(dataset) -> list[str]:
+    """The id column, read once from Arrow."""
+    return dataset.select_columns(["id"]).with_format("arrow")[:]["id"].to_pylist()
+
+
+# LD on GoEmotions train, measured (iterstrat 0.1.9): 2-way 90/10, seeds 0 and 1: ours 2.89e-5, iterstrat
+# 2.81e-4 (9.7x); 3-way 80/10/10, seed 0: ours 3.87e-5, iterstrat 2.55e-4 (6.6x). Both sides are
+# deterministic for a seed. The bounds fail an LD 30% worse than today's on either task (without the
+# swap refinement the 3-way LD is 7.3e-5).
+LD_TWO_WAY, LD_THREE_WAY = 2.89e-5, 3.87e-5
+
+
 @pytest.mark.slow
-def test_label_distribution_on_goemotions_no_worse_than_iterstrat(goemotions_train):
+def test_label_distribution_on_goemotions_well_below_iterstrat(goemotions_train):
     from iterstrat.ml_stratifiers import MultilabelStratifiedShuffleSplit as IterstratSplit
 
     y = sparse_label_matrix(goemotions_train).toarray()
-    ours, theirs = [], []
-    for seed in range(3):
-        ours.append(
+    X = np.zeros((len(y), 1))
+    ours = np.mean(
+        [
             label_distribution(
-                y, next(MultilabelStratifiedShuffleSplit(test_size=0.1, random_state=seed).split(None, y))
+                y, next(MultilabelStratifiedShuffleSplit(test_size=0.1, random_state=s).split(X, y))
             )
-        )
-        theirs.append(
-            label_distribution(
-                y, next(IterstratSplit(n_splits=1, test_size=0.1, random_state=seed).split(y, y))
-            )
-        )
-    assert np.mean(ours) <= np.mean(theirs)
+            for s in (0, 1)
+        ]
+    )
+    theirs = np.mean(
+        [
+            label_distribution(y, next(IterstratSplit(n_splits=1, test_size=0.1, random_state=s).split(X, y)))
+            for s in (0, 1)
+        ]
+    )
+    assert ours <= 1.15 * LD_TWO_WAY and theirs / ours >= 8.0
+    ours_3 = label_distribution(y, IterativeStratifier((0.8, 0.1, 0.1), random_state=0).assign(y))
+    rest, test = next(IterstratSplit(n_splits=1, test_size=0.1, random_state=0).split(X, y))
+    train, validation = next(
+        IterstratSplit(n_splits=1, test_size=0.1 / 0.9, random_state=0).split(X[rest], y[rest])
+    )
+    theirs_3 = label_distribution(y, [rest[train], rest[validation], test])
+    assert ours_3 <= 1.15 * LD_THREE_WAY and theirs_3 / ours_3 >= 5.5
 
 
 def test_train_val_test_split_of_goemotions(goemotions_train):
@@ -284,7 +400,7 @@ def test_train_val_test_split_of_goemotions(goemotions_train):
     sizes = [len(parts[name]) for name in parts]
     assert sum(sizes) == len(goemotions_train)
     assert np.all(np.abs(np.array(sizes) - len(goemotions_train) * np.array([0.8, 0.1, 0.1])) < 1)
-    ids = [set(parts[name]["id"]) for name in parts]
+    ids = [set(_ids(parts[name])) for name in parts]
     assert not (ids[0] & ids[1]) and not (ids[0] & ids[2]) and not (ids[1] & ids[2])
     for name in parts:
         assert parts[name].features == goemotions_train.features
@@ -295,24 +411,34 @@ def test_train_val_test_split_of_goemotions(goemotions_train):
         assert np.all(np.abs(share - whole) < 0.01)
 
 
+def test_train_val_test_split_names_each_part_by_its_size(goemotions_train):
+    """Unequal validation and test shares, so swapped parts cannot pass."""
+    small = goemotions_train.select(range(2000))
+    parts = train_val_test_split(small, sizes=(0.7, 0.2, 0.1), seed=0)
+    assert [len(parts[name]) for name in ("train", "validation", "test")] == [1400, 400, 200]
+    parts = train_val_test_split(small, sizes=(0.6, 0.1, 0.3), seed=0)
+    assert [len(parts[name]) for name in ("train", "validation", "test")] == [1200, 200, 600]
+
+
 def test_train_val_test_split_keeps_groups_together(goemotions_train):
     small = goemotions_train.select(range(3000))
-    groups = [text.lower()[:3] for text in small["text"]]
+    texts = small.select_columns(["text"]).with_format("arrow")[:]["text"].to_pylist()
+    groups = [text.lower()[:3] for text in texts]
     small = small.add_column("group", groups)
     parts = train_val_test_split(small, order=2, seed=1, groups="group")
     seen = {}
     for name in parts:
-        for group in parts[name]["group"]:
+        for group in parts[name].select_columns(["group"]).with_format("arrow")[:]["group"].to_pylist():
             assert seen.setdefault(group, name) == name
     assert sum(len(parts[name]) for name in parts) == 3000
 
 
 def test_stratified_subsample_exact_size(goemotions_train):
     sample = stratified_subsample(goemotions_train, 1000, seed=0)
-    assert len(sample) == 1000 and len(set(sample["id"])) == 1000
+    assert len(sample) == 1000 and len(set(_ids(sample))) == 1000
     y = sparse_label_matrix(goemotions_train)
     indices = stratified_subsample(y, 1000, seed=0)
     assert indices.tolist() == sorted(indices.tolist()) and len(indices) == 1000
-    assert sample["id"] == goemotions_train.select(indices)["id"]
+    assert _ids(sample) == _ids(goemotions_train.select(indices))
     whole = y.toarray().mean(axis=0)
     assert np.abs(y[indices].toarray().mean(axis=0) - whole).max() < 0.005

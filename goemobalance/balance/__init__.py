@@ -1,17 +1,25 @@
-"""Balancing: fast iterative stratification (`split`), target-count selection and multi-label
-resampling (`sampling`), and dataset statistics (`stats`, when present)."""
+"""Balancing: label matrices (`matrix`), fast iterative stratification (`split`), per-label target
+balancing and multi-label resampling (`sampling`), and distribution statistics (`stats`)."""
 
+from goemobalance.balance.matrix import check_multi_hot, column_counts, labelset_codes, sparse_label_matrix
 from goemobalance.balance.sampling import (
+    DEFAULT_MAX_OVERSHOOT,
     DEFAULT_SOURCE_PRIORITY,
+    DROP_REASONS,
+    HUMAN_ORIGINS,
     LPROS,
     LPRUS,
+    METHODS,
     MLROS,
     MLRUS,
+    BalanceReport,
+    BalanceResult,
     MultilabelBalancer,
     balance_dataset,
+    check_balance_options,
     deficits,
     imbalance_ratios,
-    resample_dataset,
+    make_sampler,
     resolve_targets,
 )
 from goemobalance.balance.split import (
@@ -24,46 +32,70 @@ from goemobalance.balance.split import (
     folds_missing_labels,
     label_distribution,
     label_pair_distribution,
-    sparse_label_matrix,
     split_quality,
     stratified_subsample,
     train_val_test_split,
 )
+from goemobalance.balance.stats import (
+    DistributionComparison,
+    DistributionStats,
+    coefficient_of_variation,
+    compare_distributions,
+    distribution_stats,
+    imbalance_ratio_per_label,
+    label_matrix,
+    labelset_counts,
+    plot_distribution,
+    render_markdown,
+    render_text,
+    scumble_per_row,
+)
 
 __all__ = [
+    "DEFAULT_MAX_OVERSHOOT",
     "DEFAULT_SOURCE_PRIORITY",
+    "DROP_REASONS",
+    "HUMAN_ORIGINS",
     "LPROS",
     "LPRUS",
+    "METHODS",
     "MLROS",
     "MLRUS",
+    "BalanceReport",
+    "BalanceResult",
+    "DistributionComparison",
+    "DistributionStats",
     "IterativeStratifier",
     "MultilabelBalancer",
     "MultilabelStratifiedKFold",
     "MultilabelStratifiedShuffleSplit",
     "SplitQuality",
     "balance_dataset",
+    "check_balance_options",
+    "check_multi_hot",
+    "coefficient_of_variation",
+    "column_counts",
+    "compare_distributions",
     "deficits",
+    "distribution_stats",
     "example_distribution",
     "fold_sizes_for",
     "folds_missing_labels",
+    "imbalance_ratio_per_label",
     "imbalance_ratios",
     "label_distribution",
+    "label_matrix",
     "label_pair_distribution",
-    "resample_dataset",
+    "labelset_codes",
+    "labelset_counts",
+    "make_sampler",
+    "plot_distribution",
+    "render_markdown",
+    "render_text",
     "resolve_targets",
+    "scumble_per_row",
     "sparse_label_matrix",
     "split_quality",
     "stratified_subsample",
     "train_val_test_split",
 ]
-
-try:
-    from goemobalance.balance import stats as _stats
-except ModuleNotFoundError as exc:
-    if exc.name != "goemobalance.balance.stats":
-        raise
-else:
-    _stats_names = getattr(_stats, "__all__", [n for n in vars(_stats) if not n.startswith("_")])
-    _stats_names = [name for name in _stats_names if name not in __all__]
-    globals().update({name: getattr(_stats, name) for name in _stats_names})
-    __all__.extend(_stats_names)

@@ -27,10 +27,12 @@ from typing import Any
 
 import datasets
 import numpy as np
-import pandas as pd
 import scipy.sparse as sp
-from sklearn.model_selection import BaseCrossValidator
+from sklearn.model_selection import BaseCrossValidator, BaseShuffleSplit
+from sklearn.model_selection._split import _validate_shuffle_split
 from sklearn.utils import check_random_state
+
+from goemobalance.balance.matrix import column_counts, labelset_codes, sparse_label_matrix
 
 __all__ = [
     "IterativeStratifier",
@@ -42,7 +44,6 @@ __all__ = [
     "folds_missing_labels",
     "label_distribution",
     "label_pair_distribution",
-    "sparse_label_matrix",
     "split_quality",
     "stratified_subsample",
     "train_val_test_split",
@@ -52,73 +53,6 @@ __all__ = [
 # --------------------------------------------------------------------------------------------------
 # Input handling
 # --------------------------------------------------------------------------------------------------
-
-
-def sparse_label_matrix(y: Any) -> sp.csr_matrix:
-    """Any 0/1 label matrix (dense array, list of lists, scipy.sparse, schema Dataset) as int32 CSR."""
-    if isinstance(y, datasets.Dataset):
-        return _dataset_label_matrix(y)
-    if not sp.issparse(y):
-        return _dense_to_csr(np.asarray(y))
-    if (
-        isinstance(y, sp.csr_matrix)
-        and y.dtype == np.int32
-        and y.has_canonical_format
-        and (not y.nnz or (y.data.min() == 1 and y.data.max() == 1))
-    ):
-        return y
-    matrix = sp.csr_matrix(y).astype(np.int32)
-    matrix.eliminate_zeros()
-    if matrix.nnz and (matrix.data.min() < 0 or matrix.data.max() > 1):
-        raise ValueError("label matrix must contain only 0/1 values (a multi-hot indicator matrix)")
-    matrix.sort_indices()
-    return matrix
-
-
-def _dense_to_csr(array: np.ndarray) -> sp.csr_matrix:
-    """A dense 0/1 matrix as CSR via one flat scan of a boolean view (several times faster than scipy's
-    constructor on int8 input)."""
-    if array.ndim != 2:
-        raise ValueError(f"label matrix must be 2-D (n_samples, n_labels), got shape {array.shape}")
-    n_rows, n_cols = array.shape
-    array = np.ascontiguousarray(array)
-    if array.dtype == bool:
-        flags = array
-    elif array.dtype.itemsize == 1 and array.dtype.kind in "iu":
-        if array.size and (array.min() < 0 or array.max() > 1):
-            raise ValueError("label matrix must contain only 0/1 values (a multi-hot indicator matrix)")
-        flags = array.view(bool)
-    else:
-        flags = array != 0
-        if np.any(array[flags] != 1):
-            raise ValueError("label matrix must contain only 0/1 values (a multi-hot indicator matrix)")
-    flat = np.flatnonzero(flags)
-    rows, indices = np.divmod(flat, max(n_cols, 1))
-    indptr = np.concatenate([[0], np.cumsum(np.bincount(rows, minlength=n_rows))])
-    return sp.csr_matrix(
-        (np.ones(len(flat), dtype=np.int32), indices.astype(np.int32), indptr), shape=(n_rows, n_cols)
-    )
-
-
-def _dataset_label_matrix(dataset: datasets.Dataset) -> sp.csr_matrix:
-    """The schema ``labels`` column straight from Arrow into CSR (no Python loop over rows)."""
-    from goemobalance.schema import label_space_of
-
-    n_labels = len(label_space_of(dataset))
-    column = dataset.select_columns(["labels"]).with_format("arrow")[:]["labels"].combine_chunks()
-    offsets = np.asarray(column.offsets, dtype=np.int64)
-    values = np.asarray(column.values.to_numpy(zero_copy_only=False), dtype=np.int64)
-    offsets = offsets - offsets[0]
-    values = values[: offsets[-1]]
-    if len(values) and (values.min() < 0 or values.max() >= n_labels):
-        bad = int(np.flatnonzero((values < 0) | (values >= n_labels))[0])
-        row = int(np.searchsorted(offsets, bad, side="right") - 1)
-        raise ValueError(f"row {row}, field 'labels': label id {values[bad]} outside 0..{n_labels - 1}")
-    data = np.ones(len(values), dtype=np.int32)
-    matrix = sp.csr_matrix((data, values, offsets), shape=(len(dataset), n_labels))
-    matrix.sum_duplicates()
-    matrix.data[:] = 1
-    return matrix
 
 
 def fold_sizes_for(n: int, proportions: Sequence[float]) -> np.ndarray:
@@ -232,7 +166,7 @@ def _assign_units(
     ratios = sizes / max(int(sizes.sum()), 1)
     by_column = units.tocsc()
     by_column.sort_indices()
-    totals = _column_totals(units).astype(np.float64)
+    totals = column_counts(units).astype(np.float64)
     desired = np.outer(ratios, totals)
     remaining = totals.copy()
     tie_break = rng.random(n_cols)
@@ -271,12 +205,6 @@ def _rows_column_sums(matrix: sp.csr_matrix, rows: np.ndarray) -> np.ndarray:
     lengths = matrix.indptr[rows + 1] - starts
     offsets = np.repeat(starts - np.cumsum(lengths) + lengths, lengths) + np.arange(int(lengths.sum()))
     return np.bincount(matrix.indices[offsets], weights=matrix.data[offsets], minlength=matrix.shape[1])
-
-
-def _column_totals(matrix: sp.csr_matrix) -> np.ndarray:
-    """Sum of every column of a CSR matrix (a bincount, cheaper than scipy's sum)."""
-    weights = None if _binary(matrix) else matrix.data
-    return np.bincount(matrix.indices, weights=weights, minlength=matrix.shape[1])
 
 
 def _binary(matrix: sp.csr_matrix) -> bool:
@@ -323,21 +251,15 @@ class _Labelsets:
 
 
 def _labelsets_of(labels: sp.csr_matrix, rng: np.random.Generator, shuffle: bool = True) -> _Labelsets:
-    """Group rows by labelset: keys are sums of random per-label weights (equal sets collide only),
-    hashed with pandas.factorize and grouped with a radix sort, both linear."""
-    n_rows = labels.shape[0]
-    weights = rng.random(labels.shape[1]) + 1.0
-    row_of = np.repeat(np.arange(n_rows), np.diff(labels.indptr))
-    keys = np.bincount(row_of, weights=weights[labels.indices], minlength=n_rows)
-    codes, uniques = pd.factorize(keys)
-    codes = codes.astype(np.int64)
-    small = np.int16 if len(uniques) < np.iinfo(np.int16).max else np.int64
-    visit = rng.permutation(n_rows) if shuffle else np.arange(n_rows)
+    """Group rows by labelset (`labelset_codes`), then order them by code with a radix sort (linear), in
+    random order within a code when shuffled."""
+    codes, representatives = labelset_codes(labels)
+    n_codes = len(representatives)
+    small = np.int16 if n_codes < np.iinfo(np.int16).max else np.int64
+    visit = rng.permutation(len(codes)) if shuffle else np.arange(len(codes))
     order = visit[np.argsort(codes[visit].astype(small), kind="stable")]
-    bounds = np.searchsorted(codes[order], np.arange(len(uniques) + 1))
-    first = np.zeros(len(uniques), dtype=np.int64)
-    first[codes[::-1]] = np.arange(n_rows - 1, -1, -1)
-    return _Labelsets(order, bounds, first)
+    bounds = np.searchsorted(codes[order], np.arange(n_codes + 1))
+    return _Labelsets(order, bounds, representatives)
 
 
 def _stratify_labelsets(
@@ -529,9 +451,9 @@ def _refine_by_swaps(
 
 def _repair_coverage(labels: sp.csr_matrix, fold: np.ndarray, present: np.ndarray) -> None:
     """Swap rows so that every label with at least ``k`` rows has a carrier in every fold, as long as
-    some swap lowers the number of (fold, label) holes (best effort: some label structures admit no
-    hole-free split at all, e.g. three rows {A,B}, {B,C}, {A,C} in two folds). ``present`` holds the
-    (k, n_labels) label counts per fold and is kept up to date."""
+    some swap, or a sideways swap followed by another, lowers the number of (fold, label) holes (best
+    effort: some label structures admit no hole-free split at all, e.g. three rows {A,B}, {B,C}, {A,C}
+    in two folds). ``present`` holds the (k, n_labels) label counts per fold and is kept up to date."""
     k = present.shape[0]
     needed = present.sum(axis=0) >= k
     nonempty = np.bincount(fold, minlength=k) > 0
@@ -540,11 +462,57 @@ def _repair_coverage(labels: sp.csr_matrix, fold: np.ndarray, present: np.ndarra
     by_column = labels.tocsc()
     for _ in range(int(needed.sum()) * k):
         holes = np.argwhere((present == 0) & needed[None, :] & nonempty[:, None])
-        if not len(holes) or not any(
-            _swap_in(labels, by_column, fold, present, needed, int(target), int(label))
-            for target, label in holes
+        if not len(holes):
+            return
+        if not _swap_into_any(labels, by_column, fold, present, needed, holes) and not _two_swaps(
+            labels, by_column, fold, present, needed, holes
         ):
             return
+
+
+def _swap_into_any(
+    labels: sp.csr_matrix,
+    by_column: sp.csc_matrix,
+    fold: np.ndarray,
+    present: np.ndarray,
+    needed: np.ndarray,
+    holes: np.ndarray,
+    max_candidates: int = 256,
+) -> bool:
+    """One swap that removes at least one of the ``holes`` (fold, label), if there is one."""
+    return any(
+        _swap_in(labels, by_column, fold, present, needed, int(target), int(label), max_candidates)
+        for target, label in holes
+    )
+
+
+def _two_swaps(
+    labels: sp.csr_matrix,
+    by_column: sp.csc_matrix,
+    fold: np.ndarray,
+    present: np.ndarray,
+    needed: np.ndarray,
+    holes: np.ndarray,
+    max_donors: int = 8,
+    max_residents: int = 32,
+) -> bool:
+    """When no single swap removes a hole: a swap that brings a missing label into its fold without
+    adding a hole, kept only if a second swap then removes one (a few candidates per hole, so this stays
+    cheap on large inputs, where holes are rare anyway)."""
+    before = len(holes)
+    nonempty = np.bincount(fold, minlength=present.shape[0]) > 0
+    for target, label in holes:
+        carriers = by_column.indices[by_column.indptr[label] : by_column.indptr[label + 1]]
+        for donor in carriers[fold[carriers] != target][:max_donors]:
+            for resident in np.flatnonzero(fold == target)[:max_residents]:
+                _swap(labels, fold, present, int(donor), int(resident))
+                after = np.argwhere((present == 0) & needed[None, :] & nonempty[:, None])
+                if len(after) <= before and _swap_into_any(
+                    labels, by_column, fold, present, needed, after, max_residents
+                ):
+                    return True
+                _swap(labels, fold, present, int(donor), int(resident))
+    return False
 
 
 def _swap_in(
@@ -580,15 +548,19 @@ def _swap_in(
             best = (int(after[choice] - before), int(donor), int(resident_rows[choice]))
     if best[0] >= 0:
         return False
-    _, donor, resident = best
-    source = int(fold[donor])
+    _swap(labels, fold, present, best[1], best[2])
+    return True
+
+
+def _swap(labels: sp.csr_matrix, fold: np.ndarray, present: np.ndarray, donor: int, resident: int) -> None:
+    """Exchange the folds of two rows, updating the per-fold label counts (the same call undoes it)."""
+    source, target = int(fold[donor]), int(fold[resident])
     donor_labels, resident_labels = labels[donor].indices, labels[resident].indices
     fold[donor], fold[resident] = target, source
     present[source, donor_labels] -= 1
     present[target, donor_labels] += 1
     present[target, resident_labels] -= 1
     present[source, resident_labels] += 1
-    return True
 
 
 # --------------------------------------------------------------------------------------------------
@@ -603,6 +575,19 @@ class IterativeStratifier:
     (Szymanski & Kajdanowicz 2017). With ``groups``, rows sharing a group go to the same fold: groups
     are stratified as units weighing their number of rows (fold sizes then follow the proportions
     only as closely as the group sizes allow).
+
+    Parameters
+    ----------
+    proportions : sequence of float, default=(0.8, 0.1, 0.1)
+        Relative fold sizes (two or more, non-negative, not all zero).
+    order : {1, 2}, default=1
+        Stratify on labels (1) or on labels and label pairs (2).
+    shuffle : bool, default=True
+        Deal each labelset's rows in random order (as iterstrat does); ``False`` keeps row order.
+    random_state : int, numpy Generator or RandomState, or None, default=0
+        Seed of every random choice.
+
+    Parameters are stored as given and checked when `assign` or `assign_sizes` runs.
     """
 
     def __init__(
@@ -612,18 +597,47 @@ class IterativeStratifier:
         shuffle: bool = True,
         random_state: int | np.random.Generator | None = 0,
     ) -> None:
-        self.proportions = tuple(proportions)
+        self.proportions = proportions
         self.order = order
         self.shuffle = shuffle
         self.random_state = random_state
 
     def assign(self, y: Any, groups: Any = None) -> np.ndarray:
-        """The fold index (0..k-1) of every row of ``y``."""
+        """The fold of every row, with fold sizes from ``proportions``.
+
+        Parameters
+        ----------
+        y : datasets.Dataset, array-like or scipy.sparse matrix
+            The (n_rows, n_labels) 0/1 label matrix, or a schema Dataset.
+        groups : array-like of shape (n_rows,), optional
+            Group key of every row; rows sharing a key go to the same fold.
+
+        Returns
+        -------
+        numpy.ndarray
+            Fold index (0..k-1) of every row; without groups fold ``j`` holds exactly
+            ``fold_sizes_for(n_rows, proportions)[j]`` rows.
+        """
         labels = sparse_label_matrix(y)
         return self._assign(labels, fold_sizes_for(labels.shape[0], self.proportions), groups)
 
     def assign_sizes(self, y: Any, sizes: Sequence[int], groups: Any = None) -> np.ndarray:
-        """Like `assign` with exact fold sizes in rows instead of proportions."""
+        """Like `assign`, with exact fold sizes in rows instead of proportions.
+
+        Parameters
+        ----------
+        y : datasets.Dataset, array-like or scipy.sparse matrix
+            The label matrix.
+        sizes : sequence of int
+            Rows per fold, summing to the number of rows.
+        groups : array-like of shape (n_rows,), optional
+            Group key of every row.
+
+        Returns
+        -------
+        numpy.ndarray
+            Fold index of every row.
+        """
         labels = sparse_label_matrix(y)
         sizes = np.asarray(sizes, dtype=np.int64)
         if sizes.sum() != labels.shape[0] or np.any(sizes < 0):
@@ -656,44 +670,76 @@ def _generator(random_state: Any) -> np.random.Generator:
     return np.random.default_rng(random_state)
 
 
+def _checked_labels(y: Any) -> sp.csr_matrix:
+    """The label matrix of ``y``, which a multi-label splitter cannot do without (scikit-learn's
+    ``split`` has already checked that X and y have the same number of rows)."""
+    if y is None:
+        raise ValueError("a multi-label splitter needs y, the (n_samples, n_labels) label matrix")
+    return sparse_label_matrix(y)
+
+
 class MultilabelStratifiedKFold(BaseCrossValidator):
-    """K-fold cross-validation with iteratively stratified folds (scikit-learn splitter API)."""
+    """K-fold cross-validation with iteratively stratified folds (a scikit-learn splitter).
+
+    Implements scikit-learn's template: `_iter_test_masks` builds all folds at once with
+    `IterativeStratifier` and the inherited ``split(X, y, groups)`` turns each mask into
+    ``(train, test)`` indices. As with ``StratifiedKFold``, ``X`` only gives the number of rows
+    (``np.zeros((n_samples, 1))`` will do) and ``y`` is required.
+
+    Parameters
+    ----------
+    n_splits : int, default=5
+        Number of folds, at least 2 (checked when splitting).
+    order : {1, 2}, default=1
+        Stratify on labels (1) or on labels and label pairs (2).
+    shuffle : bool, default=True
+        Deal each labelset's rows in random order.
+    random_state : int or None, default=None
+        Seed; the same seed gives the same folds.
+    """
 
     def __init__(
         self, n_splits: int = 5, *, order: int = 1, shuffle: bool = True, random_state: int | None = None
     ) -> None:
-        if int(n_splits) < 2:
-            raise ValueError(f"n_splits must be at least 2, got {n_splits}")
-        self.n_splits = int(n_splits)
+        self.n_splits = n_splits
         self.order = order
         self.shuffle = shuffle
         self.random_state = random_state
 
     def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
+        """The number of folds, ``n_splits``."""
         return self.n_splits
 
-    def split(self, X: Any, y: Any, groups: Any = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield ``(train_indices, test_indices)`` for each of the ``n_splits`` folds."""
-        labels = sparse_label_matrix(y)
-        if X is not None and _n_rows(X) != labels.shape[0]:
-            raise ValueError(f"X has {_n_rows(X)} rows but y has {labels.shape[0]}")
+    def _iter_test_masks(self, X: Any = None, y: Any = None, groups: Any = None) -> Iterator[np.ndarray]:
+        labels = _checked_labels(y)
+        if int(self.n_splits) < 2:
+            raise ValueError(f"n_splits must be at least 2, got {self.n_splits}")
         if self.n_splits > labels.shape[0]:
             raise ValueError(f"cannot make {self.n_splits} folds from {labels.shape[0]} rows")
         stratifier = IterativeStratifier([1.0] * self.n_splits, self.order, self.shuffle, self.random_state)
         fold = stratifier.assign(labels, groups)
         for k in range(self.n_splits):
-            yield np.flatnonzero(fold != k), np.flatnonzero(fold == k)
-
-    def _iter_test_masks(self, X=None, y=None, groups=None):
-        for _, test in self.split(X, y, groups):
-            mask = np.zeros(sparse_label_matrix(y).shape[0], dtype=bool)
-            mask[test] = True
-            yield mask
+            yield fold == k
 
 
-class MultilabelStratifiedShuffleSplit(BaseCrossValidator):
-    """Random stratified train/test splits (scikit-learn splitter API); honours ``train_size`` too:
-    rows in neither set are left out, stratified like the others."""
+class MultilabelStratifiedShuffleSplit(BaseShuffleSplit):
+    """Random stratified train/test splits (a scikit-learn splitter).
+
+    Implements scikit-learn's shuffle-split template (`_iter_indices`; sizes read as ``ShuffleSplit``
+    reads them, default test share 0.1). ``train_size`` is honoured too: rows in neither set are left
+    out, stratified like the others. ``X`` only gives the number of rows; ``y`` is required.
+
+    Parameters
+    ----------
+    n_splits : int, default=1
+        Number of independent splits.
+    test_size, train_size : float, int or None, default=None
+        Share (float in (0, 1)) or number of rows (int) of each set, as in ``ShuffleSplit``.
+    order : {1, 2}, default=1
+        Stratify on labels (1) or on labels and label pairs (2).
+    random_state : int or None, default=None
+        Seed of the per-split seeds.
+    """
 
     def __init__(
         self,
@@ -704,20 +750,19 @@ class MultilabelStratifiedShuffleSplit(BaseCrossValidator):
         order: int = 1,
         random_state: int | None = None,
     ) -> None:
-        self.n_splits = int(n_splits)
-        self.test_size = test_size
-        self.train_size = train_size
+        super().__init__(
+            n_splits=n_splits, test_size=test_size, train_size=train_size, random_state=random_state
+        )
         self.order = order
-        self.random_state = random_state
 
-    def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
-        return self.n_splits
-
-    def split(self, X: Any, y: Any, groups: Any = None) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-        """Yield ``n_splits`` pairs ``(train_indices, test_indices)``."""
-        labels = sparse_label_matrix(y)
+    def _iter_indices(
+        self, X: Any, y: Any = None, groups: Any = None
+    ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        labels = _checked_labels(y)
         n_rows = labels.shape[0]
-        n_train, n_test = _train_test_sizes(n_rows, self.test_size, self.train_size)
+        n_train, n_test = _validate_shuffle_split(
+            n_rows, self.test_size, self.train_size, default_test_size=self._default_test_size
+        )
         sizes = np.array([n_train, n_test, n_rows - n_train - n_test])
         sizes = sizes[sizes > 0]
         seeds = check_random_state(self.random_state).randint(np.iinfo(np.int32).max, size=self.n_splits)
@@ -725,41 +770,6 @@ class MultilabelStratifiedShuffleSplit(BaseCrossValidator):
             stratifier = IterativeStratifier((1.0, 1.0, 1.0), self.order, True, int(seed))
             fold = stratifier.assign_sizes(labels, sizes, groups)
             yield np.flatnonzero(fold == 0), np.flatnonzero(fold == 1)
-
-    def _iter_test_masks(self, X=None, y=None, groups=None):
-        for _, test in self.split(X, y, groups):
-            mask = np.zeros(sparse_label_matrix(y).shape[0], dtype=bool)
-            mask[test] = True
-            yield mask
-
-
-def _n_rows(X: Any) -> int:
-    return X.shape[0] if hasattr(X, "shape") else len(X)
-
-
-def _train_test_sizes(n_rows: int, test_size: float | None, train_size: float | None) -> tuple[int, int]:
-    """Row counts for train and test, as scikit-learn's ShuffleSplit reads them (default test 10%)."""
-
-    def rows(size: float) -> int:
-        if isinstance(size, (float, np.floating)):
-            if not 0.0 < size < 1.0:
-                raise ValueError(f"a float size must lie in (0, 1), got {size}")
-            return round(size * n_rows)
-        if not 0 < int(size) < n_rows:
-            raise ValueError(f"an int size must lie in 1..{n_rows - 1}, got {size}")
-        return int(size)
-
-    if test_size is None and train_size is None:
-        test_size = 0.1
-    n_test = rows(test_size) if test_size is not None else None
-    n_train = rows(train_size) if train_size is not None else None
-    if n_test is None:
-        n_test = n_rows - n_train
-    if n_train is None:
-        n_train = n_rows - n_test
-    if n_train + n_test > n_rows or n_train == 0 or n_test == 0:
-        raise ValueError(f"train ({n_train}) and test ({n_test}) sizes do not fit in {n_rows} rows")
-    return n_train, n_test
 
 
 # --------------------------------------------------------------------------------------------------
@@ -845,7 +855,7 @@ def label_distribution(y: Any, folds: Any) -> float:
     """LD of Sechidis et al. 2011 (lower is better): how far each fold's label ratios are from the whole."""
     labels = sparse_label_matrix(y)
     fold, k = _folds_of(folds, labels.shape[0])
-    present = _column_totals(labels) > 0
+    present = column_counts(labels) > 0
     return _distribution(labels[:, present], fold, k)
 
 
@@ -875,7 +885,7 @@ def folds_missing_labels(y: Any, folds: Any) -> tuple[int, int]:
     """(folds lacking at least one label present in ``y``, fold-label pairs with no positive example)."""
     labels = sparse_label_matrix(y)
     fold, k = _folds_of(folds, labels.shape[0])
-    present = _column_totals(labels) > 0
+    present = column_counts(labels) > 0
     empty = _fold_counts(labels, fold, k)[:, present] == 0
     return int(empty.any(axis=1).sum()), int(empty.sum())
 

@@ -22,6 +22,7 @@ from typing import Any
 import datasets
 import numpy as np
 
+from goemobalance.balance.matrix import check_multi_hot, labelset_codes
 from goemobalance.labels import GOEMOTIONS, LabelSpace
 from goemobalance.schema import label_space_of, multi_hot
 
@@ -133,17 +134,29 @@ def label_matrix(
         )  # fmt: skip
     if matrix.shape[1] != len(space):
         raise ValueError(f"matrix has {matrix.shape[1]} columns but the label space has {len(space)} labels")
-    if not _is_zero_one(matrix):
-        raise ValueError("a multi-hot matrix holds only 0 and 1")
+    check_multi_hot(matrix)
     return matrix.astype(np.int8, copy=False), space
 
 
-def _is_zero_one(matrix: np.ndarray) -> bool:
-    if matrix.size == 0 or matrix.dtype.kind == "b":
-        return True
-    if matrix.dtype.kind in "iu":
-        return bool(matrix.min() >= 0 and matrix.max() <= 1)
-    return bool(((matrix == 0) | (matrix == 1)).all())
+def coefficient_of_variation(values: np.ndarray) -> float:
+    """Population standard deviation over mean (e.g. of per-label counts): 0.0 for perfectly even values.
+
+    The one definition used across the library: NaN (undefined) for no values or a zero mean, so an
+    empty or all-zero input never reads as "perfectly balanced". JSON writers turn NaN into null.
+
+    Parameters
+    ----------
+    values : array-like
+        The values, e.g. the rows carrying each label.
+
+    Returns
+    -------
+    float
+        ``std(values, ddof=0) / mean(values)``, or NaN when that is undefined.
+    """
+    values = np.asarray(values, dtype=np.float64).ravel()
+    mean = values.mean() if values.size else 0.0
+    return float(values.std() / mean) if mean > 0 else math.nan
 
 
 def imbalance_ratio_per_label(counts: np.ndarray) -> np.ndarray:
@@ -207,15 +220,23 @@ def distribution_stats(
 
 
 def labelset_counts(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """The distinct rows (labelsets) of a 0/1 matrix as float64, and how many rows carry each."""
-    n_labels = matrix.shape[1]
-    if matrix.shape[0] == 0:
-        return np.zeros((0, n_labels)), np.zeros(0)
-    packed = np.ascontiguousarray(np.packbits(matrix.astype(bool), axis=1))
-    keys, counts = np.unique(packed.view(np.dtype((np.void, packed.shape[1]))).ravel(), return_counts=True)
-    unique_packed = np.frombuffer(keys.tobytes(), dtype=np.uint8).reshape(len(keys), packed.shape[1])
-    labelsets = np.unpackbits(unique_packed, axis=1, count=n_labels).astype(np.float64)
-    return labelsets, counts.astype(np.float64)
+    """The distinct rows (labelsets) of a 0/1 matrix as float64, and how many rows carry each.
+
+    Parameters
+    ----------
+    matrix : numpy.ndarray
+        An (n_rows, n_labels) 0/1 matrix.
+
+    Returns
+    -------
+    labelsets : numpy.ndarray
+        (n_labelsets, n_labels) float64, in order of first occurrence (`matrix.labelset_codes`).
+    counts : numpy.ndarray
+        Rows carrying each labelset, as float64 weights.
+    """
+    codes, representatives = labelset_codes(matrix)
+    labelsets = np.asarray(matrix)[representatives].astype(np.float64)
+    return labelsets, np.bincount(codes, minlength=len(representatives)).astype(np.float64)
 
 
 def compare_distributions(
@@ -329,10 +350,12 @@ def _fmt(value: Any) -> str:
 __all__ = [
     "DistributionComparison",
     "DistributionStats",
+    "coefficient_of_variation",
     "compare_distributions",
     "distribution_stats",
     "imbalance_ratio_per_label",
     "label_matrix",
+    "labelset_counts",
     "plot_distribution",
     "render_markdown",
     "render_text",
