@@ -63,8 +63,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         message, code = describe_error(exc)
         print(f"{name}: {message}", file=sys.stderr)
         return code
-    except KeyboardInterrupt:
-        print(f"\n{name}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        detail = f": {_one_line(str(exc))}" if str(exc) else ""
+        print(f"\n{name}: interrupted{detail}", file=sys.stderr)
         return EXIT_INTERRUPTED
 
 
