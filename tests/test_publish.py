@@ -214,11 +214,13 @@ def test_hash_is_stable_and_sensitive_to_content_order_and_names(split_pool):
 def test_saved_folder_has_the_hub_layout(saved):
     files = sorted(p.relative_to(saved).as_posix() for p in saved.rglob("*") if p.is_file())
     assert files == [
+        ".goemobalance-written.json",
         "LICENSE.md",
         "README.md",
         "data/test-00000-of-00001.parquet",
         "data/train-00000-of-00001.parquet",
         "data/validation-00000-of-00001.parquet",
+        "manifest.json",
         "plots/label_counts.png",
         "plots/source_mix.png",
     ]
@@ -319,10 +321,10 @@ def test_card_source_mix_audit_recipe_manifest_and_citations(saved, split_pool):
     assert (
         "sk-abcdefghijklmnopqrstuvwxyz123456" not in readme and "hf_abcdefghijklmnopqrstuvwxyz" not in readme
     )
-    assert "api_key: <redacted>" in readme and "hf_token: <redacted>" in readme
+    assert "api_key: [REDACTED]" in readme and "hf_token: '[REDACTED]'" in readme
     assert "seed: 0\nout: /tmp/x\ninputs:\n  goemotions: ab12" in readme
     assert f"`{dataset_hash(split_pool)}`" in readme
-    assert "datasets.load_dataset('org/goemo-test')" in readme
+    assert 'datasets.load_dataset("org/goemo-test")' in readme
     for needle in (
         "Demszky",
         "Go, Alec and Bhayani, Richa and Huang, Lei",
