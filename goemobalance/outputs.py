@@ -92,14 +92,14 @@ class OwnedFolder:
                     found.append(str(relative))
         return sorted(found)
 
-    def check(self, what: str = "output folder") -> None:
-        """Raise `InputError` when the folder holds files goemobalance did not write and overwrite is off."""
+    def check(self, what: str = "output folder", *, error: type[InputError] = InputError) -> None:
+        """Raise `error` when the folder holds files goemobalance did not write and overwrite is off."""
         if self.overwrite:
             return
         foreign = self.foreign_files()
         if foreign:
             shown = ", ".join(foreign[:SHOWN_FOREIGN]) + (", ..." if len(foreign) > SHOWN_FOREIGN else "")
-            raise InputError(
+            raise error(
                 f"{what} {self.root} holds {len(foreign)} file(s) goemobalance did not write ({shown}); "
                 "pass --overwrite to write into it anyway (files with other names are kept), or choose "
                 "an empty folder"

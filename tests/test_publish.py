@@ -405,3 +405,18 @@ def test_card_fields_may_be_given_as_keywords(split_pool, pool, tmp_path):
     assert _number(_table_row(readme, "grief")[1]) == multi_hot(pool).sum(axis=0)[GOEMOTIONS.id("grief")]
     with pytest.raises(TypeError, match="unknown card field"):
         save(split_pool, tmp_path / "bad", plots=False, licence="mit")
+
+
+def test_save_keeps_files_it_did_not_write_and_stages_its_own(split_pool, tmp_path):
+    folder = tmp_path / "repo"
+    folder.mkdir()
+    (folder / "notes.md").write_text("mine")
+    with pytest.raises(PublishError, match=r"notes\.md.*--overwrite"):
+        save(split_pool, folder, plots=False)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.md"], "nothing written on refusal"
+    save(split_pool, folder, plots=False, overwrite=True)
+    assert (folder / "notes.md").read_text() == "mine"
+    assert not [p for p in folder.iterdir() if ".goemobalance-tmp-" in p.name], "the staging folder is gone"
+    save(split_pool, folder, plots=False, overwrite=True, max_shard_bytes=50_000)
+    assert (folder / "notes.md").read_text() == "mine"
+    assert len(list((folder / "data").glob("train-*.parquet"))) > 1

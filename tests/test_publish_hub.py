@@ -345,3 +345,41 @@ def test_cli_publishes_a_goemotions_tsv_file(goemotions_dir, tmp_path):
     ids = sorted(i for split in back.values() for i in split["id"])
     assert ids == sorted(f"goemotions:{line.rstrip(chr(10)).split(chr(9))[2]}" for line in lines)
     assert 0.7 < len(back["train"]) / 600 < 0.9
+
+
+def test_cli_uploads_a_built_folder_to_the_recipes_repo_id_and_the_card_names_it(
+    small_dict, hub, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    built = save(
+        small_dict,
+        tmp_path / "dataset",
+        manifest={"publish": {"repo_id": "org/from-recipe", "private": True}},
+    )
+    assert 'datasets.load_dataset("path/to/this/folder")' in (built / "README.md").read_text()
+    assert main(["publish", str(built), "--endpoint", hub.url]) == 0
+    assert hub.repos["org/from-recipe"]["visibility"] == "private"
+    assert b'datasets.load_dataset("org/from-recipe")' in hub.files["org/from-recipe"]["README.md"]
+    assert RECORD_NAME not in hub.files["org/from-recipe"]
+    assert main(["publish", str(built), "--endpoint", hub.url, "--repo-id", "org/other"]) == 0
+    assert b'datasets.load_dataset("org/other")' in hub.files["org/other"]["README.md"]
+    assert "(private)" in capsys.readouterr().out
+
+
+def test_cli_publish_into_a_folder_with_foreign_files_needs_overwrite_and_keeps_them(
+    small_dict, tmp_path, capsys
+):
+    saved = tmp_path / "saved"
+    small_dict.save_to_disk(str(saved))
+    out = tmp_path / "repo"
+    (out / "data").mkdir(parents=True)
+    (out / "README.md").write_text("my own readme")
+    (out / "data" / "train-00000-of-00002.parquet").write_bytes(b"my own shard")
+    capsys.readouterr()
+    assert main(["publish", str(saved), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "goemobalance did not write" in err and "--overwrite" in err
+    assert (out / "README.md").read_text() == "my own readme"
+    assert main(["publish", str(saved), "--out", str(out), "--overwrite"]) == 0
+    assert (out / "data" / "train-00000-of-00002.parquet").read_bytes() == b"my own shard", "never deleted"
+    assert "goemobalance" in (out / "README.md").read_text(), "a file of the same name is replaced"

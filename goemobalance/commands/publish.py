@@ -69,6 +69,10 @@ def run(args: argparse.Namespace) -> int:
         )
     if repo_id and not os.environ.get(TOKEN_ENV):
         raise PublishError(f"set the {TOKEN_ENV} environment variable to upload")
+    if args.out:
+        from goemobalance.outputs import OwnedFolder
+
+        OwnedFolder(args.out, overwrite=args.overwrite).check("dataset folder", error=PublishError)
     if is_hub_folder(args.dataset) and not args.out:
         print(f"uploading {args.dataset} as is")
         return _upload(Path(args.dataset), repo_id, private, args)

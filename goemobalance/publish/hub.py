@@ -90,7 +90,7 @@ def save(
     card = card_info(card, **card_fields)
     dataset_dict = make_dataset_dict(dataset_dict)
     target = OwnedFolder(folder, overwrite=overwrite)
-    target.check("dataset folder")
+    target.check("dataset folder", error=PublishError)
     staged = target.staging_folder()
     try:
         _write_repository(dataset_dict, staged, card, plots, max_shard_bytes, content_hash)
@@ -253,11 +253,6 @@ def read_dataset(path: str | Path) -> datasets.Dataset | datasets.DatasetDict:
         return load_published(path)
     if path.is_dir() and any((path / name).is_file() for name in ("dataset_dict.json", "state.json")):
         return datasets.load_from_disk(str(path))
-    try:
-        from goemobalance.sources import load_dataset_any
-    except ImportError:
-        raise PublishError(
-            f"{path} is neither a Hub-layout folder nor a save_to_disk folder, and "
-            "goemobalance.sources.load_dataset_any is not available to read it"
-        ) from None
+    from goemobalance.sources import load_dataset_any
+
     return load_dataset_any(path)
