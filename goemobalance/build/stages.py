@@ -37,7 +37,7 @@ from goemobalance.errors import InputError, NothingAcceptedError
 from goemobalance.hashing import stable_hash
 from goemobalance.provenance import code_version, package_versions
 from goemobalance.recipe import BalanceSpec, LabelerSpec, Recipe, SourceSpec
-from goemobalance.schema import COLUMNS
+from goemobalance.schema import COLUMNS, column
 
 
 class Stage:
@@ -188,7 +188,7 @@ class PoolStage(Stage):
         labeler = make_labeler(ctx, artifacts / "labeler")
         ctx.console.note(self.name, f"pseudo-labelling {len(unlabeled):,} texts")
         accepted, rejected = _accept(labeler.label(unlabeled), labeler.rule)
-        reasons = Counter(rejected.with_format("arrow")["reject_reason"].to_pylist())
+        reasons = Counter(column(rejected, "reject_reason"))
         report = {
             "labeler": labeler_entry(ctx.recipe.labeler, labeler, "stages/pool/artifacts/labeler"),
             "pseudo_labelled": len(unlabeled),
@@ -243,7 +243,7 @@ def _offline_labeler(ctx: BuildContext, spec: LabelerSpec, rule: Any) -> Any:
 
     train = inputs.load_goemotions_split(ctx.recipe, spec.train_path, "train")
     ctx.console.note("pool", f"training the offline {spec.model} labeler on {len(train):,} GoEmotions rows")
-    return offline_labeler(spec.model, rule=rule).fit(train["text"], multi_hot(train))
+    return offline_labeler(spec.model, rule=rule).fit(column(train, "text"), multi_hot(train))
 
 
 def _transformer_labeler(ctx: BuildContext, spec: LabelerSpec, rule: Any) -> Any:
@@ -267,7 +267,7 @@ def tune_labeler(labeler: Any, dev: datasets.Dataset, target_precision: float | 
     """Per-label thresholds chosen on GoEmotions dev: best F1, or the target precision when one is set."""
     from goemobalance.schema import multi_hot
 
-    texts, y = dev["text"], multi_hot(dev)
+    texts, y = column(dev, "text"), multi_hot(dev)
     if target_precision is not None:
         labeler.tune_acceptance(texts, y, target_precision=target_precision)
         return
@@ -324,9 +324,9 @@ class ScreenStage(Stage):
         evaluation = {
             evaluation_text_key(text)
             for split in ("dev", "test")
-            for text in inputs.evaluation_split(ctx.recipe, split).with_format("arrow")["text"].to_pylist()
+            for text in column(inputs.evaluation_split(ctx.recipe, split), "text")
         }
-        texts = ctx.pool.with_format("arrow")["text"].to_pylist()
+        texts = column(ctx.pool, "text")
         leaked = np.array([evaluation_text_key(text) in evaluation for text in texts], dtype=bool)
         kept = ctx.pool.select(np.flatnonzero(~leaked)) if leaked.any() else ctx.pool
         dropped = {LEAK_REASON: int(leaked.sum())} if leaked.any() else {}
@@ -373,7 +373,9 @@ class LLMStage(Stage):
             self.name, f"generating texts with {recipe.llm.model} for the labels short of target"
         )
         evaluation_texts = [
-            text for split in ("dev", "test") for text in inputs.evaluation_split(recipe, split)["text"]
+            text
+            for split in ("dev", "test")
+            for text in column(inputs.evaluation_split(recipe, split), "text")
         ]
         result = fill_pool(
             ctx.screened, dataclasses.asdict(recipe.llm), target=balance_target(recipe.balance),
@@ -531,7 +533,7 @@ def stratified_splits(ctx: BuildContext, sizes: list[float], order: int) -> tupl
 
 
 def _ids(dataset: datasets.Dataset) -> list[str]:
-    return dataset.with_format("arrow")["id"].to_pylist()
+    return column(dataset, "id")
 
 
 def _rows(value: Any) -> int | None:

@@ -20,6 +20,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 from goemobalance.publish.hashing import ordered_splits
 from goemobalance.publish.measures import LabelData, imbalance_measures, label_counts, label_space_of_any
 from goemobalance.redact import redact_data, redact_text
+from goemobalance.schema import column
 
 LICENSE_FILE = "LICENSE.md"
 OTHER_LICENSE_NAME = "goemobalance-mixed-sources"
@@ -214,7 +215,11 @@ def source_mix(dataset_dict: datasets.DatasetDict) -> dict[str, dict[str, int]]:
     """Rows per split by ``source/label_origin``."""
     return {
         name: dict(
-            sorted(Counter(f"{s}/{o}" for s, o in zip(split["source"], split["label_origin"])).items())
+            sorted(
+                Counter(
+                    f"{s}/{o}" for s, o in zip(column(split, "source"), column(split, "label_origin"))
+                ).items()
+            )
         )
         for name, split in dataset_dict.items()
     }
@@ -316,8 +321,8 @@ def _dataset_info(dataset_dict: datasets.DatasetDict, download_size: int) -> Dat
     return DatasetInfosDict({"default": info})
 
 
-def _column_values(dataset_dict: datasets.DatasetDict, column: str) -> set[str]:
-    return {value for split in dataset_dict.values() for value in split[column]}
+def _column_values(dataset_dict: datasets.DatasetDict, name: str) -> set[str]:
+    return {value for split in dataset_dict.values() for value in column(split, name)}
 
 
 def _usage_section(dataset_dict: datasets.DatasetDict, info: CardInfo, content_hash: str) -> str:

@@ -120,7 +120,9 @@ def _write_repository(
                         content_hash=content_hash or dataset_hash(dataset_dict), plots=plot_paths)  # fmt: skip
     (folder / "README.md").write_text(redact_text(str(readme)), encoding="utf-8")
     if resolved_license(dataset_dict, card) == "other":
-        (folder / LICENSE_FILE).write_text(redact_text(license_file_text(dataset_dict, card)), encoding="utf-8")
+        (folder / LICENSE_FILE).write_text(
+            redact_text(license_file_text(dataset_dict, card)), encoding="utf-8"
+        )
     if card.manifest:
         (folder / MANIFEST_FILE).write_text(
             json.dumps(redact_data(dict(card.manifest)), indent=2, sort_keys=True, default=str) + "\n",
