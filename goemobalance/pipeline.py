@@ -102,8 +102,7 @@ def run_stage(stage: Stage, ctx: BuildContext, cache: StageCache) -> StageRecord
     reason = stage.skip_reason(ctx.recipe)
     if reason:
         ctx.set_output(stage.name, stage.passthrough(ctx))
-        if stage.inputs and stage.inputs[0] in ctx.keys:
-            ctx.keys[stage.name] = ctx.keys[stage.inputs[0]]
+        stage.skip(ctx.keys)
         return _record(ctx, StageRecord(stage.name, "skipped", reason=reason))
     key = stage.key(ctx.recipe, ctx.keys)
     start = time.perf_counter()

@@ -77,8 +77,7 @@ def plan_build(
     for stage in STAGES:
         reason = stage.skip_reason(recipe)
         if reason:
-            if stage.inputs and stage.inputs[0] in keys:
-                keys[stage.name] = keys[stage.inputs[0]]
+            stage.skip(keys)
             plan.stages.append((stage.name, f"skipped ({reason})"))
             continue
         keys[stage.name] = stage.key(recipe, keys)

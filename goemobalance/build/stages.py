@@ -71,6 +71,12 @@ class Stage:
             }
         )
 
+    def skip(self, keys: dict[str, str]) -> None:
+        """Record the key of the skipped stage: its first input's, whose output it passes on, so the
+        stages reading it keep their keys."""
+        if self.inputs and self.inputs[0] in keys:
+            keys[self.name] = keys[self.inputs[0]]
+
     def rows_in(self, ctx: BuildContext) -> int | None:
         """Rows of the first input (for the progress line)."""
         return _rows(ctx.output(self.inputs[0])) if self.inputs else None
