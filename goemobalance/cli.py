@@ -27,7 +27,9 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser with every subcommand, or only `command`'s (so running one command does not
+    import the modules of all the others, which keeps a failing recipe check fast)."""
     from goemobalance import __version__
 
     parser = argparse.ArgumentParser(
@@ -37,7 +39,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--debug", action="store_true", help="show the full traceback when a command fails")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for module_name in COMMAND_MODULES:
-        importlib.import_module(module_name).register(subparsers)
+        if command is None or module_name.rsplit(".", 1)[1] == command:
+            importlib.import_module(module_name).register(subparsers)
     for subparser in subparsers.choices.values():
         subparser.add_argument(
             "--debug", action="store_true", default=argparse.SUPPRESS, help=argparse.SUPPRESS
@@ -47,7 +50,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run one subcommand and return its exit code; errors end in one line on stderr (see `errors`)."""
-    parser = build_parser()
+    parser = build_parser(_command_of(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
@@ -63,9 +66,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         message, code = describe_error(exc)
         print(f"{name}: {message}", file=sys.stderr)
         return code
-    except KeyboardInterrupt:
-        print(f"\n{name}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as exc:
+        detail = f": {_one_line(str(exc))}" if str(exc) else ""
+        print(f"\n{name}: interrupted{detail}", file=sys.stderr)
         return EXIT_INTERRUPTED
+
+
+def _command_of(argv: Sequence[str]) -> str | None:
+    """The subcommand named in `argv` (its first word that is not an option), if it is one we have."""
+    names = {module_name.rsplit(".", 1)[1] for module_name in COMMAND_MODULES}
+    word = next((arg for arg in argv if not arg.startswith("-")), None)
+    return word if word in names else None
 
 
 def describe_error(exc: BaseException) -> tuple[str, int]:

@@ -1,31 +1,53 @@
-"""Declarative recipes: one YAML file describes a whole build, run as resumable stages with a manifest.
+"""Declarative recipes: the schema of the YAML file that describes a whole build, and its validation.
 
-A recipe names its sources, the pseudo-labeler, the optional LLM stage, balancing targets, the split, the
-audit, publishing and optional training. `run_recipe` runs the stages in order; each stage's output is
-saved under ``OUT/stages/<stage>`` with a key made of its settings and its inputs' keys, so a rerun (or a
-run resumed after an interruption) loads finished stages instead of recomputing them.
+A recipe names its sources, the GoEmotions copy used for evaluation, the pseudo-labeler, the optional LLM
+stage, balancing, the split, the audit, publishing and optional training. `load_recipe` checks the whole
+file before anything runs: unknown fields (with the closest known name), wrong types, unknown values and
+impossible numbers are a `RecipeError` whose one-line message names the file and the field. Running a
+recipe is `goemobalance.pipeline.run_recipe`; checks that look at the machine (files present, API keys
+set) are `goemobalance.build.preflight`.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
-import os
-import platform
-import shutil
-from collections.abc import Callable
+import math
+import re
 from dataclasses import dataclass, field
-from importlib import metadata
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
-import datasets
 import yaml
 
 from goemobalance.errors import InputError
+from goemobalance.labels import GOEMOTIONS
+from goemobalance.outputs import check_relative
+from goemobalance.schema import LABEL_ORIGINS
+from goemobalance.strict import describe, from_mapping
 
 RECIPE_VERSION = 1
+
+# Values a recipe may name. They mirror the modules that implement them (kept here so that checking a
+# recipe does not import those modules); tests/test_pipeline.py asserts that they stay equal.
+SOURCE_TYPES: tuple[str, ...] = ("goemotions", "sentiment140", "table", "dataset")
+GOEMOTIONS_SPLITS: tuple[str, ...] = ("train", "dev", "test")
+OFFLINE_LABELERS: tuple[str, ...] = ("tfidf", "minilm")
+BALANCE_METHODS: tuple[str, ...] = ("select",)
+NAMED_STRATEGIES: tuple[str, ...] = ("equal", "min", "median", "mean", "max")
+AUDIT_MODELS: tuple[str, ...] = ("tfidf", "tfidf-char", "minilm", "tfidf+minilm")
+AGREEMENT_RULES: tuple[str, ...] = ("subset", "jaccard", "exact")
+SPLIT_MODES: tuple[str, ...] = ("goemotions", "stratified")
+#: Entries of the output folder that the build writes itself; ``publish.folder`` may not be one of them.
+RESERVED_OUTPUTS: tuple[str, ...] = ("stages", "cache", "audit", "compare", "llm", "manifest.json")
+
+_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*/[A-Za-z0-9][A-Za-z0-9._-]*$")
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MOVED_FIELDS: dict[tuple[str, str], str] = {
+    (
+        "audit",
+        "eval_path",
+    ): "evaluation.goemotions (the GoEmotions copy whose dev/test splits evaluate the build)",
+}
 
 
 class RecipeError(InputError):
@@ -34,9 +56,13 @@ class RecipeError(InputError):
 
 @dataclass
 class SourceSpec:
-    """One input: ``type`` is goemotions, sentiment140, table (CSV/TSV/JSONL/Parquet) or dataset."""
+    """One input: ``type`` is goemotions, sentiment140, table (CSV/TSV/JSONL/Parquet) or dataset.
 
-    type: str
+    ``options`` are passed to the loader (``on_error: skip`` skips and counts bad rows); ``limit`` keeps the
+    first rows only (for quick trials).
+    """
+
+    type: Literal["goemotions", "sentiment140", "table", "dataset"]
     path: str | None = None
     split: str = "train"
     limit: int | None = None
@@ -44,18 +70,34 @@ class SourceSpec:
 
 
 @dataclass
-class LabelerSpec:
-    """The pseudo-labeler for unlabeled sources: ``offline`` (trained here) or ``transformer`` (a model id)."""
+class EvaluationSpec:
+    """The GoEmotions copy whose dev and test splits evaluate the build (``packaged``, a folder or a Hub id).
 
-    type: str = "offline"
+    Used by ``split.mode: goemotions`` (validation and test), the leak guard, the audit, the train stage
+    and the LLM stage's check that generated texts do not copy evaluation texts.
+    """
+
+    goemotions: str = "packaged"
+
+
+@dataclass
+class LabelerSpec:
+    """The pseudo-labeler for unlabeled sources: ``offline`` (trained here) or ``transformer`` (a model id).
+
+    ``threshold`` is one number, a mapping label -> number, or ``tuned`` (per-label thresholds chosen on
+    GoEmotions dev: best F1, or the lowest threshold reaching ``target_precision`` when that is set).
+    """
+
+    type: Literal["offline", "transformer"] = "offline"
     model: str = "tfidf"
-    train_path: str | None = "packaged"
+    train_path: str = "packaged"
     revision: str | None = None
-    threshold: float | dict[str, float] = 0.5
+    threshold: float | dict[str, float] | str = 0.5
     min_confidence: float | None = None
     max_labels: int | None = 3
     top1_fallback: bool = False
     batch_tokens: int | None = None
+    target_precision: float | None = None
 
 
 @dataclass
@@ -76,35 +118,46 @@ class LLMSpec:
 
 @dataclass
 class BalanceSpec:
-    """Target-count selection: ``sampling_strategy`` is "equal", an int, or a dict label -> count."""
+    """Balancing: ``method`` (``select``: choose rows towards the targets) with its ``options``, and the
+    targets: ``sampling_strategy`` is a name (equal, min, median, mean, max), an int, or label -> count;
+    ``target`` is the count for ``equal``."""
 
-    sampling_strategy: Any = "equal"
+    method: str = "select"
+    options: dict[str, Any] = field(default_factory=dict)
+    sampling_strategy: str | int | dict[str, int] = "equal"
     target: int | None = None
     source_priority: list[str] = field(default_factory=lambda: ["human", "pseudo", "llm"])
-    source_caps: dict[str, Any] | None = None
+    source_caps: dict[str, int] | None = None
 
 
 @dataclass
 class SplitSpec:
-    """Iterative-stratified train/validation/test split of the balanced set."""
+    """How the published splits are made.
 
+    ``goemotions`` (default, as the paper): train = the balanced rows, validation and test = GoEmotions dev
+    and test from ``evaluation.goemotions``, unchanged. ``stratified``: train = the balanced rows,
+    validation and test drawn by iterative stratification (``order``) from the rows the balancer did not
+    select, sized by ``sizes`` relative to train; no balanced row leaves training.
+    """
+
+    mode: Literal["goemotions", "stratified"] = "goemotions"
     sizes: list[float] = field(default_factory=lambda: [0.8, 0.1, 0.1])
     order: int = 1
 
 
 @dataclass
 class AuditSpec:
-    """Label-noise, duplicate and leakage audit of the split dataset."""
+    """Label-noise, duplicate and leakage audit of every published split."""
 
     enabled: bool = True
     model: str = "tfidf"
     folds: int = 5
-    eval_path: str | None = "packaged"
 
 
 @dataclass
 class PublishSpec:
-    """Hub-layout export (always written under OUT/``folder``) and optional upload."""
+    """The Hub-layout folder (``folder``, inside the output folder) and where `goemobalance publish` uploads
+    it by default (``repo_id``, ``private``)."""
 
     folder: str = "dataset"
     repo_id: str | None = None
@@ -126,8 +179,9 @@ class Recipe:
     """A whole build, as read from a YAML file."""
 
     name: str
+    sources: list[SourceSpec]
     seed: int = 0
-    sources: list[SourceSpec] = field(default_factory=list)
+    evaluation: EvaluationSpec = field(default_factory=EvaluationSpec)
     labeler: LabelerSpec = field(default_factory=LabelerSpec)
     llm: LLMSpec = field(default_factory=LLMSpec)
     balance: BalanceSpec = field(default_factory=BalanceSpec)
@@ -138,10 +192,11 @@ class Recipe:
     version: int = RECIPE_VERSION
     base_dir: Path = field(default=Path("."), repr=False, compare=False)
     text: str = field(default="", repr=False, compare=False)
+    where: str = field(default="recipe", repr=False, compare=False)
 
     def resolve(self, path: str | None) -> str | None:
         """A recipe path: ``packaged`` and Hub ids stay as they are, relative files are relative to the recipe."""
-        if path is None or path == "packaged" or _looks_like_hub_id(path):
+        if path is None or path == "packaged" or looks_like_hub_id(path, self.base_dir):
             return path
         candidate = Path(path).expanduser()
         return str(candidate if candidate.is_absolute() else (self.base_dir / candidate).resolve())
@@ -149,24 +204,31 @@ class Recipe:
     def settings(self) -> dict[str, Any]:
         """The recipe as plain data (no file location), for keys and the manifest."""
         data = dataclasses.asdict(self)
-        data.pop("base_dir")
-        data.pop("text")
+        for name in ("base_dir", "text", "where"):
+            data.pop(name)
         return data
 
 
-_SECTIONS: dict[str, type] = {
-    "labeler": LabelerSpec,
-    "llm": LLMSpec,
-    "balance": BalanceSpec,
-    "split": SplitSpec,
-    "audit": AuditSpec,
-    "publish": PublishSpec,
-    "train": TrainSpec,
-}
+_LOCAL_FIELDS = ("base_dir", "text", "where")
 
 
 def load_recipe(path: str | Path) -> Recipe:
-    """Read and check a YAML recipe; errors name the file and the offending field."""
+    """Read and check a YAML recipe; errors name the file and the offending field.
+
+    Parameters
+    ----------
+    path : str or Path
+        The recipe file.
+
+    Returns
+    -------
+    Recipe
+
+    Raises
+    ------
+    RecipeError
+        A missing file, invalid YAML, or any field that is unknown, missing, of the wrong type or value.
+    """
     path = Path(path)
     if not path.is_file():
         raise RecipeError(f"recipe not found: {path}")
@@ -175,145 +237,251 @@ def load_recipe(path: str | Path) -> Recipe:
         data = yaml.safe_load(text) or {}
     except yaml.YAMLError as exc:
         raise RecipeError(f"{path}: not valid YAML: {exc}") from exc
+    return recipe_from_dict(data, where=str(path), base_dir=path.resolve().parent, text=text)
+
+
+def recipe_from_dict(
+    data: Any, where: str = "recipe", *, base_dir: str | Path = ".", text: str = ""
+) -> Recipe:
+    """Build and check a `Recipe` from plain data.
+
+    Parameters
+    ----------
+    data : Any
+        The parsed YAML (a mapping).
+    where : str
+        The file name used in error messages.
+    base_dir : str or Path
+        The folder relative paths are resolved against.
+    text : str
+        The recipe's text, shown (redacted) on the dataset card.
+
+    Returns
+    -------
+    Recipe
+
+    Raises
+    ------
+    RecipeError
+        Naming the file and the field.
+    """
     if not isinstance(data, dict):
-        raise RecipeError(f"{path}: a recipe is a mapping of sections, got {type(data).__name__}")
-    recipe = recipe_from_dict(data, where=str(path))
-    recipe.base_dir = path.resolve().parent
-    recipe.text = text
+        raise RecipeError(f"{where}: a recipe is a mapping of sections, got {describe(data)}")
+    _reject_moved_fields(data, where)
+    recipe = from_mapping(Recipe, data, where, error=RecipeError, exclude=_LOCAL_FIELDS)
+    recipe.base_dir, recipe.text, recipe.where = Path(base_dir), text, where
+    check_recipe(recipe, data)
     return recipe
 
 
-def recipe_from_dict(data: dict[str, Any], where: str = "recipe") -> Recipe:
-    """Build a `Recipe` from plain data, naming any unknown or missing field."""
-    top = _known_fields(Recipe) - {"base_dir", "text"}
-    _reject_unknown(data, top, where)
-    if "name" not in data:
-        raise RecipeError(f"{where}: field 'name' is required")
-    kwargs: dict[str, Any] = {k: v for k, v in data.items() if k not in _SECTIONS and k != "sources"}
-    for section, spec_type in _SECTIONS.items():
-        kwargs[section] = _section(spec_type, data.get(section) or {}, f"{where}: {section}")
-    sources = data.get("sources") or []
-    if not isinstance(sources, list) or not sources:
-        raise RecipeError(f"{where}: 'sources' must be a non-empty list")
-    kwargs["sources"] = [_section(SourceSpec, s, f"{where}: sources[{i}]") for i, s in enumerate(sources)]
-    for i, source in enumerate(kwargs["sources"]):
-        if source.type not in SOURCE_TYPES:
-            raise RecipeError(
-                f"{where}: sources[{i}].type {source.type!r} is not one of {sorted(SOURCE_TYPES)}"
-            )
-    if not isinstance(kwargs.get("seed", 0), int):
-        raise RecipeError(f"{where}: 'seed' must be an integer")
-    _check_split(kwargs["split"], where)
-    return Recipe(**kwargs)
+def check_recipe(recipe: Recipe, data: dict[str, Any] | None = None) -> None:
+    """Check values and their combinations (types were checked when the recipe was read).
 
+    Parameters
+    ----------
+    recipe : Recipe
+        The recipe to check.
+    data : dict, optional
+        The raw mapping it was read from, to tell a field that was set from one left at its default.
 
-def _check_split(split: SplitSpec, where: str) -> None:
-    sizes = split.sizes
-    if len(sizes) != 3 or any(s < 0 for s in sizes) or abs(sum(sizes) - 1.0) > 1e-6:
-        raise RecipeError(
-            f"{where}: split.sizes must be three non-negative fractions summing to 1, got {sizes}"
+    Raises
+    ------
+    RecipeError
+        Naming the file and the field.
+    """
+    raw = data or {}
+    where = recipe.where
+    if recipe.version != RECIPE_VERSION:
+        _fail(
+            where, "version", f"this goemobalance reads recipe version {RECIPE_VERSION}, got {recipe.version}"
         )
-    if split.order not in (1, 2):
-        raise RecipeError(f"{where}: split.order must be 1 or 2, got {split.order}")
+    if not recipe.name.strip():
+        _fail(where, "name", "must not be empty")
+    if not recipe.sources:
+        _fail(where, "sources", "must list at least one source")
+    for i, source in enumerate(recipe.sources):
+        _check_source(source, f"sources[{i}]", where, recipe.split.mode)
+    _check_labeler(recipe.labeler, where)
+    _check_llm(recipe.llm, where)
+    _check_balance(recipe.balance, raw.get("balance") or {}, where)
+    _check_split(recipe.split, raw.get("split") or {}, where)
+    _check_audit(recipe.audit, where)
+    _check_publish(recipe.publish, where)
 
 
-def _section(spec_type: type, data: Any, where: str) -> Any:
-    if not isinstance(data, dict):
-        raise RecipeError(f"{where}: expected a mapping, got {type(data).__name__}")
-    _reject_unknown(data, _known_fields(spec_type), where)
-    try:
-        return spec_type(**data)
-    except TypeError as exc:
-        raise RecipeError(f"{where}: {exc}") from exc
+def looks_like_hub_id(path: str, base_dir: str | Path = ".") -> bool:
+    """``ORG/NAME`` that is not an existing local path (relative to `base_dir`) is a Hub id."""
+    if path.count("/") != 1 or path.startswith((".", "/", "~")):
+        return False
+    return not (Path(base_dir) / path).exists() and not Path(path).exists()
 
 
-def _known_fields(spec_type: type) -> set[str]:
-    return {f.name for f in dataclasses.fields(spec_type)}
+def _fail(where: str, field_name: str, problem: str) -> None:
+    raise RecipeError(f"{where}: {field_name}: {problem}")
 
 
-def _reject_unknown(data: dict[str, Any], known: set[str], where: str) -> None:
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise RecipeError(f"{where}: unknown field(s) {unknown}; known fields: {sorted(known)}")
+def _reject_moved_fields(data: dict[str, Any], where: str) -> None:
+    for (section, name), replacement in _MOVED_FIELDS.items():
+        if isinstance(data.get(section), dict) and name in data[section]:
+            _fail(where, f"{section}.{name}", f"was replaced by {replacement}")
 
 
-def _looks_like_hub_id(path: str) -> bool:
-    return path.count("/") == 1 and not Path(path).exists() and not path.startswith((".", "/", "~"))
+def _one_of(value: Any, allowed: tuple[str, ...], where: str, field_name: str) -> None:
+    if value not in allowed:
+        _fail(where, field_name, f"{describe(value)} is not one of {', '.join(allowed)}")
 
 
-SOURCE_TYPES = {"goemotions", "sentiment140", "table", "dataset"}
+def _at_least(value: float | None, low: float, where: str, field_name: str) -> None:
+    if value is not None and value < low:
+        _fail(where, field_name, f"must be >= {low:g}, got {value:g}")
 
 
-def stable_hash(value: Any) -> str:
-    """sha256 of a JSON-serialisable value with sorted keys: the key of stage settings."""
-    blob = json.dumps(value, sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
-    return hashlib.sha256(blob).hexdigest()
+def _fraction(value: float | None, where: str, field_name: str, *, open_low: bool = False) -> None:
+    if value is None:
+        return
+    if not math.isfinite(value) or value > 1 or value < 0 or (open_low and value == 0):
+        low = "(0" if open_low else "[0"
+        _fail(where, field_name, f"must be in {low}, 1], got {value:g}")
 
 
-def file_sha256(path: str | Path) -> str:
-    """sha256 of a file's bytes, read in chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
+def _check_source(source: SourceSpec, name: str, where: str, split_mode: str) -> None:
+    _at_least(source.limit, 0, where, f"{name}.limit")
+    if source.type == "goemotions":
+        _one_of(source.split, GOEMOTIONS_SPLITS, where, f"{name}.split")
+        if split_mode == "goemotions" and source.split != "train":
+            _fail(
+                where,
+                f"{name}.split",
+                f"GoEmotions {source.split} is the published {'validation' if source.split == 'dev' else 'test'} "
+                "split in split.mode goemotions and cannot also be training data",
+            )
+        if source.split == "test":
+            _fail(where, f"{name}.split", "the GoEmotions test split never enters a build")
+    if source.type != "dataset" and not source.path:
+        _fail(where, f"{name}.path", "is required (a file, a folder, or packaged for the shipped copy)")
+    if source.path == "packaged" and source.type not in ("goemotions", "sentiment140"):
+        _fail(where, f"{name}.path", "packaged data exists for goemotions and sentiment140 sources only")
+    on_error = source.options.get("on_error", "raise")
+    _one_of(on_error, ("raise", "skip"), where, f"{name}.options.on_error")
 
 
-class StageCache:
-    """Finished stage outputs under ``root/<stage>``; a stage is finished once its ``key`` file is written."""
-
-    def __init__(self, root: str | Path):
-        self.root = Path(root)
-
-    def run(self, stage: str, key: str, compute: Callable[[], Any]) -> tuple[Any, bool]:
-        """Load the stage's saved output when its key matches, else compute and save it; returns (output, hit)."""
-        folder = self.root / stage
-        if (folder / "key").is_file() and (folder / "key").read_text() == key:
-            return _load_stage(folder / "data"), True
-        output = compute()
-        _save_stage(output, folder)
-        (folder / "key").write_text(key)
-        return output, False
-
-
-def _save_stage(output: Any, folder: Path) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    key_file = folder / "key"
-    if key_file.exists():
-        key_file.unlink()
-    if isinstance(output, (datasets.Dataset, datasets.DatasetDict)):
-        tmp = folder / "data.tmp"
-        output.save_to_disk(str(tmp))
-        target = folder / "data"
-        if target.exists():
-            shutil.rmtree(target)
-        os.replace(tmp, target)
+def _check_labeler(spec: LabelerSpec, where: str) -> None:
+    if spec.type == "offline":
+        _one_of(spec.model, OFFLINE_LABELERS, where, "labeler.model")
+        for name in ("revision", "batch_tokens"):
+            if getattr(spec, name) is not None:
+                _fail(where, f"labeler.{name}", "applies to transformer labelers only")
+    elif not spec.model.strip():
+        _fail(where, "labeler.model", "name a transformers model id or folder")
+    threshold = spec.threshold
+    if isinstance(threshold, str):
+        if threshold != "tuned":
+            _fail(
+                where,
+                "labeler.threshold",
+                f"a number, a mapping label -> number, or tuned; got {threshold!r}",
+            )
+    elif isinstance(threshold, dict):
+        for label, value in threshold.items():
+            if label not in GOEMOTIONS.names:
+                _fail(where, f"labeler.threshold.{label}", "is not a GoEmotions label")
+            _fraction(value, where, f"labeler.threshold.{label}")
     else:
-        (folder / "data.json").write_text(json.dumps(output, sort_keys=True, default=str))
+        _fraction(threshold, where, "labeler.threshold")
+    _fraction(spec.min_confidence, where, "labeler.min_confidence")
+    _fraction(spec.target_precision, where, "labeler.target_precision", open_low=True)
+    if spec.target_precision is not None and threshold != "tuned":
+        _fail(
+            where,
+            "labeler.target_precision",
+            "needs threshold: tuned (thresholds are chosen on GoEmotions dev)",
+        )
+    _at_least(spec.max_labels, 1, where, "labeler.max_labels")
+    _at_least(spec.batch_tokens, 1, where, "labeler.batch_tokens")
 
 
-def _load_stage(data_path: Path) -> Any:
-    if data_path.exists():
-        return datasets.load_from_disk(str(data_path))
-    return json.loads((data_path.parent / "data.json").read_text())
+def _check_llm(spec: LLMSpec, where: str) -> None:
+    if not _ENV_NAME.match(spec.api_key_env):
+        _fail(where, "llm.api_key_env", "must be the name of an environment variable (never the key itself)")
+    if not spec.enabled:
+        return
+    _one_of(spec.agreement, AGREEMENT_RULES, where, "llm.agreement")
+    _at_least(spec.concurrency, 1, where, "llm.concurrency")
+    _at_least(spec.max_new_per_label, 0, where, "llm.max_new_per_label")
+    if not 0 <= spec.temperature <= 2:
+        _fail(where, "llm.temperature", f"must be in [0, 2], got {spec.temperature:g}")
 
 
-def package_versions() -> dict[str, str]:
-    """Versions of the packages that decide the output, for the manifest."""
-    names = ["goemobalance", "datasets", "pyarrow", "numpy", "pandas", "scikit-learn", "torch",
-             "transformers", "cleanlab", "gensim", "openai", "huggingface_hub"]  # fmt: skip
-    versions = {"python": platform.python_version()}
-    for name in names:
-        try:
-            versions[name] = metadata.version(name)
-        except metadata.PackageNotFoundError:
-            versions[name] = "not installed"
-    return versions
+def _check_balance(spec: BalanceSpec, raw: dict[str, Any], where: str) -> None:
+    _one_of(spec.method, BALANCE_METHODS, where, "balance.method")
+    if spec.method == "select" and spec.options:
+        _fail(where, "balance.options", f"method select takes no options, got {sorted(spec.options)}")
+    strategy = spec.sampling_strategy
+    if isinstance(strategy, str):
+        _one_of(strategy, NAMED_STRATEGIES, where, "balance.sampling_strategy")
+    elif isinstance(strategy, int):
+        _at_least(strategy, 0, where, "balance.sampling_strategy")
+    else:
+        for label, count in strategy.items():
+            if label not in GOEMOTIONS.names:
+                _fail(where, f"balance.sampling_strategy.{label}", "is not a GoEmotions label")
+            _at_least(count, 0, where, f"balance.sampling_strategy.{label}")
+    _at_least(spec.target, 1, where, "balance.target")
+    if "target" in raw and spec.target is not None and strategy != "equal":
+        _fail(
+            where,
+            "balance.target",
+            "applies to sampling_strategy: equal (give the count as sampling_strategy)",
+        )
+    for i, origin in enumerate(spec.source_priority):
+        _one_of(origin, LABEL_ORIGINS, where, f"balance.source_priority[{i}]")
+    for origin, cap in (spec.source_caps or {}).items():
+        _one_of(origin, LABEL_ORIGINS, where, f"balance.source_caps.{origin}")
+        _at_least(cap, 0, where, f"balance.source_caps.{origin}")
+
+
+def _check_split(spec: SplitSpec, raw: dict[str, Any], where: str) -> None:
+    if spec.mode == "goemotions":
+        for name in ("sizes", "order"):
+            if name in raw:
+                _fail(
+                    where,
+                    f"split.{name}",
+                    "applies to mode: stratified (mode goemotions keeps GoEmotions dev/test)",
+                )
+        return
+    sizes = spec.sizes
+    if len(sizes) != 3 or any(s < 0 for s in sizes) or abs(sum(sizes) - 1.0) > 1e-6 or sizes[0] <= 0:
+        _fail(
+            where, "split.sizes", f"three fractions (train > 0, validation, test) summing to 1, got {sizes}"
+        )
+    _one_of(spec.order, (1, 2), where, "split.order")
+
+
+def _check_audit(spec: AuditSpec, where: str) -> None:
+    _one_of(spec.model, AUDIT_MODELS, where, "audit.model")
+    _at_least(spec.folds, 2, where, "audit.folds")
+
+
+def _check_publish(spec: PublishSpec, where: str) -> None:
+    field_name = f"{where}: publish.folder"
+    check_relative(spec.folder, field_name)
+    if Path(spec.folder).parts[0] in RESERVED_OUTPUTS:
+        _fail(
+            where,
+            "publish.folder",
+            f"{spec.folder!r} is where the build keeps its {Path(spec.folder).parts[0]}",
+        )
+    if spec.repo_id is not None and not _REPO_ID.match(spec.repo_id):
+        _fail(where, "publish.repo_id", f"must look like ORG/NAME, got {spec.repo_id!r}")
 
 
 __all__ = [
+    "AUDIT_MODELS",
+    "BALANCE_METHODS",
     "AuditSpec",
     "BalanceSpec",
+    "EvaluationSpec",
     "LLMSpec",
     "LabelerSpec",
     "PublishSpec",
@@ -321,11 +489,9 @@ __all__ = [
     "RecipeError",
     "SourceSpec",
     "SplitSpec",
-    "StageCache",
     "TrainSpec",
-    "file_sha256",
+    "check_recipe",
     "load_recipe",
-    "package_versions",
+    "looks_like_hub_id",
     "recipe_from_dict",
-    "stable_hash",
 ]  # fmt: skip

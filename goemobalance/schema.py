@@ -88,6 +88,12 @@ def from_records(records: list[dict[str, Any]], space: LabelSpace = GOEMOTIONS) 
     return dataset
 
 
+def column(dataset: datasets.Dataset, name: str) -> list[Any]:
+    """A whole column as a Python list, read once from Arrow (a `datasets` column indexed row by row costs
+    a table per access)."""
+    return dataset.with_format("arrow")[name].to_pylist()
+
+
 def multi_hot(dataset: datasets.Dataset, dtype=np.int8) -> np.ndarray:
     """The (n_rows, n_labels) 0/1 label matrix of a dataset in the schema (read column-wise from Arrow)."""
     space = label_space_of(dataset)

@@ -214,11 +214,13 @@ def test_hash_is_stable_and_sensitive_to_content_order_and_names(split_pool):
 def test_saved_folder_has_the_hub_layout(saved):
     files = sorted(p.relative_to(saved).as_posix() for p in saved.rglob("*") if p.is_file())
     assert files == [
+        ".goemobalance-written.json",
         "LICENSE.md",
         "README.md",
         "data/test-00000-of-00001.parquet",
         "data/train-00000-of-00001.parquet",
         "data/validation-00000-of-00001.parquet",
+        "manifest.json",
         "plots/label_counts.png",
         "plots/source_mix.png",
     ]
@@ -319,10 +321,10 @@ def test_card_source_mix_audit_recipe_manifest_and_citations(saved, split_pool):
     assert (
         "sk-abcdefghijklmnopqrstuvwxyz123456" not in readme and "hf_abcdefghijklmnopqrstuvwxyz" not in readme
     )
-    assert "api_key: <redacted>" in readme and "hf_token: <redacted>" in readme
+    assert "api_key: [REDACTED]" in readme and "hf_token: '[REDACTED]'" in readme
     assert "seed: 0\nout: /tmp/x\ninputs:\n  goemotions: ab12" in readme
     assert f"`{dataset_hash(split_pool)}`" in readme
-    assert "datasets.load_dataset('org/goemo-test')" in readme
+    assert 'datasets.load_dataset("org/goemo-test")' in readme
     for needle in (
         "Demszky",
         "Go, Alec and Bhayani, Richa and Huang, Lei",
@@ -403,3 +405,18 @@ def test_card_fields_may_be_given_as_keywords(split_pool, pool, tmp_path):
     assert _number(_table_row(readme, "grief")[1]) == multi_hot(pool).sum(axis=0)[GOEMOTIONS.id("grief")]
     with pytest.raises(TypeError, match="unknown card field"):
         save(split_pool, tmp_path / "bad", plots=False, licence="mit")
+
+
+def test_save_keeps_files_it_did_not_write_and_stages_its_own(split_pool, tmp_path):
+    folder = tmp_path / "repo"
+    folder.mkdir()
+    (folder / "notes.md").write_text("mine")
+    with pytest.raises(PublishError, match=r"notes\.md.*--overwrite"):
+        save(split_pool, folder, plots=False)
+    assert sorted(p.name for p in folder.iterdir()) == ["notes.md"], "nothing written on refusal"
+    save(split_pool, folder, plots=False, overwrite=True)
+    assert (folder / "notes.md").read_text() == "mine"
+    assert not [p for p in folder.iterdir() if ".goemobalance-tmp-" in p.name], "the staging folder is gone"
+    save(split_pool, folder, plots=False, overwrite=True, max_shard_bytes=50_000)
+    assert (folder / "notes.md").read_text() == "mine"
+    assert len(list((folder / "data").glob("train-*.parquet"))) > 1

@@ -21,7 +21,9 @@ import pytest
 import yaml
 
 from goemobalance.cli import main
+from goemobalance.outputs import RECORD_NAME
 from goemobalance.publish import CardInfo, PublishError, dataset_hash, make_dataset_dict, push_to_hub, save
+from goemobalance.publish.card import card_with_repo_id
 
 TOKEN = "hf_FakeTokenForTests0123456789abcdef"
 
@@ -197,8 +199,14 @@ def folder(tmp_path_factory, small_dict) -> Path:
     )
 
 
-def _local_files(folder: Path) -> dict[str, bytes]:
-    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+def _local_files(folder: Path, repo_id: str | None = None) -> dict[str, bytes]:
+    """What an upload of `folder` to `repo_id` must send: every file but goemobalance's record of what it
+    wrote, with the card's usage snippet naming `repo_id`."""
+    files = {p.relative_to(folder).as_posix(): p.read_bytes() for p in folder.rglob("*") if p.is_file()}
+    files.pop(RECORD_NAME)
+    if repo_id is not None:
+        files["README.md"] = card_with_repo_id(files["README.md"].decode("utf-8"), repo_id).encode("utf-8")
+    return files
 
 
 def test_push_uploads_every_file_with_its_bytes_and_the_token(hub, folder, monkeypatch):
@@ -206,7 +214,7 @@ def test_push_uploads_every_file_with_its_bytes_and_the_token(hub, folder, monke
     info = push_to_hub(
         folder, "org/goemo", private=True, token=TOKEN, endpoint=hub.url, commit_message="first upload"
     )
-    assert hub.files["org/goemo"] == _local_files(folder)
+    assert hub.files["org/goemo"] == _local_files(folder, "org/goemo")
     assert hub.repos["org/goemo"] == {
         "name": "goemo",
         "organization": "org",
@@ -227,7 +235,7 @@ def test_push_to_an_existing_repo_reads_the_token_from_the_environment(hub, fold
     push_to_hub(folder, "org/goemo", endpoint=hub.url)
     push_to_hub(folder, "org/goemo", endpoint=hub.url)  # create_repo answers 409: exist_ok
     assert len(hub.commits) == 2 and hub.repos["org/goemo"]["visibility"] == "public"
-    assert hub.files["org/goemo"] == _local_files(folder)
+    assert hub.files["org/goemo"] == _local_files(folder, "org/goemo")
     assert all(r["headers"].get("authorization") == f"Bearer {TOKEN}" for r in hub.requests)
 
 
@@ -262,12 +270,12 @@ def test_push_with_lfs_files_when_xet_is_disabled(folder, monkeypatch):
         push_to_hub(folder, "org/lfs", token=TOKEN, endpoint=hub.url)
     finally:
         hub.close()
-    assert hub.files["org/lfs"] == _local_files(folder)
+    assert hub.files["org/lfs"] == _local_files(folder, "org/lfs")
     binary = {p for p in _local_files(folder) if p.endswith((".parquet", ".png"))}
     assert len(hub.lfs_objects) == len(binary) == 5
     commit = next(r for r in hub.requests if r["path"].endswith("/commit/main"))
     kinds = [json.loads(line)["key"] for line in commit["body"].splitlines()[1:]]
-    assert sorted(kinds) == ["file"] + ["lfsFile"] * 5
+    assert sorted(kinds) == ["file"] * 2 + ["lfsFile"] * 5, "README.md and manifest.json inline"
     hub_calls = [r for r in hub.requests if not r["path"].startswith("/lfs-storage/")]
     assert all(r["headers"].get("authorization") == f"Bearer {TOKEN}" for r in hub_calls)
 
@@ -298,7 +306,7 @@ def test_cli_uploads_a_hub_folder_as_is_with_the_token_from_the_environment(hub,
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     code = main(["publish", str(folder), "--repo-id", "org/cli", "--private", "--endpoint", hub.url])
     assert code == 0
-    assert hub.files["org/cli"] == _local_files(folder)
+    assert hub.files["org/cli"] == _local_files(folder, "org/cli")
     assert hub.repos["org/cli"]["visibility"] == "private"
     output = capsys.readouterr()
     assert "/datasets/org/cli/commit/" in output.out and TOKEN not in output.out + output.err
@@ -314,7 +322,7 @@ def test_cli_splits_an_unsplit_dataset_before_uploading(hub, goemotions_test, tm
     assert [p for p in uploaded if p.startswith("data/")] == [
         "data/test-00000-of-00001.parquet", "data/train-00000-of-00001.parquet", "data/validation-00000-of-00001.parquet"
     ]  # fmt: skip
-    assert b"datasets.load_dataset('org/split')" in hub.files["org/split"]["README.md"]
+    assert b'datasets.load_dataset("org/split")' in hub.files["org/split"]["README.md"]
 
 
 def test_cli_refuses_without_a_target_or_a_token(folder, monkeypatch, capsys):
@@ -337,3 +345,41 @@ def test_cli_publishes_a_goemotions_tsv_file(goemotions_dir, tmp_path):
     ids = sorted(i for split in back.values() for i in split["id"])
     assert ids == sorted(f"goemotions:{line.rstrip(chr(10)).split(chr(9))[2]}" for line in lines)
     assert 0.7 < len(back["train"]) / 600 < 0.9
+
+
+def test_cli_uploads_a_built_folder_to_the_recipes_repo_id_and_the_card_names_it(
+    small_dict, hub, tmp_path, monkeypatch, capsys
+):
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    built = save(
+        small_dict,
+        tmp_path / "dataset",
+        manifest={"publish": {"repo_id": "org/from-recipe", "private": True}},
+    )
+    assert 'datasets.load_dataset("path/to/this/folder")' in (built / "README.md").read_text()
+    assert main(["publish", str(built), "--endpoint", hub.url]) == 0
+    assert hub.repos["org/from-recipe"]["visibility"] == "private"
+    assert b'datasets.load_dataset("org/from-recipe")' in hub.files["org/from-recipe"]["README.md"]
+    assert RECORD_NAME not in hub.files["org/from-recipe"]
+    assert main(["publish", str(built), "--endpoint", hub.url, "--repo-id", "org/other"]) == 0
+    assert b'datasets.load_dataset("org/other")' in hub.files["org/other"]["README.md"]
+    assert "(private)" in capsys.readouterr().out
+
+
+def test_cli_publish_into_a_folder_with_foreign_files_needs_overwrite_and_keeps_them(
+    small_dict, tmp_path, capsys
+):
+    saved = tmp_path / "saved"
+    small_dict.save_to_disk(str(saved))
+    out = tmp_path / "repo"
+    (out / "data").mkdir(parents=True)
+    (out / "README.md").write_text("my own readme")
+    (out / "data" / "train-00000-of-00002.parquet").write_bytes(b"my own shard")
+    capsys.readouterr()
+    assert main(["publish", str(saved), "--out", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "goemobalance did not write" in err and "--overwrite" in err
+    assert (out / "README.md").read_text() == "my own readme"
+    assert main(["publish", str(saved), "--out", str(out), "--overwrite"]) == 0
+    assert (out / "data" / "train-00000-of-00002.parquet").read_bytes() == b"my own shard", "never deleted"
+    assert "goemobalance" in (out / "README.md").read_text(), "a file of the same name is replaced"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -16,7 +15,9 @@ HELP = """\
 DATASET_DIR is a Hub-layout folder written by `goemobalance build` or `save` (uploaded as is unless --out
 is given), a `save_to_disk` folder, or any dataset path goemobalance can read (split into
 train/validation/test with the iterative stratifier when it is not split yet).
-The token is read from the HF_TOKEN environment variable only.
+The token is read from the HF_TOKEN environment variable only. A folder written by `goemobalance build`
+is uploaded to the recipe's publish.repo_id (and publish.private) unless --repo-id is given; the card's
+usage snippet names the repository uploaded to.
 
 examples:
   goemobalance publish out/quickstart/dataset --repo-id ORG/NAME
@@ -33,8 +34,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("dataset", metavar="DATASET_DIR", help="dataset to publish")
-    parser.add_argument("--repo-id", help="upload to this Hub dataset repository (ORG/NAME)")
-    parser.add_argument("--private", action="store_true", help="create the repository as private")
+    parser.add_argument("--repo-id", help="upload to this Hub dataset repository (ORG/NAME; default: the "
+                        "recipe's publish.repo_id for a folder written by build)")  # fmt: skip
+    parser.add_argument("--private", action="store_true",
+                        help="create the repository as private (default: the recipe's publish.private)")  # fmt: skip
+    parser.add_argument("--overwrite", action="store_true",
+                        help="write --out into a folder holding files goemobalance did not write (they are kept)")  # fmt: skip
     parser.add_argument(
         "--endpoint", help="Hub endpoint URL (default: HF_ENDPOINT or https://huggingface.co)"
     )
@@ -53,62 +58,88 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from goemobalance.publish import PublishError, dataset_hash, is_hub_folder, push_to_hub
+    from goemobalance.publish import PublishError, dataset_hash, is_hub_folder
+    from goemobalance.publish.hub import TOKEN_ENV
 
-    if not args.repo_id and not args.out:
-        print("error: give --repo-id to upload, --out to write a Hub folder, or both", file=sys.stderr)
-        return 2
-    if args.repo_id and not os.environ.get("HF_TOKEN"):
-        print("error: set the HF_TOKEN environment variable to upload", file=sys.stderr)
-        return 2
-    try:
-        if is_hub_folder(args.dataset) and not args.out:
-            folder = Path(args.dataset)
-            print(f"uploading {folder} as is")
-            return _upload(folder, args, push_to_hub)
-        with tempfile.TemporaryDirectory(prefix="goemobalance-publish-") as scratch:
-            folder = args.out or Path(scratch) / "dataset"
-            dataset_dict = _write_folder(args, folder)
-            print(f"wrote {folder}: " + ", ".join(f"{k}={len(v)}" for k, v in dataset_dict.items()))
-            print(f"content hash: {dataset_hash(dataset_dict)}")
-            return _upload(folder, args, push_to_hub) if args.repo_id else 0
-    except (PublishError, FileNotFoundError, ValueError) as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    repo_id, private = upload_target(args)
+    if not repo_id and not args.out:
+        raise PublishError(
+            "give --repo-id to upload (or build with publish.repo_id in the recipe), --out to write a Hub "
+            "folder, or both"
+        )
+    if repo_id and not os.environ.get(TOKEN_ENV):
+        raise PublishError(f"set the {TOKEN_ENV} environment variable to upload")
+    if args.out:
+        from goemobalance.outputs import OwnedFolder
+
+        OwnedFolder(args.out, overwrite=args.overwrite).check("dataset folder", error=PublishError)
+    if is_hub_folder(args.dataset) and not args.out:
+        print(f"uploading {args.dataset} as is")
+        return _upload(Path(args.dataset), repo_id, private, args)
+    with tempfile.TemporaryDirectory(prefix="goemobalance-publish-") as scratch:
+        folder = args.out or Path(scratch) / "dataset"
+        dataset_dict = _write_folder(args, folder, repo_id)
+        print(f"wrote {folder}: " + ", ".join(f"{k}={len(v)}" for k, v in dataset_dict.items()))
+        print(f"content hash: {dataset_hash(dataset_dict)}")
+        return _upload(folder, repo_id, private, args) if repo_id else 0
 
 
-def _write_folder(args: argparse.Namespace, folder: Path):
+def upload_target(args: argparse.Namespace) -> tuple[str | None, bool]:
+    """The repository and visibility: the flags, else what the build's recipe said (``publish.repo_id``,
+    ``publish.private``, kept in the folder's manifest.json)."""
+    published = (build_manifest(args.dataset) or {}).get("publish") or {}
+    return args.repo_id or published.get("repo_id"), bool(args.private or published.get("private"))
+
+
+def build_manifest(dataset: str | Path) -> dict[str, Any] | None:
+    """The manifest a build wrote into its dataset folder, if `dataset` is one."""
+    from goemobalance.publish.hub import MANIFEST_FILE
+
+    path = Path(dataset) / MANIFEST_FILE
+    return _read_structured(path) if path.is_file() else None
+
+
+def _write_folder(args: argparse.Namespace, folder: Path, repo_id: str | None):
     from goemobalance.publish import CardInfo, make_dataset_dict, read_dataset, save
 
     dataset_dict = make_dataset_dict(read_dataset(args.dataset), sizes=tuple(args.sizes), seed=args.seed)
     card = CardInfo(
         license=args.license,
-        repo_id=args.repo_id,
+        repo_id=repo_id,
         before=read_dataset(args.before) if args.before else None,
         audit=_read_structured(args.audit),
         recipe=args.recipe.read_text(encoding="utf-8") if args.recipe else None,
-        manifest=_read_structured(args.manifest),
+        manifest=_read_structured(args.manifest) if args.manifest else build_manifest(args.dataset),
     )
     if args.pretty_name:
         card.pretty_name = args.pretty_name
-    save(dataset_dict, folder, card=card)
+    save(dataset_dict, folder, card=card, overwrite=args.overwrite)
     return dataset_dict
 
 
-def _upload(folder: Path, args: argparse.Namespace, push_to_hub) -> int:
-    info = push_to_hub(folder, args.repo_id, private=args.private, endpoint=args.endpoint,
+def _upload(folder: Path, repo_id: str, private: bool, args: argparse.Namespace) -> int:
+    from goemobalance.publish import push_to_hub
+
+    info = push_to_hub(folder, repo_id, private=private, endpoint=args.endpoint,
                        commit_message=args.commit_message)  # fmt: skip
-    print(f"uploaded to {info.repo_url}: {info.commit_url}")
+    print(f"uploaded to {info.repo_url}{' (private)' if private else ''}: {info.commit_url}")
     return 0
 
 
 def _read_structured(path: Path | None) -> dict[str, Any] | None:
     if path is None:
         return None
+    from goemobalance.publish import PublishError
+
     if not path.is_file():
-        raise FileNotFoundError(f"file not found: {path}")
+        raise PublishError(f"file not found: {path}")
     text = path.read_text(encoding="utf-8")
-    data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as exc:
+        raise PublishError(
+            f"{path}: not valid {'JSON' if path.suffix == '.json' else 'YAML'}: {exc}"
+        ) from exc
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: expected a JSON/YAML object at the top level")  # noqa: TRY004 - a file's content
+        raise PublishError(f"{path}: expected a JSON/YAML object at the top level")
     return data

@@ -19,13 +19,9 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from goemobalance.publish.hashing import ordered_splits
 from goemobalance.publish.measures import LabelData, imbalance_measures, label_counts, label_space_of_any
+from goemobalance.redact import redact_data, redact_text
+from goemobalance.schema import column
 
-SECRET_KEY = re.compile(r"(token|secret|password|passwd|api[_-]?key|authorization|credential)", re.IGNORECASE)
-SECRET_VALUE = re.compile(r"\b(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_\-]{20,})\b")
-SECRET_LINE = re.compile(
-    r"^(\s*[\w\-]*(?:token|secret|password|api[_-]?key)[\w\-]*\s*:\s*)(\S.*)$", re.IGNORECASE
-)
-REDACTED = "<redacted>"
 LICENSE_FILE = "LICENSE.md"
 OTHER_LICENSE_NAME = "goemobalance-mixed-sources"
 
@@ -102,6 +98,7 @@ class CardInfo:
     audit: Mapping[str, Any] | None = None
     recipe: str | Mapping[str, Any] | None = None
     manifest: Mapping[str, Any] | None = None
+    dropped: Mapping[str, Mapping[str, int]] | None = None
     tags: Sequence[str] = field(
         default_factory=lambda: ("emotion", "goemotions", "multi-label", "balanced", "goemobalance")
     )
@@ -126,15 +123,15 @@ def card_info(card: CardInfo | None = None, **fields: Any) -> CardInfo:
 
 
 def as_mapping(value: Any) -> Mapping[str, Any] | None:
-    """A plain mapping from a dict, a report object with ``as_dict``/``to_dict``, or a dataclass."""
+    """A plain mapping from a dict, a report object with ``to_dict`` (or the older ``as_dict``), or a dataclass."""
     if value is None or isinstance(value, Mapping):
         return value
-    for method in ("as_dict", "to_dict"):
+    for method in ("to_dict", "as_dict"):
         if callable(getattr(value, method, None)):
             return dict(getattr(value, method)())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
-    raise TypeError(f"expected a mapping or a report with as_dict()/to_dict(), got {type(value).__name__}")
+    raise TypeError(f"expected a mapping or a report with to_dict(), got {type(value).__name__}")
 
 
 def card_metadata(
@@ -199,6 +196,7 @@ def card_body(
         _label_section(dataset_dict, info, plots.get("label_counts")),
         _measures_section(dataset_dict, info),
         _source_mix_section(dataset_dict, plots.get("source_mix")),
+        _dropped_section(info.dropped),
         _audit_section(info.audit),
         _code_section("Recipe", "The recipe this dataset was built from.", recipe_text(info.recipe), "yaml"),
         _code_section(
@@ -217,7 +215,11 @@ def source_mix(dataset_dict: datasets.DatasetDict) -> dict[str, dict[str, int]]:
     """Rows per split by ``source/label_origin``."""
     return {
         name: dict(
-            sorted(Counter(f"{s}/{o}" for s, o in zip(split["source"], split["label_origin"])).items())
+            sorted(
+                Counter(
+                    f"{s}/{o}" for s, o in zip(column(split, "source"), column(split, "label_origin"))
+                ).items()
+            )
         )
         for name, split in dataset_dict.items()
     }
@@ -251,25 +253,21 @@ def default_license(sources: set[str]) -> str:
     return "apache-2.0" if sources <= {"goemotions", "llm"} else "other"
 
 
-def redact(value: Any) -> Any:
-    """A copy with values under secret-looking keys, and token-looking strings, replaced by ``<redacted>``."""
-    if isinstance(value, Mapping):
-        return {k: REDACTED if SECRET_KEY.search(str(k)) and v else redact(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [redact(v) for v in value]
-    if isinstance(value, str):
-        return SECRET_VALUE.sub(REDACTED, value)
-    return value
-
-
 def recipe_text(recipe: str | Mapping[str, Any] | None) -> str | None:
-    """The recipe as YAML text, with secret-looking values redacted."""
+    """The recipe as YAML text, with secrets redacted (`goemobalance.redact`)."""
     if recipe is None:
         return None
     if isinstance(recipe, Mapping):
         return _yaml_text(recipe)
-    lines = [SECRET_LINE.sub(lambda m: m.group(1) + REDACTED, line) for line in str(recipe).splitlines()]
-    return SECRET_VALUE.sub(REDACTED, "\n".join(lines))
+    return redact_text(str(recipe))
+
+
+USAGE_CALL = re.compile(r"""datasets\.load_dataset\((["']).*?\1\)""")
+
+
+def card_with_repo_id(card_text: str, repo_id: str) -> str:
+    """The card text with its usage snippet loading `repo_id` (for a folder uploaded to another repository)."""
+    return USAGE_CALL.sub(lambda _: f"datasets.load_dataset({json.dumps(repo_id)})", card_text, count=1)
 
 
 def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
@@ -292,7 +290,7 @@ def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str
 
 def _yaml_text(value: Mapping[str, Any]) -> str:
     """Redacted YAML of a mapping; values YAML cannot represent (paths, NumPy scalars, ...) become strings."""
-    plain = json.loads(json.dumps(redact(dict(value)), default=_json_default))
+    plain = json.loads(json.dumps(redact_data(dict(value)), default=_json_default))
     return yaml.safe_dump(plain, sort_keys=False, allow_unicode=True)
 
 
@@ -323,16 +321,16 @@ def _dataset_info(dataset_dict: datasets.DatasetDict, download_size: int) -> Dat
     return DatasetInfosDict({"default": info})
 
 
-def _column_values(dataset_dict: datasets.DatasetDict, column: str) -> set[str]:
-    return {value for split in dataset_dict.values() for value in split[column]}
+def _column_values(dataset_dict: datasets.DatasetDict, name: str) -> set[str]:
+    return {value for split in dataset_dict.values() for value in column(split, name)}
 
 
 def _usage_section(dataset_dict: datasets.DatasetDict, info: CardInfo, content_hash: str) -> str:
-    where = info.repo_id or "path/to/this/folder"
+    where = json.dumps(info.repo_id or "path/to/this/folder")
     sizes = markdown_table(["split", "rows"], [(name, len(split)) for name, split in dataset_dict.items()])
     return (
         "## Usage\n\n"
-        f"```python\nimport datasets\n\ndd = datasets.load_dataset({where!r})\n"
+        f"```python\nimport datasets\n\ndd = datasets.load_dataset({where})\n"
         'names = dd["train"].features["labels"].feature.names  # the label names, ids are positions\n```\n\n'
         f"{sizes}\n\n"
         "Columns: `id` (source-prefixed stable id), `text`, `labels` (list of label ids, "
@@ -403,6 +401,21 @@ def _source_mix_section(dataset_dict: datasets.DatasetDict, plot: str | None) ->
     return text + (f"\n\n![Source mix]({plot})" if plot else "")
 
 
+def _dropped_section(dropped: Mapping[str, Mapping[str, int]] | None) -> str | None:
+    """Rows the build skipped or dropped, by stage and reason (nothing is dropped silently)."""
+    if dropped is None:
+        return None
+    rows = [(stage, reason, count) for stage, reasons in dropped.items() for reason, count in reasons.items()]
+    if not rows:
+        return "## Rows left out\n\nThe build skipped or dropped no row."
+    total = sum(count for _, _, count in rows)
+    return (
+        "## Rows left out\n\n"
+        f"Rows the build read but did not publish ({total:,} in all), by stage and reason.\n\n"
+        + markdown_table(["stage", "reason", "rows"], rows)
+    )
+
+
 AUDIT_TABLES: tuple[str, ...] = ("per_label", "per_source", "leaks")
 
 
@@ -413,8 +426,15 @@ def _audit_section(audit: Mapping[str, Any] | None) -> str | None:
     """
     if not audit:
         return None
-    audit = redact(dict(audit))
+    audit = redact_data(dict(audit))
     parts = ["## Audit summary", "Label-noise, duplicate and leakage audit of the published set."]
+    covers = audit.get("covers")
+    if isinstance(covers, Mapping) and covers:
+        parts.append(
+            "The audit covers "
+            + ", ".join(f"{name} ({int(rows):,} rows)" for name, rows in covers.items())
+            + "; every number below is over these rows."
+        )
     if isinstance(audit.get("summary"), str):
         parts.append(audit["summary"])
     scalars = [(k, v) for k, v in audit.items() if _is_scalar(v) and k != "summary"]
@@ -429,7 +449,7 @@ def _audit_section(audit: Mapping[str, Any] | None) -> str | None:
             "### Duplicates\n\n"
             + markdown_table(["name", "value"], [(k, v) for k, v in counts.items() if _is_scalar(v)])
         )
-    left_out = [k for k, v in audit.items() if not _is_scalar(v) and k not in AUDIT_TABLES]
+    left_out = [k for k, v in audit.items() if not _is_scalar(v) and k not in (*AUDIT_TABLES, "covers")]
     if left_out:
         parts.append(
             f"The full report (also {', '.join(left_out)}) is in the audit's `audit.json` and `audit.md`."

@@ -2,20 +2,27 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import shutil
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import datasets
-from huggingface_hub import CommitInfo, HfApi
+from huggingface_hub import CommitInfo, CommitOperationAdd, HfApi
 
+from goemobalance.atomic import TEMP_MARK
+from goemobalance.errors import ServiceError
 from goemobalance.labels import LabelSpace
+from goemobalance.outputs import RECORD_NAME, OwnedFolder, check_relative
 from goemobalance.publish.card import (
     LICENSE_FILE,
     CardInfo,
     build_card,
     card_info,
+    card_with_repo_id,
     license_file_text,
     resolved_license,
     source_mix,
@@ -24,11 +31,13 @@ from goemobalance.publish.hashing import dataset_hash, ordered_splits
 from goemobalance.publish.measures import label_counts, label_space_of_any
 from goemobalance.publish.plots import plot_label_counts, plot_source_mix
 from goemobalance.publish.splits import PublishError, make_dataset_dict
+from goemobalance.redact import redact_data, redact_text
 
 DATA_DIR = "data"
 PLOTS_DIR = "plots"
 MAX_SHARD_BYTES = 500 * 1024 * 1024
 TOKEN_ENV = "HF_TOKEN"
+MANIFEST_FILE = "manifest.json"
 
 
 def save(
@@ -38,31 +47,97 @@ def save(
     card: CardInfo | None = None,
     plots: bool = True,
     max_shard_bytes: int = MAX_SHARD_BYTES,
+    overwrite: bool = False,
+    extra_files: Mapping[str, str | Path] | None = None,
+    content_hash: str | None = None,
     **card_fields: Any,
 ) -> Path:
     """Write the Hub repository layout: ``data/<split>-XXXXX-of-YYYYY.parquet``, ``README.md`` and ``plots/``.
 
     Card contents come from `card` and/or keyword arguments naming `CardInfo` fields (``before``, ``audit``,
-    ``recipe`` or ``recipe_text``, ``manifest``, ``license``, ``pretty_name``, ...), keywords winning. The
-    splits are validated first (`make_dataset_dict`). Files this function owns from an earlier save
-    (parquet shards, plots, the card) are replaced, so a re-save never leaves stale shards behind.
+    ``recipe`` or ``recipe_text``, ``manifest``, ``license``, ``pretty_name``, ``repo_id``, ``dropped``...),
+    keywords winning. The splits are validated first (`make_dataset_dict`).
+
+    Everything is written into a temporary folder inside `folder` and then moved into place; files an
+    earlier `save` wrote and this one does not (stale shards) are removed. Files goemobalance did not write
+    are never removed: a folder holding such files is an error unless `overwrite` is True (then files of
+    the same name are replaced and the others kept).
+
+    Parameters
+    ----------
+    dataset_dict : datasets.DatasetDict
+        train / validation / test in the record schema.
+    folder : str or Path
+        The repository folder.
+    card : CardInfo, optional
+        Card contents; keyword arguments override its fields.
+    plots : bool
+        Draw the label-count and source-mix plots.
+    max_shard_bytes : int
+        Largest parquet shard (in Arrow bytes) before a split is cut into several.
+    overwrite : bool
+        Write into a folder that holds files goemobalance did not write.
+    extra_files : mapping, optional
+        ``{path in the repository: local file or folder}`` copied in as well (e.g. the audit report).
+    content_hash : str, optional
+        `dataset_hash(dataset_dict)` when the caller already has it.
+
+    Returns
+    -------
+    Path
+        `folder`.
     """
     card = card_info(card, **card_fields)
     dataset_dict = make_dataset_dict(dataset_dict)
-    folder = Path(folder)
-    folder.mkdir(parents=True, exist_ok=True)
-    _remove_owned_files(folder)
+    target = OwnedFolder(folder, overwrite=overwrite)
+    target.check("dataset folder", error=PublishError)
+    staged = target.staging_folder()
+    try:
+        _write_repository(dataset_dict, staged, card, plots, max_shard_bytes, content_hash)
+        for relative, source in (extra_files or {}).items():
+            _copy_into(Path(source), staged, relative)
+        files = [p.relative_to(staged).as_posix() for p in sorted(staged.rglob("*")) if p.is_file()]
+        target.install(staged, files)
+    finally:
+        if staged.exists():
+            shutil.rmtree(staged)
+    return Path(folder)
+
+
+def _write_repository(
+    dataset_dict: datasets.DatasetDict,
+    folder: Path,
+    card: CardInfo,
+    plots: bool,
+    max_shard_bytes: int,
+    content_hash: str | None,
+) -> None:
     data_files = {name: _write_parquet_shards(dataset_dict[name], name, folder, max_shard_bytes)
                   for name in ordered_splits(dataset_dict)}  # fmt: skip
     download_size = sum((folder / path).stat().st_size for paths in data_files.values() for path in paths)
     plot_paths = _write_plots(dataset_dict, card, folder) if plots else {}
-    content_hash = dataset_hash(dataset_dict)
     readme = build_card(dataset_dict, card, data_files=data_files, download_size=download_size,
-                        content_hash=content_hash, plots=plot_paths)  # fmt: skip
-    readme.save(folder / "README.md")
+                        content_hash=content_hash or dataset_hash(dataset_dict), plots=plot_paths)  # fmt: skip
+    (folder / "README.md").write_text(redact_text(str(readme)), encoding="utf-8")
     if resolved_license(dataset_dict, card) == "other":
-        (folder / LICENSE_FILE).write_text(license_file_text(dataset_dict, card), encoding="utf-8")
-    return folder
+        (folder / LICENSE_FILE).write_text(
+            redact_text(license_file_text(dataset_dict, card)), encoding="utf-8"
+        )
+    if card.manifest:
+        (folder / MANIFEST_FILE).write_text(
+            json.dumps(redact_data(dict(card.manifest)), indent=2, sort_keys=True, default=str) + "\n",
+            encoding="utf-8",
+        )
+
+
+def _copy_into(source: Path, folder: Path, relative: str) -> None:
+    check_relative(relative, "extra_files")
+    target = folder / relative
+    if source.is_dir():
+        shutil.copytree(source, target, dirs_exist_ok=True)
+    else:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, target)
 
 
 def load_published(folder: str | Path, **kwargs) -> datasets.DatasetDict:
@@ -106,14 +181,43 @@ def push_to_hub(
             f"no Hugging Face token: pass token=... or set the {TOKEN_ENV} environment variable"
         )
     api = HfApi(endpoint=endpoint, token=token)
-    api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True, token=token)
-    return api.upload_folder(
-        repo_id=repo_id,
-        folder_path=folder,
-        repo_type="dataset",
-        commit_message=commit_message,
-        token=token,
-        ignore_patterns=[".cache/**", "**/.cache/**", "*.lock"],
+    operations = upload_operations(folder, repo_id)
+    try:
+        api.create_repo(repo_id, repo_type="dataset", private=private, exist_ok=True, token=token)
+        return api.create_commit(
+            repo_id=repo_id,
+            operations=operations,
+            repo_type="dataset",
+            commit_message=commit_message,
+            token=token,
+        )
+    except OSError as exc:  # HTTP errors and connection failures (huggingface_hub's errors are OSErrors)
+        raise ServiceError(f"upload to the Hub repository {repo_id} failed: {exc}") from exc
+
+
+def upload_operations(folder: str | Path, repo_id: str) -> list[CommitOperationAdd]:
+    """One commit operation per file of `folder`, leaving out goemobalance's own bookkeeping (the record of
+    written files, temporaries) and caches; the card's usage snippet names `repo_id`."""
+    folder = Path(folder)
+    operations = []
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        relative = path.relative_to(folder).as_posix()
+        if _not_uploaded(relative):
+            continue
+        if relative == "README.md":
+            text = card_with_repo_id(path.read_text(encoding="utf-8"), repo_id)
+            operations.append(CommitOperationAdd(path_in_repo=relative, path_or_fileobj=text.encode("utf-8")))
+        else:
+            operations.append(CommitOperationAdd(path_in_repo=relative, path_or_fileobj=str(path)))
+    return operations
+
+
+def _not_uploaded(relative: str) -> bool:
+    parts = relative.split("/")
+    return (
+        relative == RECORD_NAME
+        or any(TEMP_MARK in part or part == ".cache" for part in parts)
+        or relative.endswith(".lock")
     )
 
 
@@ -142,13 +246,6 @@ def _write_plots(dataset_dict: datasets.DatasetDict, card: CardInfo, folder: Pat
     return {"label_counts": counts, "source_mix": mix}
 
 
-def _remove_owned_files(folder: Path) -> None:
-    owned = [folder / "README.md", folder / LICENSE_FILE]
-    for path in [*(folder / DATA_DIR).glob("*.parquet"), *(folder / PLOTS_DIR).glob("*.png"), *owned]:
-        if path.is_file():
-            path.unlink()
-
-
 def read_dataset(path: str | Path) -> datasets.Dataset | datasets.DatasetDict:
     """A dataset from a Hub-layout folder, a `save_to_disk` folder, or any path `load_dataset_any` reads."""
     path = Path(path)
@@ -158,11 +255,6 @@ def read_dataset(path: str | Path) -> datasets.Dataset | datasets.DatasetDict:
         return load_published(path)
     if path.is_dir() and any((path / name).is_file() for name in ("dataset_dict.json", "state.json")):
         return datasets.load_from_disk(str(path))
-    try:
-        from goemobalance.sources import load_dataset_any
-    except ImportError:
-        raise PublishError(
-            f"{path} is neither a Hub-layout folder nor a save_to_disk folder, and "
-            "goemobalance.sources.load_dataset_any is not available to read it"
-        ) from None
+    from goemobalance.sources import load_dataset_any
+
     return load_dataset_any(path)

@@ -94,7 +94,7 @@ def _common_features(dataset_dict: datasets.DatasetDict) -> datasets.Features:
 def _check_no_shared_ids(dataset_dict: datasets.DatasetDict) -> None:
     owner: dict[str, str] = {}
     for name, split in dataset_dict.items():
-        for row, row_id in enumerate(split["id"]):
+        for row, row_id in enumerate(split.with_format("arrow")["id"].to_pylist()):
             if row_id in owner:
                 raise PublishError(
                     f"id {row_id!r} is in split {owner[row_id]!r} and in split {name!r} (row {row}): "
