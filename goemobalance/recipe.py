@@ -32,8 +32,7 @@ RECIPE_VERSION = 1
 SOURCE_TYPES: tuple[str, ...] = ("goemotions", "sentiment140", "table", "dataset")
 GOEMOTIONS_SPLITS: tuple[str, ...] = ("train", "dev", "test")
 OFFLINE_LABELERS: tuple[str, ...] = ("tfidf", "minilm")
-BALANCE_METHODS: tuple[str, ...] = ("select",)
-NAMED_STRATEGIES: tuple[str, ...] = ("equal", "min", "median", "mean", "max")
+BALANCE_METHODS: tuple[str, ...] = ("select", "add", "ml-ros", "lp-ros", "ml-rus", "lp-rus")
 AUDIT_MODELS: tuple[str, ...] = ("tfidf", "tfidf-char", "minilm", "tfidf+minilm")
 AGREEMENT_RULES: tuple[str, ...] = ("subset", "jaccard", "exact")
 SPLIT_MODES: tuple[str, ...] = ("goemotions", "stratified")
@@ -413,31 +412,32 @@ def _check_llm(spec: LLMSpec, where: str) -> None:
 
 
 def _check_balance(spec: BalanceSpec, raw: dict[str, Any], where: str) -> None:
+    from goemobalance.balance.sampling import NAMED_STRATEGIES, check_balance_options
+    from goemobalance.build.stages import balance_arguments
+
     _one_of(spec.method, BALANCE_METHODS, where, "balance.method")
-    if spec.method == "select" and spec.options:
-        _fail(where, "balance.options", f"method select takes no options, got {sorted(spec.options)}")
     strategy = spec.sampling_strategy
     if isinstance(strategy, str):
         _one_of(strategy, NAMED_STRATEGIES, where, "balance.sampling_strategy")
-    elif isinstance(strategy, int):
-        _at_least(strategy, 0, where, "balance.sampling_strategy")
-    else:
-        for label, count in strategy.items():
+    elif isinstance(strategy, dict):
+        for label in strategy:
             if label not in GOEMOTIONS.names:
                 _fail(where, f"balance.sampling_strategy.{label}", "is not a GoEmotions label")
-            _at_least(count, 0, where, f"balance.sampling_strategy.{label}")
-    _at_least(spec.target, 1, where, "balance.target")
-    if "target" in raw and spec.target is not None and strategy != "equal":
+    for i, origin in enumerate(spec.source_priority):
+        _one_of(origin, LABEL_ORIGINS, where, f"balance.source_priority[{i}]")
+    if spec.target is not None:
+        _at_least(spec.target, 1, where, "balance.target")
+    if "target" in raw and spec.target is not None and spec.sampling_strategy != "equal":
         _fail(
             where,
             "balance.target",
             "applies to sampling_strategy: equal (give the count as sampling_strategy)",
         )
-    for i, origin in enumerate(spec.source_priority):
-        _one_of(origin, LABEL_ORIGINS, where, f"balance.source_priority[{i}]")
-    for origin, cap in (spec.source_caps or {}).items():
-        _one_of(origin, LABEL_ORIGINS, where, f"balance.source_caps.{origin}")
-        _at_least(cap, 0, where, f"balance.source_caps.{origin}")
+    arguments = balance_arguments(spec)
+    try:
+        check_balance_options(**arguments, label_names=GOEMOTIONS.names)
+    except InputError as exc:
+        raise RecipeError(f"{where}: balance: {exc}") from exc
 
 
 def _check_split(spec: SplitSpec, raw: dict[str, Any], where: str) -> None:

@@ -425,10 +425,11 @@ class BalanceStage(Stage):
     def run(self, ctx: BuildContext, artifacts: Path) -> StageOutput:
         candidates = ctx.llm
         ctx.console.note(self.name, f"balancing {len(candidates):,} rows ({ctx.recipe.balance.method})")
-        balanced, report = balance_rows(candidates, ctx.recipe.balance, ctx.recipe.seed)
-        not_kept = len(candidates) - len(set(_ids(balanced)))
-        report = {"labels": report, "dropped": {"not selected by the balancer": not_kept} if not_kept else {}}
-        return StageOutput(balanced, report)
+        result = balance_rows(candidates, ctx.recipe.balance, ctx.recipe.seed)
+        report = result.report.to_dict()
+        report["labels"] = {name: _target_entry(values) for name, values in report["labels"].items()}
+        report["dropped"] = {f"balancer: {reason}": n for reason, n in report["rows"]["dropped"].items() if n}
+        return StageOutput(result.dataset, report)
 
 
 def balance_target(spec: BalanceSpec) -> Any:
@@ -436,41 +437,36 @@ def balance_target(spec: BalanceSpec) -> Any:
     return spec.target if spec.sampling_strategy == "equal" and spec.target else spec.sampling_strategy
 
 
-def balance_rows(candidates: datasets.Dataset, spec: BalanceSpec, seed: int) -> tuple[datasets.Dataset, dict]:
-    """The one call into the balancer (``method`` and ``options`` pass through here); returns the kept rows
-    and the per-label ``{label: {target, available, achieved, short}}`` report."""
+def balance_arguments(spec: BalanceSpec) -> dict[str, Any]:
+    """The recipe's balance section as `balance_dataset` keywords: the resamplers take only their options."""
+    from goemobalance.balance.sampling import RESAMPLERS
+
+    if spec.method in RESAMPLERS:
+        return {"method": spec.method, **spec.options}
+    return {
+        "method": spec.method,
+        "sampling_strategy": balance_target(spec),
+        "source_priority": tuple(spec.source_priority),
+        "source_caps": spec.source_caps,
+        **spec.options,
+    }
+
+
+def balance_rows(candidates: datasets.Dataset, spec: BalanceSpec, seed: int) -> Any:
+    """The one call into the balancer; returns its `BalanceResult` (``.dataset``, ``.report``)."""
     from goemobalance.balance.sampling import balance_dataset
 
-    extra = {} if spec.method == "select" else {"method": spec.method, "options": dict(spec.options)}
-    result = balance_dataset(
-        candidates, sampling_strategy=balance_target(spec), source_priority=tuple(spec.source_priority),
-        source_caps=spec.source_caps, seed=seed, **extra,
-    )  # fmt: skip
-    balanced = getattr(result, "dataset", result)
-    return balanced, target_report(candidates, balanced, balance_target(spec))
+    return balance_dataset(candidates, seed=seed, **balance_arguments(spec))
 
 
-def target_report(candidates: datasets.Dataset, balanced: datasets.Dataset, strategy: Any) -> dict[str, Any]:
-    """Per label: the target, the rows available, the rows kept and how many short of the target."""
-    from goemobalance.balance.sampling import resolve_targets
-    from goemobalance.publish.measures import label_counts
-    from goemobalance.schema import label_space_of
-
-    names = list(label_space_of(candidates).names)
-    available = label_counts(candidates)
-    achieved = label_counts(balanced)
-    targets = resolve_targets(available, strategy, names)
-    report = {}
-    for i, name in enumerate(names):
-        target = None if np.isnan(targets[i]) else int(targets[i])
-        short = max(0, target - int(achieved[i])) if target is not None else 0
-        report[name] = {
-            "target": target,
-            "available": int(available[i]),
-            "achieved": int(achieved[i]),
-            "short": short,
-        }
-    return report
+def _target_entry(values: dict[str, Any]) -> dict[str, Any]:
+    """One label of the balancer's report as the summary and card read it (``short`` = rows short)."""
+    return {
+        "target": values.get("target"),
+        "available": values.get("available", 0),
+        "achieved": values.get("achieved", 0),
+        "short": values.get("short_by") or 0,
+    }
 
 
 # --------------------------------------------------------------------------------------------------
