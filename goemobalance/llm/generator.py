@@ -23,6 +23,7 @@ from goemobalance.labels import GOEMOTIONS, LabelSpace
 from goemobalance.llm.client import LLMClient, LLMRequestError
 from goemobalance.llm.parsing import ResponseParseError, parse_json_lenient
 from goemobalance.llm.prompts import AxisValue, PromptTemplate
+from goemobalance.text import NEAR_DUPLICATE_THRESHOLD
 
 GENERATION_SCHEMA_NAME = "generated_texts"
 
@@ -49,7 +50,7 @@ class GenerationConfig:
     max_rounds: int = 3
     max_tokens: int | None = 1024
     min_chars: int = 3
-    near_duplicate_threshold: float = 0.7
+    near_duplicate_threshold: float = NEAR_DUPLICATE_THRESHOLD
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.max_rounds < 1:
