@@ -43,6 +43,8 @@ import numpy as np
 import scipy.sparse as sp
 from scipy.sparse.csgraph import connected_components
 
+from goemobalance.errors import InputError
+
 #: The one near-duplicate threshold: Jaccard similarity of byte 4-gram sets of the normalised texts.
 NEAR_DUPLICATE_THRESHOLD = 0.7
 #: Shingle size in bytes of UTF-8.
@@ -304,10 +306,14 @@ def cluster_texts(
 
 
 def text_column(dataset, column: str = "text") -> list[str]:
-    """A dataset's text column as a Python list, read as one Arrow column (no per-row access)."""
+    """A dataset's text column as a Python list, read as one Arrow column (no per-row access).
+
+    Goes through the Arrow format rather than ``dataset.data``, which ignores the indices mapping of a
+    `select`-ed or shuffled dataset.
+    """
     if column not in dataset.column_names:
-        raise ValueError(f"dataset has no {column!r} column (columns: {dataset.column_names})")
-    return dataset.data.column(column).to_pylist()
+        raise InputError(f"dataset has no {column!r} column (columns: {dataset.column_names})")
+    return dataset.with_format("arrow")[column].to_pylist()
 
 
 def duplicate_groups(
