@@ -159,7 +159,7 @@ class MinHasher:
 
     def __init__(self, bands: int = 20, rows: int = 4, ngram: int = NGRAM, seed: int = 0):
         if not 1 <= ngram <= 8:
-            raise ValueError(f"ngram must lie in 1..8, got {ngram}")
+            raise InputError(f"ngram must lie in 1..8, got {ngram}")
         self.bands, self.rows, self.ngram, self.seed = bands, rows, ngram, seed
         rng = np.random.default_rng(seed)
         self._a = rng.integers(1, 1 << 63, size=bands * rows, dtype=np.uint64) | np.uint64(1)
@@ -345,7 +345,7 @@ def duplicate_groups(
 
 def _check_threshold(threshold: float) -> None:
     if not 0.0 < threshold <= 1.0:
-        raise ValueError(f"near-duplicate threshold must lie in (0, 1], got {threshold}")
+        raise InputError(f"near-duplicate threshold must lie in (0, 1], got {threshold}")
 
 
 def _keys_and_shingle_matrix(forms: list[str], hasher: MinHasher) -> tuple[np.ndarray, sp.csr_matrix]:

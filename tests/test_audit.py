@@ -133,7 +133,11 @@ def test_char_ngrams_rank_planted_noise_at_least_as_well_as_words(noisy_subset, 
     dataset, planted = noisy_subset
     labels = [list(row) for row in dataset["labels"]]
     char_probs = cross_val_probs(dataset, "tfidf-char", folds=5, seed=0, progress=False)
-    assert np.array_equal(char_probs, cross_val_probs(dataset, "tfidf-char", folds=5, seed=0, progress=False))
+    small = dataset.select(range(1500))
+    assert np.array_equal(
+        cross_val_probs(small, "tfidf-char", folds=3, seed=0, progress=False),
+        cross_val_probs(small, "tfidf-char", folds=3, seed=0, progress=False),
+    )
 
     def precision_at_k(probs):
         ranking = find_label_issues(labels, probs).ranking[: len(planted)]

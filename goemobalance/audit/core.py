@@ -67,6 +67,8 @@ def audit(
         duplicate group is a leak when it joins an evaluation split (`is_eval_split`: validation, test,
         the evaluation sets) with another split.
     """
+    if folds < 2:
+        raise InputError(f"folds must be at least 2, got {folds}")
     splits = _as_splits(data)
     eval_sets = _as_eval_sets(eval_dataset, splits)
     combined, split_names = _concatenate(splits)

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 import numpy as np
 import pandas as pd
 
+from goemobalance.errors import InputError
 from goemobalance.text import NEAR_DUPLICATE_THRESHOLD, cluster_texts, normalize_text
 
 EVAL_SPLITS: frozenset[str] = frozenset({"test", "dev", "validation", "valid", "eval"})
@@ -62,7 +63,7 @@ def find_duplicates(
     splits = [str(s) for s in splits] if splits is not None else ["all"] * n
     sources = [str(s) for s in sources] if sources is not None else ["unknown"] * n
     if len(splits) != n or len(sources) != n:
-        raise ValueError(f"splits ({len(splits)}) and sources ({len(sources)}) must match texts ({n})")
+        raise InputError(f"splits ({len(splits)}) and sources ({len(sources)}) must match texts ({n})")
     clusters = cluster_texts(texts, threshold=threshold)
     groups = clusters.row_groups()
     lowest = clusters.lowest_similarity()

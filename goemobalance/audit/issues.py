@@ -23,6 +23,7 @@ from cleanlab.multilabel_classification import filter as cl_filter
 from cleanlab.multilabel_classification import rank as cl_rank
 
 from goemobalance.audit.defaults import DEFAULT_MAX_FLAG_FRACTION
+from goemobalance.errors import InputError
 
 
 @dataclass
@@ -62,9 +63,9 @@ def find_label_issues(
     labels = [sorted({int(i) for i in row}) for row in labels]
     probs = np.asarray(probs, dtype=np.float64)
     if len(labels) != len(probs):
-        raise ValueError(f"labels ({len(labels)} rows) and probs ({len(probs)} rows) differ in length")
+        raise InputError(f"labels ({len(labels)} rows) and probs ({len(probs)} rows) differ in length")
     if max_flag_fraction is not None and not 0.0 < max_flag_fraction <= 1.0:
-        raise ValueError(f"max_flag_fraction must lie in (0, 1], got {max_flag_fraction}")
+        raise InputError(f"max_flag_fraction must lie in (0, 1], got {max_flag_fraction}")
     names = list(class_names) if class_names is not None else None
     # n_jobs=1: cleanlab otherwise forks a process pool for each of the L binary problems (2 classes each),
     # which costs more than the work (2.3x slower on 43k GoEmotions rows, same mask).
