@@ -231,7 +231,13 @@ def test_lenient_parser_rejects_non_json(content):
 
 
 def test_fully_cached_rerun_needs_no_key(server, tmp_path, monkeypatch):
-    run(complete_once(config(server), tmp_path / "c.sqlite", seed=7))
+    monkeypatch.setenv("OPENAI_BASE_URL", server.base_url)
+    monkeypatch.setenv("GOEMO_PRESENT_KEY", "sk-test-present-0123456789")
+    run(
+        complete_once(
+            LLMConfig(model="test-model", api_key_env="GOEMO_PRESENT_KEY"), tmp_path / "c.sqlite", seed=7
+        )
+    )
     monkeypatch.delenv("GOEMO_ABSENT_KEY", raising=False)
     offline = LLMConfig(model="test-model", api_key_env="GOEMO_ABSENT_KEY")
     completion, usage = run(complete_once(offline, tmp_path / "c.sqlite", seed=7))

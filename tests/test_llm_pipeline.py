@@ -481,20 +481,16 @@ def test_cli_generate_then_review_export_import(server, tmp_path, capsys):
 def test_cli_reports_bad_deficits(tmp_path, capsys):
     deficits = tmp_path / "d.json"
     deficits.write_text('{"labels": {"grief": 2,}}')
-    assert (
-        main(
-            [
-                "generate",
-                "--deficits",
-                str(deficits),
-                "--out",
-                str(tmp_path / "o"),
-                "--base-url",
-                "http://127.0.0.1:9/v1",
-            ]
-        )
-        == 1
-    )
+    argv = [
+        "generate",
+        "--deficits",
+        str(deficits),
+        "--out",
+        str(tmp_path / "o"),
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+    ]
+    assert main(argv) == 2
     assert "d.json: not valid JSON (line 1)" in capsys.readouterr().err
 
 

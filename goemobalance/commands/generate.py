@@ -2,8 +2,12 @@
 
 Writes ``OUT/accepted`` and ``OUT/review`` (``save_to_disk`` datasets in the record schema), the review
 files ``OUT/review.csv`` + ``OUT/review.jsonl`` when there is something to review, and
-``OUT/report.json`` (counts, rejections by reason, failed requests, tokens and cost; never the key).
-Answers are cached in ``OUT/llm_cache.sqlite`` (or ``--cache``): rerunning sends only what failed.
+``OUT/report.json`` (counts, rejections by reason, failed requests, tokens and cost; redacted, never the
+key). Answers are cached in ``OUT/llm_cache.sqlite`` (or ``--cache``): rerunning sends only what failed.
+
+``--dry-run`` prints the plan (requests, texts, estimated tokens and cost) and sends and writes nothing.
+Exit codes: 0 done, 2 bad input or a cap exceeded, 4 requests failed for good (outputs are still
+written; rerun to retry), 5 nothing accepted.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+
+from goemobalance.errors import InputError
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -58,6 +64,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     client.add_argument("--concurrency", type=int, default=None)
     client.add_argument("--timeout", type=float, default=None, help="seconds per request")
     client.add_argument("--max-retries", type=int, default=None)
+    client.add_argument(
+        "--max-wait",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="longest wait before a retry (default 60); a server asking for longer (Retry-After) fails "
+        "that request at once",
+    )
     client.add_argument("--structured-output", choices=("auto", "json_schema", "off"), default=None)
     client.add_argument(
         "--price-input-per-1m", type=float, default=None, help="dollars per million prompt tokens"
@@ -74,63 +88,108 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     gen.add_argument("--batch-size", type=int, default=None, help="texts per generation request")
     gen.add_argument("--max-rounds", type=int, default=None, help="rounds to refill what was rejected")
     gen.add_argument("--max-new-per-label", type=int, default=None)
+    gen.add_argument(
+        "--max-texts",
+        type=int,
+        default=None,
+        metavar="N",
+        help="refuse deficits asking for more than N texts in all (default 10000)",
+    )
+    gen.add_argument(
+        "--max-requests",
+        type=int,
+        default=None,
+        metavar="N",
+        help="send at most N requests, retries and refills included; a plan needing more is refused",
+    )
     gen.add_argument("--seed", type=int, default=None)
     gen.add_argument("--agreement", choices=("subset", "jaccard", "exact"), default=None)
     gen.add_argument("--jaccard-threshold", type=float, default=None)
     gen.add_argument("--votes", type=int, default=None, help="self-consistency votes per text")
     gen.add_argument("--min-confidence", type=float, default=None)
     gen.add_argument("--on-unknown-label", choices=("drop", "review"), default=None)
-    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars (notices still show)")
+    parser.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="print the planned requests, texts, tokens and cost; send nothing, write nothing",
+    )
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    from goemobalance.llm import DeficitError, LLMConfigError, TemplateError, load_deficits, run_generation
-    from goemobalance.llm.review import export_review
+    from goemobalance.llm import load_deficits, run_generation
+    from goemobalance.llm.plan import plan_requests
+    from goemobalance.llm.review import export_review, save_rows
     from goemobalance.llm.settings import cap_deficits, settings_from_mapping
+    from goemobalance.redact import redact_data
 
     out = Path(args.out)
-    try:
-        section, base_dir, seed, recipe = _recipe_parts(args.recipe)
-        settings = settings_from_mapping(
-            _with_flags(section, args), base_dir, seed if args.seed is None else args.seed
+    section, base_dir, seed, recipe = _recipe_parts(args.recipe)
+    settings = settings_from_mapping(
+        _with_flags(section, args), base_dir, seed if args.seed is None else args.seed
+    )
+    pool = _load_pool(args.pool) if args.recipe or not args.dry_run else None
+    deficits = load_deficits(args.deficits) if args.deficits else _recipe_deficits(recipe, pool, args.recipe)
+    deficits = cap_deficits(deficits, settings.max_new_per_label)
+    plan = plan_requests(deficits, settings)
+    _print_plan(plan, settings, dry_run=args.dry_run)
+    plan.check()
+    if args.dry_run:
+        return 0
+    test = _load_test(args.test_split)
+    if test is None:
+        print(
+            "goemobalance generate: warning: no --test-split, texts are not checked against the "
+            "GoEmotions test split",
+            file=sys.stderr,
         )
-        pool = _load_pool(args.pool)
-        deficits = (
-            load_deficits(args.deficits) if args.deficits else _recipe_deficits(recipe, pool, args.recipe)
-        )
-        deficits = cap_deficits(deficits, settings.max_new_per_label)
-        test = _load_test(args.test_split)
-        if test is None:
-            print(
-                "goemobalance generate: warning: no --test-split, texts are not checked against the "
-                "GoEmotions test split",
-                file=sys.stderr,
-            )
-        out.mkdir(parents=True, exist_ok=True)
-        result = run_generation(
-            deficits,
-            settings.generator,
-            settings.annotator,
-            cache_path=args.cache or str(out / "llm_cache.sqlite"),
-            template=settings.template,
-            config=settings.generation,
-            policy=settings.policy,
-            pool=pool,
-            test_texts=test,
-            progress=not args.no_progress,
-        )
-    except (DeficitError, LLMConfigError, TemplateError, FileNotFoundError, ValueError) as exc:
-        print(f"goemobalance generate: {exc}", file=sys.stderr)
-        return 1
-    result.accepted.save_to_disk(str(out / "accepted"))
-    result.review.save_to_disk(str(out / "review"))
+    out.mkdir(parents=True, exist_ok=True)
+    result = run_generation(
+        deficits,
+        settings.generator,
+        settings.annotator,
+        cache_path=args.cache or str(out / "llm_cache.sqlite"),
+        template=settings.template,
+        config=settings.generation,
+        policy=settings.policy,
+        pool=pool,
+        test_texts=test,
+        progress=not args.no_progress,
+    )
+    save_rows(result.accepted, out / "accepted")
+    save_rows(result.review, out / "review")
     if len(result.review):
         export_review(result.review, out / "review.csv")
     report = {**result.report, "settings": _safe_settings(settings)}
-    (out / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf-8")
+    (out / "report.json").write_text(
+        json.dumps(redact_data(report), indent=2, ensure_ascii=False), encoding="utf-8"
+    )
     _print_summary(result.report, out)
+    result.raise_for_status()
     return 0
+
+
+def _print_plan(plan, settings, *, dry_run: bool) -> None:
+    """The plan in two lines: on stdout for a dry run, on stderr before a real one."""
+    prices = settings.generator.price_input_per_1m or settings.generator.price_output_per_1m
+    cost = f"${plan.cost_usd:,.2f}" if prices else "unknown (set --price-input-per-1m/--price-output-per-1m)"
+    refills = (
+        f"up to {plan.max_rounds - 1} more round(s) refill rejected texts" if plan.max_rounds > 1 else ""
+    )
+    head = "dry run, nothing sent or written: " if dry_run else ""
+    lines = [
+        (
+            f"{head}planned {plan.requests:,} requests ({plan.generation_requests:,} generation + "
+            f"{plan.annotation_requests:,} annotation) for {plan.texts:,} texts in {plan.targets} label "
+            f"combination(s) with {settings.generator.model}"
+        ),
+        (
+            f"estimated {plan.prompt_tokens:,} prompt + {plan.completion_tokens:,} completion tokens, "
+            f"cost {cost} (first round; {refills + ', ' if refills else ''}retries not counted)"
+        ),
+    ]
+    print("\n".join(lines), file=sys.stdout if dry_run else sys.stderr)
 
 
 def _recipe_parts(recipe: str | None) -> tuple[dict[str, Any], Path | None, int, dict[str, Any]]:
@@ -138,10 +197,13 @@ def _recipe_parts(recipe: str | None) -> tuple[dict[str, Any], Path | None, int,
         return {}, None, 0, {}
     path = Path(recipe)
     if not path.is_file():
-        raise FileNotFoundError(f"recipe not found: {path}")
-    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+        raise InputError(f"recipe not found: {path}")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise InputError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from None
     if not isinstance(data, dict):
-        raise ValueError(f"{path}: a recipe must be a mapping")  # noqa: TRY004
+        raise InputError(f"{path}: a recipe must be a mapping")
     return dict(data.get("llm") or {}), path.parent, int(data.get("seed", 0)), data
 
 
@@ -149,10 +211,11 @@ def _with_flags(section: dict[str, Any], args: argparse.Namespace) -> dict[str, 
     flags = {
         "model": args.model, "annotator_model": args.annotator_model, "base_url": args.base_url,
         "api_key_env": args.api_key_env, "concurrency": args.concurrency, "timeout": args.timeout,
-        "max_retries": args.max_retries, "structured_output": args.structured_output,
+        "max_retries": args.max_retries, "max_wait": args.max_wait, "structured_output": args.structured_output,
         "price_input_per_1m": args.price_input_per_1m, "price_output_per_1m": args.price_output_per_1m,
         "prompts": args.template, "temperature": args.temperature, "batch_size": args.batch_size,
         "max_rounds": args.max_rounds, "max_new_per_label": args.max_new_per_label, "agreement": args.agreement,
+        "max_texts": args.max_texts, "max_requests": args.max_requests,
         "jaccard_threshold": args.jaccard_threshold, "votes": args.votes, "min_confidence": args.min_confidence,
         "on_unknown_label": args.on_unknown_label,
     }  # fmt: skip
@@ -180,7 +243,7 @@ def _load_test(path: str | None):
 
 def _recipe_deficits(recipe: dict[str, Any], pool, recipe_path: str) -> dict[str, Any]:
     if pool is None:
-        raise ValueError(
+        raise InputError(
             f"{recipe_path}: with --recipe, give --pool DATASET (deficits are computed from it) "
             "or --deficits FILE.json"
         )
@@ -214,9 +277,11 @@ def _print_summary(report: dict[str, Any], out: Path) -> None:
         print("rejections: " + ", ".join(f"{k}={v}" for k, v in report["rejections"].items()))
     if report["failed_requests"]:
         print(
-            f"{len(report['failed_requests'])} request(s) failed for good; rerun to retry them (cached answers "
-            "are reused)",
+            f"{len(report['failed_requests'])} generation request(s) failed; rerun to retry them (cached "
+            "answers are reused)",
             file=sys.stderr,
         )
+    if report.get("stopped"):
+        print(f"stopped early: {report['stopped']}", file=sys.stderr)
     if report["unfilled"]:
         print("unfilled: " + ", ".join(f"{'+'.join(u['labels'])}={u['count']}" for u in report["unfilled"]))

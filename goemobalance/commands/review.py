@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -37,28 +36,29 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run_export(args: argparse.Namespace) -> int:
-    from goemobalance.llm.review import ReviewError, export_review
+    from goemobalance.llm.review import empty_saved_dataset, export_review
     from goemobalance.sources import load_dataset_any
 
-    try:
-        csv_path, jsonl_path = export_review(load_dataset_any(args.dataset), args.out, args.jsonl)
-    except (ReviewError, FileNotFoundError, ValueError) as exc:
-        print(f"goemobalance review export: {exc}", file=sys.stderr)
-        return 1
-    print(f"wrote {csv_path} and {jsonl_path}")
+    dataset = empty_saved_dataset(args.dataset)
+    if dataset is None:
+        dataset = load_dataset_any(args.dataset)
+    csv_path, jsonl_path = export_review(dataset, args.out, args.jsonl)
+    if not len(dataset):
+        print(
+            f"nothing to review: {args.dataset} has no rows; wrote {csv_path} (header only) and {jsonl_path}"
+        )
+        return 0
+    print(f"wrote {len(dataset)} row(s) to {csv_path} and {jsonl_path}")
     return 0
 
 
 def run_import(args: argparse.Namespace) -> int:
-    from goemobalance.llm.review import ReviewError, import_review
+    from goemobalance.llm.review import import_review, save_rows
+    from goemobalance.redact import redact_data
     from goemobalance.sources import load_dataset_any
 
-    try:
-        dataset = load_dataset_any(args.dataset) if args.dataset else None
-        reviewed, report = import_review(args.csv, dataset, jsonl_path=args.jsonl)
-    except (ReviewError, FileNotFoundError, ValueError) as exc:
-        print(f"goemobalance review import: {exc}", file=sys.stderr)
-        return 1
-    reviewed.save_to_disk(args.out)
-    print(json.dumps({k: v for k, v in report.items() if k != "rejected_ids"}))
+    dataset = load_dataset_any(args.dataset) if args.dataset else None
+    reviewed, report = import_review(args.csv, dataset, jsonl_path=args.jsonl)
+    save_rows(reviewed, args.out)
+    print(json.dumps(redact_data({k: v for k, v in report.items() if k != "rejected_ids"})))
     return 0

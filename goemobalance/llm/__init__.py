@@ -8,6 +8,8 @@ from goemobalance.llm.client import (
     LLMConfig,
     LLMConfigError,
     LLMRequestError,
+    RequestBudget,
+    RequestCapReached,
     SyncLLMClient,
     Usage,
 )
@@ -28,6 +30,7 @@ from goemobalance.llm.pipeline import (
     run_generation,
     text_id,
 )
+from goemobalance.llm.plan import RequestPlan, plan_requests
 from goemobalance.llm.prompts import PromptTemplate, TemplateError, load_template
 from goemobalance.llm.review import ReviewError, export_review, import_review
 
@@ -44,6 +47,9 @@ __all__ = [
     "LLMConfigError",
     "LLMRequestError",
     "PromptTemplate",
+    "RequestBudget",
+    "RequestCapReached",
+    "RequestPlan",
     "ResponseCache",
     "ResponseParseError",
     "ReviewError",
@@ -62,6 +68,7 @@ __all__ = [
     "parse_annotation",
     "parse_deficits",
     "parse_json_lenient",
+    "plan_requests",
     "request_key",
     "run_generation",
     "text_id",

@@ -13,6 +13,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from goemobalance.errors import InputError
 from goemobalance.labels import LabelSpace
 from goemobalance.llm.client import LLMClient, LLMRequestError
 from goemobalance.llm.parsing import ResponseParseError, parse_json_lenient
@@ -37,11 +38,11 @@ class AgreementPolicy:
 
     def __post_init__(self) -> None:
         if self.rule not in AGREEMENT_RULES:
-            raise ValueError(f"agreement rule must be one of {AGREEMENT_RULES}, got {self.rule!r}")
+            raise InputError(f"agreement rule must be one of {AGREEMENT_RULES}, got {self.rule!r}")
         if self.votes < 1:
-            raise ValueError(f"votes must be >= 1, got {self.votes}")
+            raise InputError(f"votes must be >= 1, got {self.votes}")
         if self.on_unknown_label not in ("drop", "review"):
-            raise ValueError(f"on_unknown_label must be 'drop' or 'review', got {self.on_unknown_label!r}")
+            raise InputError(f"on_unknown_label must be 'drop' or 'review', got {self.on_unknown_label!r}")
 
     def agrees(self, intended: set[str], annotated: set[str]) -> tuple[bool, float]:
         """(passed, Jaccard) for intended vs annotated label sets."""
@@ -136,20 +137,22 @@ async def annotate_text(
 
 
 async def _one_vote(client, messages, space, policy, seed, vote) -> tuple[dict[str, float], list[str]]:
-    """One annotation; a reply that cannot be parsed is asked again with another seed."""
+    """One annotation; a reply that cannot be parsed (never cached) is asked again with another seed."""
     temperature = policy.temperature if vote == 0 else policy.vote_temperature
     last_error: ResponseParseError | None = None
     for attempt in range(policy.parse_retries + 1):
-        completion = await client.complete(
-            messages,
-            temperature=temperature,
-            seed=seed + vote + 1000 * attempt,
-            response_format=annotation_response_format(space),
-        )
         try:
-            return parse_annotation(completion.content, space)
+            completion = await client.complete(
+                messages,
+                temperature=temperature,
+                seed=seed + vote + 1000 * attempt,
+                response_format=annotation_response_format(space),
+                parse=lambda content: parse_annotation(content, space),
+            )
         except ResponseParseError as exc:
             last_error = exc
+            continue
+        return completion.parsed
     raise ResponseParseError(f"unparseable annotation after {policy.parse_retries + 1} tries: {last_error}")
 
 

@@ -1,10 +1,12 @@
-"""On-disk response cache: one SQLite file, keyed by a hash of model + messages + request parameters.
+"""On-disk response cache: one SQLite file, keyed by a hash of server URL + model + messages + parameters.
 
 A rerun or a resumed run looks every request up here first, so nothing is sent twice. SQLite gives
 atomic, crash-safe writes (a killed run leaves either whole entries or none) and fast lookups for
 hundreds of thousands of entries in one file. Writes are grouped: one transaction per `flush_every`
 entries or `flush_seconds`, and on `flush`/`close`, so a killed run loses at most that many answers
-(they are simply asked again). Only responses are stored: never the API key or headers.
+(they are simply asked again). Only responses are stored: never the API key or headers. The client
+stores only answers that arrived and that its caller could read: failed requests and unparseable
+answers are asked again on a rerun.
 """
 
 from __future__ import annotations
@@ -23,9 +25,29 @@ from typing_extensions import Self
 _SCHEMA = "CREATE TABLE IF NOT EXISTS responses (key TEXT PRIMARY KEY, value TEXT NOT NULL)"
 
 
-def request_key(model: str, messages: list[Mapping[str, Any]], params: Mapping[str, Any]) -> str:
-    """Stable SHA-256 of the request: same model, messages and parameters give the same key."""
-    payload = {"model": model, "messages": list(messages), "params": dict(params)}
+def request_key(
+    model: str, messages: list[Mapping[str, Any]], params: Mapping[str, Any], endpoint: str | None = None
+) -> str:
+    """Stable SHA-256 of the request: same server, model, messages and parameters give the same key.
+
+    Parameters
+    ----------
+    model : str
+        Model name as sent.
+    messages : list of mappings
+        The chat messages.
+    params : mapping
+        Sampling parameters and ``response_format``.
+    endpoint : str, optional
+        The server URL (`LLMConfig.endpoint`): two servers serving the same model name may answer
+        differently, so one server's answers are never replayed as another's.
+
+    Returns
+    -------
+    str
+        64 hex digits.
+    """
+    payload = {"endpoint": endpoint, "model": model, "messages": list(messages), "params": dict(params)}
     canonical = json.dumps(payload, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
     return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 

@@ -4,10 +4,17 @@
 - reads the API key from an environment variable only; the key is never stored, cached or logged;
 - bounds concurrency with an `asyncio.Semaphore`;
 - retries 408/409/429/5xx, timeouts, connection errors and malformed bodies with exponential backoff and
-  full jitter, honouring ``Retry-After`` / ``retry-after-ms`` (the openai client's own retries are
-  disabled, ``max_retries=0``, so there is one retry policy and it is ours);
+  full jitter, honouring ``Retry-After`` / ``retry-after-ms`` up to ``max_wait`` seconds (a server asking
+  for a longer wait fails that request at once: nothing ever sleeps for an hour); the openai client's own
+  retries are disabled (``max_retries=0``), so there is one retry policy and it is ours;
+- says what it is doing: every retry and final failure goes to a ``notify`` callback (one line each, at
+  most one line per `NOTICE_INTERVAL` seconds with a count of the ones folded in);
+- stops sending after ``max_consecutive_failures`` requests in a row failed for good (an unreachable or
+  broken server), and never sends more than a shared `RequestBudget` allows;
 - counts requests, cache hits, retries, tokens and cost (configurable prices per million tokens);
-- looks every request up in an on-disk `ResponseCache` first, so a rerun sends nothing twice;
+- looks every request up in an on-disk `ResponseCache` first (keyed by server URL, model, messages and
+  parameters), so a rerun sends nothing twice; failed requests and answers the caller's ``parse`` rejects
+  are never cached, so a rerun asks them again;
 - falls back to prompt-only JSON when a server rejects ``response_format`` (``structured_output="auto"``);
 - sends over the openai client's aiohttp transport (``openai.DefaultAioHttpClient``, the ``openai[aiohttp]``
   extra) when it is installed, its default httpx transport otherwise (``http_transport``).
@@ -25,25 +32,34 @@ import email.utils
 import json
 import os
 import random
+import re
+import sys
 import threading
 import time
-from collections.abc import Coroutine, Mapping, Sequence
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import openai
+from tqdm.auto import tqdm
 from typing_extensions import Self
 
 from goemobalance.errors import InputError, ServiceError
 from goemobalance.llm.cache import ResponseCache, request_key
+from goemobalance.redact import redact_text
 
 CHAT_COMPLETIONS = "/chat/completions"
+OPENAI_BASE_URL = "https://api.openai.com/v1"
+NOTICE_INTERVAL = 2.0
 RETRYABLE_STATUS = frozenset({408, 409, 429}) | frozenset(range(500, 600))
 STRUCTURED_MODES = ("auto", "json_schema", "off")
 HTTP_TRANSPORTS = ("auto", "aiohttp", "httpx")
 _UNSUPPORTED_FORMAT = "unsupported_response_format"
 _FORMAT_WORDS = ("response_format", "json_schema", "schema", "structured", "grammar", "guided")
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+Notify = Callable[[str], None]
 
 
 class LLMConfigError(InputError):
@@ -51,7 +67,8 @@ class LLMConfigError(InputError):
 
 
 class LLMRequestError(ServiceError):
-    """A request that failed for good: not retryable, or still failing after every retry."""
+    """A request that failed for good: not retryable, still failing after every retry, a server asking
+    to wait longer than ``max_wait``, or a client that stopped sending (see `RequestCapReached`)."""
 
     def __init__(
         self, message: str, *, key: str, attempts: int, status: int | None = None, retryable: bool = True
@@ -63,9 +80,58 @@ class LLMRequestError(ServiceError):
         self.retryable = retryable
 
 
+class RequestCapReached(LLMRequestError):
+    """A request refused, unsent, because the run's `RequestBudget` (``max_requests``) is spent."""
+
+
+class RequestBudget:
+    """A cap on the requests several clients may send together (``--max-requests``); None: no cap.
+
+    Every attempt counts, retries included, so the cap bounds what is sent (and billed) whatever happens.
+    """
+
+    def __init__(self, limit: int | None = None):
+        if limit is not None and limit < 0:
+            raise InputError(f"max_requests must be >= 0, got {limit}")
+        self.limit = limit
+        self.used = 0
+        self.refused = 0
+
+    def take(self) -> bool:
+        """Count one request; False (counted in `refused`) when the cap is reached."""
+        if self.limit is not None and self.used >= self.limit:
+            self.refused += 1
+            return False
+        self.used += 1
+        return True
+
+
+def check_env_name(value: Any, field_name: str = "api_key_env") -> str:
+    """`value` when it can be an environment variable's name; an `LLMConfigError` (never echoing it) if not.
+
+    A name is letters, digits and ``_``, not starting with a digit. A value with a key's shape (``sk-...``,
+    ``gsk_...``: anything `goemobalance.redact` would hide) or a long mixed-case token is refused even when
+    it would be a valid name: it is almost certainly a key pasted where its variable's name belongs.
+    """
+    text = value if isinstance(value, str) else ""
+    looks_like_key = redact_text(text) != text or (len(text) >= 32 and not text.isupper())
+    if _ENV_NAME.fullmatch(text) and not looks_like_key:
+        return text
+    what = "looks like an API key" if looks_like_key else f"is not a variable name ({len(text)} characters)"
+    raise LLMConfigError(
+        f"{field_name} must be the NAME of an environment variable holding the key (such as OPENAI_API_KEY), "
+        f"but the value given {what}; put the key in a variable and pass its name"
+    )
+
+
 @dataclass
 class LLMConfig:
-    """Everything the client needs; safe to log (it holds the key's variable name, never the key)."""
+    """Everything the client needs; safe to log (it holds the key's variable name, never the key).
+
+    `max_wait` bounds every wait before a retry (seconds): a ``Retry-After`` longer than that fails the
+    request at once instead of sleeping. After `max_consecutive_failures` requests in a row failed for good
+    the client sends nothing more (0: never stop), so an unreachable server ends the run in seconds.
+    """
 
     model: str = "gpt-4o-mini"
     base_url: str | None = None
@@ -75,6 +141,8 @@ class LLMConfig:
     max_retries: int = 6
     backoff_base: float = 0.5
     backoff_max: float = 30.0
+    max_wait: float = 60.0
+    max_consecutive_failures: int = 8
     price_input_per_1m: float = 0.0
     price_output_per_1m: float = 0.0
     structured_output: str = "auto"
@@ -82,10 +150,17 @@ class LLMConfig:
     http_transport: str = "auto"
 
     def __post_init__(self) -> None:
+        check_env_name(self.api_key_env)
         if self.concurrency < 1:
             raise LLMConfigError(f"concurrency must be >= 1, got {self.concurrency}")
         if self.max_retries < 0:
             raise LLMConfigError(f"max_retries must be >= 0, got {self.max_retries}")
+        if not self.max_wait > 0:
+            raise LLMConfigError(f"max_wait must be > 0 seconds, got {self.max_wait}")
+        if self.max_consecutive_failures < 0:
+            raise LLMConfigError(
+                f"max_consecutive_failures must be >= 0, got {self.max_consecutive_failures}"
+            )
         if self.structured_output not in STRUCTURED_MODES:
             raise LLMConfigError(
                 f"structured_output must be one of {STRUCTURED_MODES}, got {self.structured_output!r}"
@@ -98,6 +173,11 @@ class LLMConfig:
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
         """Price in dollars of one request's tokens."""
         return (prompt_tokens * self.price_input_per_1m + completion_tokens * self.price_output_per_1m) / 1e6
+
+    @property
+    def endpoint(self) -> str:
+        """The server URL requests go to (what the openai client resolves), part of every cache key."""
+        return (self.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -125,7 +205,8 @@ class Usage:
 
 @dataclass(frozen=True)
 class Completion:
-    """One chat completion's text and token counts; `cached` when it came from the on-disk cache."""
+    """One chat completion's text and token counts; `cached` when it came from the on-disk cache;
+    `parsed` is what the caller's ``parse`` function made of the text (None without one)."""
 
     content: str
     prompt_tokens: int
@@ -134,10 +215,47 @@ class Completion:
     key: str
     cached: bool
     structured: bool
+    parsed: Any = None
+
+
+def stderr_notice(message: str) -> None:
+    """Write one notice line to stderr without breaking progress bars (the command line's `notify`)."""
+    tqdm.write(message, file=sys.stderr)
+
+
+class Notices:
+    """Throttled one-line notices: the first at once, then at most one per `interval` seconds, each saying
+    how many were folded into it, so a thousand failing requests give a readable trickle, not a flood.
+    Every line passes through `goemobalance.redact.redact_text`."""
+
+    def __init__(self, notify: Notify | None, interval: float = NOTICE_INTERVAL):
+        self.notify = notify
+        self.interval = interval
+        self.folded = 0
+        self._last: float | None = None
+
+    def say(self, message: str, *, force: bool = False) -> None:
+        """Pass `message` on now, or count it when one was passed on less than `interval` seconds ago."""
+        if self.notify is None:
+            return
+        now = time.monotonic()
+        if not force and self._last is not None and now - self._last < self.interval:
+            self.folded += 1
+            return
+        if self.folded:
+            message += f" (and {self.folded} similar notice(s) since the last one)"
+        self.folded, self._last = 0, now
+        self.notify(redact_text(message))
 
 
 class LLMClient:
-    """Async chat completions with bounded concurrency, retries, accounting and an on-disk cache."""
+    """Async chat completions with bounded concurrency, retries, accounting and an on-disk cache.
+
+    `notify` receives one line per retry and per final failure (throttled, see `Notices`); `budget` caps
+    the requests this client (and any client sharing the budget) may send. Once `max_consecutive_failures`
+    requests in a row failed for good, `stopped` says why and every later request fails unsent; a new
+    client starts afresh.
+    """
 
     def __init__(
         self,
@@ -145,15 +263,21 @@ class LLMClient:
         cache: ResponseCache | str | Path | None = None,
         *,
         http_client: Any | None = None,
+        notify: Notify | None = None,
+        budget: RequestBudget | None = None,
     ):
         self.config = config
         self.cache = ResponseCache(cache) if isinstance(cache, (str, Path)) else cache
         self.usage = Usage()
+        self.budget = budget
+        self.notices = Notices(notify)
+        self.stopped: str | None = None
         self._http_client = http_client
         self._openai: openai.AsyncOpenAI | None = None
         self._semaphore = asyncio.Semaphore(config.concurrency)
         self._rng = random.Random(config.jitter_seed)
         self._structured_ok = config.structured_output != "off"
+        self._failures_in_a_row = 0
 
     async def complete(
         self,
@@ -163,29 +287,53 @@ class LLMClient:
         seed: int | None = None,
         max_tokens: int | None = None,
         response_format: Mapping[str, Any] | None = None,
+        parse: Callable[[str], Any] | None = None,
     ) -> Completion:
-        """One chat completion, from the cache when possible; raises `LLMRequestError` on final failure."""
+        """One chat completion, from the cache when possible.
+
+        Parameters
+        ----------
+        messages : sequence of mappings
+            Chat messages (``role``, ``content``).
+        temperature, seed, max_tokens : optional
+            Sampling parameters, sent when given (and part of the cache key).
+        response_format : mapping, optional
+            Structured-output schema; dropped for servers that reject it (``structured_output="auto"``).
+        parse : callable, optional
+            Reads the answer's text; its value is `Completion.parsed`. An answer it raises on is returned
+            to nobody and never cached (the exception propagates), so a rerun asks again; a cached answer
+            it raises on is asked again at once.
+
+        Returns
+        -------
+        Completion
+            The answer. Raises `LLMRequestError` when the request failed for good.
+        """
         params = _drop_none({"temperature": temperature, "seed": seed, "max_tokens": max_tokens})
         messages = [dict(m) for m in messages]
         if response_format is not None and self._structured_ok:
             completion = await self._cached_or_sent(
-                messages, {**params, "response_format": dict(response_format)}
+                messages, {**params, "response_format": dict(response_format)}, parse
             )
             if completion is not None:
                 return completion
-        completion = await self._cached_or_sent(messages, params)
+        completion = await self._cached_or_sent(messages, params, parse)
         assert completion is not None
         return completion
 
-    async def _cached_or_sent(self, messages: list[dict], params: dict[str, Any]) -> Completion | None:
+    async def _cached_or_sent(
+        self, messages: list[dict], params: dict[str, Any], parse: Callable[[str], Any] | None
+    ) -> Completion | None:
         """The completion for this exact request; None when the server rejected `response_format`."""
-        key = request_key(self.config.model, messages, params)
-        stored = self.cache.get(key) if self.cache is not None else None
-        cached = stored is not None
-        if cached:
+        key = request_key(self.config.model, messages, params, self.config.endpoint)
+        hit = self._from_cache(key, parse)
+        if hit is not None:
             self.usage.cache_hits += 1
+            stored, parsed = hit
         else:
             stored = await self._send(key, messages, params)
+            unsupported = stored.get(_UNSUPPORTED_FORMAT)
+            parsed = parse(stored["content"]) if parse is not None and not unsupported else None
             if self.cache is not None:
                 self.cache.put(key, stored)
         if stored.get(_UNSUPPORTED_FORMAT):
@@ -197,9 +345,20 @@ class LLMClient:
             completion_tokens=stored["completion_tokens"],
             finish_reason=stored.get("finish_reason"),
             key=key,
-            cached=cached,
+            cached=hit is not None,
             structured="response_format" in params,
+            parsed=parsed,
         )
+
+    def _from_cache(self, key: str, parse: Callable[[str], Any] | None) -> tuple[dict[str, Any], Any] | None:
+        """The cached answer and its parsed value; None on a miss or an answer `parse` rejects."""
+        stored = self.cache.get(key) if self.cache is not None else None
+        if stored is None or stored.get(_UNSUPPORTED_FORMAT) or parse is None:
+            return None if stored is None else (stored, None)
+        try:
+            return stored, parse(stored["content"])
+        except Exception:  # noqa: BLE001 - an answer the caller cannot use is asked again
+            return None
 
     async def _send(self, key: str, messages: list[dict], params: dict[str, Any]) -> dict[str, Any]:
         """Send one request, retrying what is worth retrying; the stored form of its response."""
@@ -210,13 +369,16 @@ class LLMClient:
             retry_after: float | None = None
             try:
                 async with self._semaphore:
+                    self._may_send(key)
                     self.usage.requests += 1
                     body = await client.post(
                         CHAT_COMPLETIONS,
                         body={"model": self.config.model, "messages": messages, **params},
                         cast_to=str,
                     )
-                return self._stored_form(json.loads(body))
+                stored = self._stored_form(json.loads(body))
+                self._failures_in_a_row = 0
+                return stored
             except openai.APIStatusError as exc:
                 status, last_error = exc.status_code, f"HTTP {exc.status_code}: {_short(exc)}"
                 if (
@@ -226,15 +388,10 @@ class LLMClient:
                 ):
                     return {_UNSUPPORTED_FORMAT: True, "status": status}
                 if status not in RETRYABLE_STATUS:
-                    self.usage.failures += 1
-                    raise LLMRequestError(
-                        last_error, key=key, attempts=attempt + 1, status=status, retryable=False
-                    ) from exc
+                    raise self._failed(last_error, key, attempt + 1, status, retryable=False) from exc
                 retry_after = _retry_after_seconds(exc.response.headers)
-            except openai.APITimeoutError:
-                status, last_error = None, f"timed out after {self.config.timeout:g} s"
-            except openai.APIConnectionError as exc:
-                status, last_error = None, f"connection error: {_short(exc)}"
+            except openai.APIConnectionError as exc:  # APITimeoutError included
+                status, last_error = None, self._connection_error(exc)
             except (
                 openai.APIResponseValidationError,
                 ValueError,
@@ -243,18 +400,70 @@ class LLMClient:
                 IndexError,
             ) as exc:
                 status, last_error = None, f"malformed response: {_short(exc)}"
+            if retry_after is not None and retry_after > self.config.max_wait:
+                raise self._failed(
+                    f"{last_error}; the server asks to wait {retry_after:.0f} s before retrying "
+                    f"(Retry-After), longer than max_wait {self.config.max_wait:g} s",
+                    key,
+                    attempt + 1,
+                    status,
+                )
             if attempt < self.config.max_retries:
                 delay = self._backoff(attempt, retry_after)
                 self.usage.retries += 1
                 self.usage.retry_delays.append(delay)
+                self.notices.say(
+                    f"{self._where()}: {last_error}; retry {attempt + 1}/{self.config.max_retries} "
+                    f"in {delay:.1f} s"
+                )
                 await asyncio.sleep(delay)
-        self.usage.failures += 1
-        raise LLMRequestError(
+        raise self._failed(
             f"gave up after {self.config.max_retries + 1} attempt(s): {last_error}",
-            key=key,
-            attempts=self.config.max_retries + 1,
-            status=status,
+            key,
+            self.config.max_retries + 1,
+            status,
         )
+
+    def _may_send(self, key: str) -> None:
+        """Raise instead of sending when this client stopped or the shared request budget is spent."""
+        if self.stopped is not None:
+            raise LLMRequestError(f"not sent: {self.stopped}", key=key, attempts=0, retryable=False)
+        if self.budget is not None and not self.budget.take():
+            raise RequestCapReached(
+                f"not sent: the cap of {self.budget.limit} requests (max_requests) is reached",
+                key=key,
+                attempts=0,
+                retryable=False,
+            )
+
+    def _failed(
+        self, message: str, key: str, attempts: int, status: int | None, *, retryable: bool = True
+    ) -> LLMRequestError:
+        """Count a request that failed for good, say so, and stop the client after too many in a row."""
+        self.usage.failures += 1
+        self._failures_in_a_row += 1
+        self.notices.say(f"{self._where()}: request failed for good: {message}")
+        limit = self.config.max_consecutive_failures
+        if limit and self._failures_in_a_row >= limit and self.stopped is None:
+            self.stopped = f"{self._failures_in_a_row} requests in a row failed for good (last: {message})"
+            self.notices.say(f"{self._where()}: {self.stopped}; sending nothing more in this run", force=True)
+        return LLMRequestError(message, key=key, attempts=attempts, status=status, retryable=retryable)
+
+    def _connection_error(self, exc: openai.APIConnectionError) -> str:
+        """What went wrong on the way: a refused or failed connection, or a timeout.
+
+        The aiohttp transport reports a refused connection as a connect *timeout*; the cause chain says
+        what really happened, so an offline server reads "cannot connect", not "timed out after 60 s".
+        """
+        refused = _connection_refusal(exc)
+        if refused is not None:
+            return f"cannot connect: {_short(refused)}"
+        if isinstance(exc, openai.APITimeoutError):
+            return f"timed out after {self.config.timeout:g} s"
+        return f"cannot connect: {_short(exc)}"
+
+    def _where(self) -> str:
+        return f"LLM {self.config.model} at {self.config.endpoint}"
 
     def _stored_form(self, response: Any) -> dict[str, Any]:
         """Content and usage of a chat-completion body; raises ValueError on a body without a message."""
@@ -280,8 +489,9 @@ class LLMClient:
         }
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float:
-        """Full-jitter exponential backoff, never shorter than the server's Retry-After."""
-        ceiling = min(self.config.backoff_max, self.config.backoff_base * 2**attempt)
+        """Full-jitter exponential backoff, never shorter than the server's Retry-After (which the caller
+        has checked against `max_wait`), never longer than `max_wait`."""
+        ceiling = min(self.config.backoff_max, self.config.backoff_base * 2**attempt, self.config.max_wait)
         delay = self._rng.uniform(0.5 * ceiling, ceiling)
         if retry_after is not None:
             delay = max(delay, retry_after)
@@ -423,6 +633,18 @@ def _retry_after_seconds(headers: Mapping[str, str]) -> float | None:
     except (TypeError, ValueError):
         return None
     return max(0.0, parsed.timestamp() - time.time())
+
+
+def _connection_refusal(exc: BaseException) -> OSError | None:
+    """The operating system's connection error under `exc` (refused, unreachable, unknown host), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, OSError) and not isinstance(current, TimeoutError):
+            return current
+        current = current.__cause__ or current.__context__
+    return None
 
 
 def _rejects_format(exc: openai.APIStatusError) -> bool:

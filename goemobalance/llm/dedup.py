@@ -18,6 +18,7 @@ from collections.abc import Iterable, Sequence
 
 import numpy as np
 
+from goemobalance.errors import InputError
 from goemobalance.text import NEAR_DUPLICATE_THRESHOLD, NGRAM, MinHasher, jaccard, normalize_text
 
 _CHUNK = 512
@@ -37,7 +38,7 @@ class DuplicateIndex:
         seed: int = 0,
     ):
         if not 0.0 < threshold <= 1.0:
-            raise ValueError(f"near-duplicate threshold must lie in (0, 1], got {threshold}")
+            raise InputError(f"near-duplicate threshold must lie in (0, 1], got {threshold}")
         self.threshold = threshold
         self.ngram = ngram
         self.bands, self.rows = bands, rows

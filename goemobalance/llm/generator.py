@@ -20,7 +20,7 @@ from typing import Any
 
 from goemobalance.errors import InputError
 from goemobalance.labels import GOEMOTIONS, LabelSpace
-from goemobalance.llm.client import LLMClient, LLMRequestError
+from goemobalance.llm.client import LLMClient, LLMRequestError, RequestCapReached
 from goemobalance.llm.parsing import ResponseParseError, parse_json_lenient
 from goemobalance.llm.prompts import AxisValue, PromptTemplate
 from goemobalance.text import NEAR_DUPLICATE_THRESHOLD
@@ -40,9 +40,18 @@ class Target:
     count: int
 
 
+#: Default cap on the texts one run may ask for: deficits above it are refused before anything is planned.
+DEFAULT_MAX_TEXTS = 10_000
+
+
 @dataclass
 class GenerationConfig:
-    """How texts are asked for: batch size, sampling, rounds, length and near-duplicate limits."""
+    """How texts are asked for: batch size, sampling, rounds, length and near-duplicate limits.
+
+    `max_texts` caps the texts one run may ask for (deficits summed; None: no cap) and `max_requests` the
+    requests it may send, retries and refills included (None: no cap); both are checked before anything is
+    planned, and `max_requests` also while the run sends.
+    """
 
     batch_size: int = 5
     temperature: float = 0.9
@@ -51,10 +60,16 @@ class GenerationConfig:
     max_tokens: int | None = 1024
     min_chars: int = 3
     near_duplicate_threshold: float = NEAR_DUPLICATE_THRESHOLD
+    max_texts: int | None = DEFAULT_MAX_TEXTS
+    max_requests: int | None = None
 
     def __post_init__(self) -> None:
         if self.batch_size < 1 or self.max_rounds < 1:
-            raise ValueError("batch_size and max_rounds must be >= 1")
+            raise InputError("batch_size and max_rounds must be >= 1")
+        for name in ("max_texts", "max_requests"):
+            value = getattr(self, name)
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < 0):
+                raise InputError(f"{name} must be a non-negative integer or None, got {value!r}")
 
 
 @dataclass
@@ -88,6 +103,7 @@ class BatchOutcome:
     texts: list[str] = field(default_factory=list)
     rejections: Counter = field(default_factory=Counter)
     error: str | None = None
+    capped: bool = False
 
 
 def load_deficits(path: str | Path) -> dict[str, Any]:
@@ -173,7 +189,11 @@ def plan_batches(
 
 
 async def request_batch(client: LLMClient, batch: BatchRequest, config: GenerationConfig) -> BatchOutcome:
-    """Send one generation request and validate its items; errors are kept on the outcome, never raised."""
+    """Send one generation request and validate its items; errors are kept on the outcome, never raised.
+
+    An answer without a readable item list is counted as ``unparseable_response`` and not cached, so a
+    rerun asks for it again.
+    """
     outcome = BatchOutcome(batch)
     try:
         completion = await client.complete(
@@ -182,27 +202,43 @@ async def request_batch(client: LLMClient, batch: BatchRequest, config: Generati
             seed=batch.seed,
             max_tokens=config.max_tokens,
             response_format=generation_response_format(),
+            parse=generation_items,
         )
     except LLMRequestError as exc:
         outcome.error = str(exc)
+        outcome.capped = isinstance(exc, RequestCapReached)
         outcome.rejections["request_failed"] += batch.n
         return outcome
-    outcome.texts, outcome.rejections = validate_items(
-        completion.content, batch.n, batch.max_chars, config.min_chars
+    except ResponseParseError:
+        outcome.rejections["unparseable_response"] += batch.n
+        return outcome
+    outcome.texts, outcome.rejections = check_items(
+        completion.parsed, batch.n, batch.max_chars, config.min_chars
     )
     return outcome
+
+
+def generation_items(content: str) -> list[Any]:
+    """The item list of a generation answer; raises `ResponseParseError` when there is none."""
+    return _items_of(parse_json_lenient(content))
 
 
 def validate_items(
     content: str, expected: int, max_chars: int, min_chars: int = 3
 ) -> tuple[list[str], Counter]:
     """Texts from a generation answer; each item that is not a usable text is counted with its reason."""
-    rejections: Counter = Counter()
     try:
-        items = _items_of(parse_json_lenient(content))
+        items = generation_items(content)
     except ResponseParseError:
-        rejections["unparseable_response"] += expected
-        return [], rejections
+        return [], Counter({"unparseable_response": expected})
+    return check_items(items, expected, max_chars, min_chars)
+
+
+def check_items(
+    items: list[Any], expected: int, max_chars: int, min_chars: int = 3
+) -> tuple[list[str], Counter]:
+    """The usable texts among parsed generation items, and the others counted by reason."""
+    rejections: Counter = Counter()
     texts: list[str] = []
     for item in items:
         text = item.get("text") if isinstance(item, Mapping) else item

@@ -5,6 +5,12 @@ each batch in batch order (so a rerun makes the same decisions whatever order an
 annotate every surviving text -> keep agreed rows, send disagreements to review. Failed requests are
 reported and their share of the deficit is asked again in the next round; a rerun answers every earlier
 request from the cache and only resends what failed.
+
+Before any of that, the run is planned by arithmetic (`goemobalance.llm.plan`) and refused when it asks
+for more than `GenerationConfig.max_texts` texts or `max_requests` requests. A client that stopped
+sending (too many failures in a row, or the request cap) ends the rounds early; the result says so, and
+`GenerationResult.raise_for_status` turns "requests failed for good" and "nothing accepted" into
+`ServiceError` and `NothingAcceptedError`.
 """
 
 from __future__ import annotations
@@ -21,9 +27,10 @@ from typing import Any
 import datasets
 from tqdm.auto import tqdm
 
+from goemobalance.errors import NothingAcceptedError, ServiceError
 from goemobalance.labels import GOEMOTIONS, LabelSpace
 from goemobalance.llm.annotator import AgreementPolicy, Annotation, annotate_text
-from goemobalance.llm.client import LLMClient, LLMConfig
+from goemobalance.llm.client import LLMClient, LLMConfig, Notify, RequestBudget, stderr_notice
 from goemobalance.llm.dedup import DuplicateIndex
 from goemobalance.llm.generator import (
     BatchOutcome,
@@ -33,7 +40,9 @@ from goemobalance.llm.generator import (
     plan_batches,
     request_batch,
 )
+from goemobalance.llm.plan import RequestPlan, estimate
 from goemobalance.llm.prompts import PromptTemplate, load_template
+from goemobalance.llm.settings import LLMSettings
 from goemobalance.schema import from_records, label_space_of, make_record
 
 SOURCE = "llm"
@@ -46,6 +55,34 @@ class GenerationResult:
     accepted: datasets.Dataset
     review: datasets.Dataset
     report: dict[str, Any] = field(default_factory=dict)
+
+    def raise_for_status(self) -> None:
+        """Raise when the run did not do its job; call it after saving what it did produce.
+
+        Raises
+        ------
+        ServiceError
+            Requests failed for good (after retries) and texts are missing because of it, or the client
+            stopped sending after too many failures in a row (exit code 4).
+        NothingAcceptedError
+            Texts were asked for and none was accepted (exit code 5).
+        """
+        report = self.report
+        failures = report.get("service_failures", 0)
+        if failures and (report.get("unfilled") or report.get("stopped")):
+            first = report["failed_requests"][0]["error"] if report.get("failed_requests") else None
+            reason = report.get("stopped") or first or "see the report"
+            raise ServiceError(
+                f"{failures} LLM request(s) failed for good, {report.get('accepted', 0)} text(s) accepted: "
+                f"{reason}; rerun the same command to retry (answers already received are cached)"
+            )
+        if report.get("texts_wanted", 0) and not report.get("accepted"):
+            rejections = ", ".join(f"{k}={v}" for k, v in (report.get("rejections") or {}).items())
+            raise NothingAcceptedError(
+                f"no generated text was accepted ({report.get('to_review', 0)} sent to review"
+                + (f"; rejections: {rejections}" if rejections else "")
+                + ")"
+            )
 
 
 def text_id(text: str) -> str:
@@ -66,7 +103,11 @@ async def generate_and_annotate(
     test_texts: Iterable[str] | datasets.Dataset | None = None,
     progress: bool = True,
 ) -> GenerationResult:
-    """Fill `deficits` with generated, annotated, de-duplicated texts (see the module docstring)."""
+    """Fill `deficits` with generated, annotated, de-duplicated texts (see the module docstring).
+
+    Raises `InputError` before anything is sent when the deficits exceed ``config.max_texts`` or the first
+    round exceeds ``config.max_requests``; ``config.max_requests`` also caps what both clients send.
+    """
     run = _Run(
         generator=generator,
         annotator=annotator or generator,
@@ -76,11 +117,14 @@ async def generate_and_annotate(
         policy=policy or AgreementPolicy(),
         progress=progress,
     )
+    targets = parse_deficits(deficits, space)
+    run.plan = estimate(targets, run.settings(), space)
+    run.plan.check()
     run.index_references(test_texts, "test")
     run.index_references(pool, "pool")
-    targets = parse_deficits(deficits, space)
     remaining = {t.labels: t.count for t in targets}
-    with _older_objects_frozen():
+    failures_before = run.failures()
+    with _older_objects_frozen(), _budget_shared(run.config.max_requests, run.generator, run.annotator):
         for round_ in range(run.config.max_rounds):
             batches = plan_batches(
                 {k: v for k, v in remaining.items() if v > 0}, run.template, run.config, round_
@@ -90,7 +134,28 @@ async def generate_and_annotate(
             filled = await run.round(batches)
             for labels, count in filled.items():
                 remaining[labels] -= count
+            if run.stopped():
+                break
+        run.stop_reason = run.stopped()
+    run.service_failures = run.failures() - failures_before
     return run.result(targets, remaining, test_texts is not None)
+
+
+@contextmanager
+def _budget_shared(limit: int | None, *clients: LLMClient) -> Iterator[None]:
+    """One `RequestBudget` of `limit` requests for all `clients` while the run lasts (no cap: None)."""
+    if limit is None:
+        yield
+        return
+    budget = RequestBudget(limit)
+    saved = [client.budget for client in clients]
+    for client in clients:
+        client.budget = budget
+    try:
+        yield
+    finally:
+        for client, previous in zip(clients, saved):
+            client.budget = previous
 
 
 @contextmanager
@@ -115,13 +180,18 @@ def run_generation(
     annotator_config: LLMConfig | None = None,
     *,
     cache_path: str | None = None,
+    notify: Notify | None = stderr_notice,
     **kwargs: Any,
 ) -> GenerationResult:
-    """Blocking entry point: builds the clients (sharing one cache file), runs, closes them."""
+    """Blocking entry point: builds the clients (sharing one cache file), runs, closes them.
+
+    `notify` gets the clients' one-line notices (retries, failures; stderr by default, None: silent);
+    other keyword arguments go to `generate_and_annotate`.
+    """
 
     async def main() -> GenerationResult:
-        generator = LLMClient(generator_config, cache_path)
-        annotator = LLMClient(annotator_config, generator.cache) if annotator_config else None
+        generator = LLMClient(generator_config, cache_path, notify=notify)
+        annotator = LLMClient(annotator_config, generator.cache, notify=notify) if annotator_config else None
         try:
             result = await generate_and_annotate(deficits, generator, annotator, **kwargs)
         finally:
@@ -154,10 +224,39 @@ class _Run:
     review: list[dict[str, Any]] = field(default_factory=list)
     unknown_labels: Counter = field(default_factory=Counter)
     annotation_failures: int = 0
+    service_failures: int = 0
     requested: int = 0
+    plan: RequestPlan | None = None
+    stop_reason: str | None = None
 
     def __post_init__(self) -> None:
         self.index = DuplicateIndex(self.config.near_duplicate_threshold)
+
+    def settings(self) -> LLMSettings:
+        return LLMSettings(
+            generator=self.generator.config,
+            annotator=self.annotator.config,
+            generation=self.config,
+            policy=self.policy,
+            template=self.template,
+        )
+
+    def clients(self) -> list[LLMClient]:
+        return [self.generator] if self.annotator is self.generator else [self.generator, self.annotator]
+
+    def failures(self) -> int:
+        """Requests failed for good so far, over both clients."""
+        return sum(client.usage.failures for client in self.clients())
+
+    def stopped(self) -> str | None:
+        """Why a client stopped sending (too many failures in a row, the request cap), or None."""
+        for client in self.clients():
+            if client.stopped:
+                return client.stopped
+        budget = self.generator.budget
+        if budget is not None and budget.refused:
+            return f"the cap of {budget.limit} requests (max_requests) was reached"
+        return None
 
     def index_references(self, texts: Iterable[str] | datasets.Dataset | None, origin: str) -> None:
         if texts is not None:
@@ -250,6 +349,7 @@ class _Run:
         report = {
             "targets": [{"labels": list(t.labels), "count": t.count} for t in targets],
             "unfilled": [{"labels": list(k), "count": v} for k, v in remaining.items() if v > 0],
+            "texts_wanted": sum(t.count for t in targets),
             "texts_requested": self.requested,
             "accepted": len(self.accepted),
             "to_review": len(self.review),
@@ -257,6 +357,9 @@ class _Run:
             "annotation_failures": self.annotation_failures,
             "unknown_labels": dict(self.unknown_labels),
             "failed_requests": self.failed_requests,
+            "service_failures": self.service_failures,
+            "stopped": self.stop_reason,
+            "plan": self.plan.to_dict() if self.plan else None,
             "test_split_checked": test_checked,
             "template_id": self.template.id,
         }

@@ -3,7 +3,8 @@ import the edited CSV back as rows with ``label_origin="human-reviewed"``.
 
 In the CSV a reviewer edits the label columns (``1`` = the text expresses the label, ``0`` or empty =
 it does not) and may correct the text. A row with no label set is treated as rejected and left out.
-Errors name the file, line and column.
+Errors name the file, line and column. Both files pass through `goemobalance.redact` (a key pasted into
+a text never reaches them); an empty dataset gives a header-only CSV and an empty JSONL.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import datasets
 
 from goemobalance.errors import InputError
 from goemobalance.labels import LabelSpace
+from goemobalance.redact import redact_data
 from goemobalance.schema import from_records, label_space_of, make_record
 
 FIXED_COLUMNS = ("id", "text", "intended", "annotated", "jaccard")
@@ -33,23 +35,62 @@ class ReviewError(InputError):
 def export_review(
     dataset: datasets.Dataset, csv_path: str | Path, jsonl_path: str | Path | None = None
 ) -> tuple[Path, Path]:
-    """Write the review CSV (labels pre-filled with the current ones) and the JSONL of full rows."""
+    """Write the review CSV (labels pre-filled with the current ones) and the JSONL of full rows.
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset
+        Rows in the record schema (may be empty: the CSV then holds only its header).
+    csv_path : path
+        The CSV to write (its folder is created).
+    jsonl_path : path, optional
+        The full rows; default: next to the CSV with a ``.jsonl`` suffix.
+
+    Returns
+    -------
+    tuple of Path
+        The CSV and JSONL paths.
+    """
     space = label_space_of(dataset)
     csv_path = Path(csv_path)
     jsonl_path = Path(jsonl_path) if jsonl_path else csv_path.with_suffix(".jsonl")
     csv_path.parent.mkdir(parents=True, exist_ok=True)
-    rows = [_review_row(record, space) for record in dataset]
+    records = dataset.to_list()
     with _atomic(csv_path) as handle:
         writer = csv.DictWriter(handle, fieldnames=[*FIXED_COLUMNS, *space.names])
         writer.writeheader()
-        writer.writerows(rows)
+        writer.writerows(redact_data(_review_row(record, space)) for record in records)
     with _atomic(jsonl_path) as handle:
-        for record in dataset:
-            full = dict(
-                record, labels=space.to_names(record["labels"]), meta=json.loads(record["meta"] or "{}")
-            )
+        for record in records:
+            full = redact_data(_with_names(record, space))
             handle.write(json.dumps(full, ensure_ascii=False) + "\n")
     return csv_path, jsonl_path
+
+
+def save_rows(dataset: datasets.Dataset, path: str | Path) -> None:
+    """`save_to_disk` that stays loadable when `dataset` is empty.
+
+    ``datasets`` writes no data file for an empty dataset and then fails to load the folder
+    (``IndexError``); one explicit shard keeps its schema and makes it load as 0 rows.
+    """
+    dataset.save_to_disk(str(path), num_shards=1 if len(dataset) == 0 else None)
+
+
+def empty_saved_dataset(path: str | Path) -> datasets.Dataset | None:
+    """The 0-row dataset (with its features) a ``save_to_disk`` folder without data files holds, else None.
+
+    Such folders (written by `save_to_disk` for an empty dataset) make ``datasets.load_from_disk`` fail
+    with an ``IndexError``; their ``dataset_info.json`` still has the features.
+    """
+    folder = Path(path)
+    try:
+        state = json.loads((folder / "state.json").read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+    if not isinstance(state, dict) or state.get("_data_files") != []:
+        return None
+    features = datasets.DatasetInfo.from_directory(str(folder)).features
+    return datasets.Dataset.from_dict({name: [] for name in features}, features=features)
 
 
 def import_review(
