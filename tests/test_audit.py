@@ -89,12 +89,14 @@ def small_dataset(texts: list[str], labels: list[list[int]], prefix: str = "r", 
 
 
 @pytest.mark.slow
-def test_planted_noise_precision_at_k_beats_five_times_the_base_rate(noisy_subset, noisy_probs):
+def test_planted_noise_precision_at_k_is_eight_times_the_base_rate(noisy_subset, noisy_probs):
+    """On 8,000 rows TF-IDF gives p@k 0.296 here (0.26-0.34 over noise seeds 11-13; 0.38-0.40 on all 43k
+    rows in bench_audit.py); cleanlab's default moving-average ranking stays near 0.15."""
     dataset, planted = noisy_subset
     found = find_label_issues(dataset["labels"], noisy_probs, max_flag_fraction=0.15)
     top_k = found.ranking[: len(planted)]
     precision_at_k = np.isin(top_k, planted).mean()
-    assert precision_at_k >= 5 * NOISE_RATE, precision_at_k
+    assert precision_at_k >= 8 * NOISE_RATE, precision_at_k
     recall = np.isin(planted, np.flatnonzero(found.flagged)).mean()
     assert recall >= 0.5, recall
     assert found.flagged.mean() <= 0.15
