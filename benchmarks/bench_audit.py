@@ -7,9 +7,21 @@ flagging budget) on the same TF-IDF probabilities and on better out-of-sample pr
 (MiniLM embeddings + logistic heads, and their average with TF-IDF, ``tfidf+minilm``).
 
     python benchmarks/bench_audit.py [--json] [--models tfidf,tfidf-char,minilm,tfidf+minilm] [--cache-dir DIR]
+                                     [--noise-seed 1] [--seed 0]
+    python benchmarks/bench_audit.py --duplicates [--json] [--exact-subset 10000]
+
+Seeds: the ranking (min aggregator, 10% budget, the ``tfidf+minilm`` average) was tuned on planted-noise
+seed 0 (``--noise-seed 0``); the default ``--noise-seed 1`` (and 2) were never looked at while tuning,
+so they measure the ranking on held-out noise. ``--seed`` seeds the folds (0 in every reported run).
 
 MiniLM embeddings are cached under --cache-dir, so only the first run pays the encoding; the encode
 time is reported on its own.
+
+``--duplicates`` measures the duplicate search of the audit on GoEmotions train + dev + test (54k texts):
+ours, `goemobalance.text` (MinHash LSH + exact Jaccard >= 0.7 on byte 4-grams, the generator's and the
+leak guard's definition) against the engine the audit used before (TF-IDF cosine >= 0.9 over rare-term
+candidate pairs, kept below as `previous_tfidf_pairs`), and, on a subset, against the exact all-pairs
+Jaccard by sparse products (the brute-force peer, which gives the LSH's recall).
 """
 
 from __future__ import annotations
@@ -21,8 +33,10 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 from cleanlab.multilabel_classification import filter as cl_filter
 from cleanlab.multilabel_classification import rank as cl_rank
+from sklearn.feature_extraction.text import TfidfVectorizer
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -31,6 +45,12 @@ from goemobalance.audit import cross_val_probs, detection_metrics, find_label_is
 from goemobalance.audit.probs import cached_embeddings
 from goemobalance.labels import GOEMOTIONS
 from goemobalance.sources import load_goemotions
+from goemobalance.text import (
+    NEAR_DUPLICATE_THRESHOLD,
+    cluster_texts,
+    near_duplicate_pairs,
+    shingles,
+)
 
 DATA = REPO.parent / "shared" / "data" / "goemotions"
 
@@ -72,14 +92,28 @@ def main(argv=None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON document instead of a table")
     parser.add_argument("--models", default="tfidf,tfidf-char,minilm,tfidf+minilm")
     parser.add_argument("--rate", type=float, default=0.03)
-    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--noise-seed", type=int, default=1, help="planted-noise seed (0 was used for tuning)"
+    )
+    parser.add_argument("--seed", type=int, default=0, help="fold seed")
+    parser.add_argument("--duplicates", action="store_true", help="benchmark the duplicate search instead")
+    parser.add_argument(
+        "--exact-subset", type=int, default=10_000, help="texts for the brute-force recall check"
+    )
     parser.add_argument("--budgets", default="0.05,0.10", help="max_flag_fraction values for ours")
     parser.add_argument("--cache-dir", default=str(Path.home() / ".cache" / "goemobalance" / "embeddings"))
     args = parser.parse_args(argv)
+    if args.duplicates:
+        results = duplicate_search(args.exact_subset)
+        print(json.dumps(results, indent=2))
+        return 0
 
-    dataset, planted = noisy_train(args.rate, args.seed)
+    dataset, planted = noisy_train(args.rate, args.noise_seed)
     labels = planted.labels
-    results: dict = {"rows": len(dataset), "planted": len(planted.rows), "kinds": _kind_counts(planted.kinds)}
+    results: dict = {
+        "rows": len(dataset), "planted": len(planted.rows), "kinds": _kind_counts(planted.kinds),
+        "noise_seed": args.noise_seed, "fold_seed": args.seed, "held_out_noise": args.noise_seed != 0,
+    }  # fmt: skip
     probs: dict[str, np.ndarray] = {}
     models = args.models.split(",")
     budgets = [float(b) for b in args.budgets.split(",")]
@@ -110,6 +144,97 @@ def main(argv=None) -> int:
     return 0
 
 
+def duplicate_search(exact_subset: int) -> dict:
+    """Ours vs the previous TF-IDF engine on 54k GoEmotions texts; LSH recall against brute force on a subset."""
+    texts, splits = [], []
+    for split in ("train", "dev", "test"):
+        column = load_goemotions(DATA, split=split).with_format("arrow")["text"].to_pylist()
+        texts += column
+        splits += [split] * len(column)
+    results: dict = {"texts": len(texts)}
+    clusters, ours_s = timed(cluster_texts, texts)
+    results["ours_minhash"] = {"seconds": round(ours_s, 2), **_linked(clusters.forms, clusters.pairs)}
+    forms = clusters.forms
+    (previous_pairs, _), previous_s = timed(previous_tfidf_pairs, forms)
+    results["previous_tfidf_cosine_0.9"] = {"seconds": round(previous_s, 2), **_linked(forms, previous_pairs)}
+    jaccard_of_previous = _pair_jaccard(forms, previous_pairs)
+    ours_set = set(map(tuple, clusters.pairs.tolist()))
+    results["agreement"] = {
+        "previous_pairs_below_jaccard_0.7": int((jaccard_of_previous < NEAR_DUPLICATE_THRESHOLD).sum()),
+        "ours_pairs_missed_by_previous": len(ours_set - set(map(tuple, previous_pairs.tolist()))),
+        "previous_pairs_missed_by_ours": len(set(map(tuple, previous_pairs.tolist())) - ours_set),
+    }
+    subset = forms[:exact_subset]
+    (sub_pairs, _), sub_s = timed(near_duplicate_pairs, subset)
+    true_pairs, brute_s = timed(brute_force_pairs, subset, NEAR_DUPLICATE_THRESHOLD)
+    found = set(map(tuple, sub_pairs.tolist()))
+    truth = set(map(tuple, true_pairs.tolist()))
+    results["exact_subset"] = {
+        "forms": len(subset), "ours_seconds": round(sub_s, 2), "brute_force_seconds": round(brute_s, 2),
+        "true_pairs": len(truth), "found": len(found), "recall": round(len(found & truth) / max(len(truth), 1), 4),
+        "false_pairs": len(found - truth),
+    }  # fmt: skip
+    results["process_cpu_s"] = round(time.process_time(), 1)
+    return results
+
+
+def previous_tfidf_pairs(forms: list[str], threshold: float = 0.9, rare_df: int = 50, chunk: int = 4096):
+    """The audit's engine before the shared definition: TF-IDF cosine >= 0.9, candidates sharing a rare term."""
+    vectors = sp.csr_matrix(
+        TfidfVectorizer(token_pattern=r"(?u)\b\w+\b", sublinear_tf=True).fit_transform(forms)
+    )
+    presence = (vectors > 0).astype(np.int32).tocsc()
+    doc_freq = np.diff(presence.indptr)
+    rare = presence[:, np.flatnonzero((doc_freq >= 2) & (doc_freq <= rare_df))].tocsr()
+    rare_t = rare.T.tocsr()
+    found = []
+    for start in range(0, rare.shape[0], chunk):
+        block = (rare[start : start + chunk] @ rare_t).tocoo()
+        i = block.row + start
+        upper = i < block.col
+        found.append(np.stack([i[upper], block.col[upper]], axis=1))
+    candidates = np.concatenate(found)
+    cosine = np.asarray(vectors[candidates[:, 0]].multiply(vectors[candidates[:, 1]]).sum(axis=1)).ravel()
+    keep = cosine >= threshold
+    return candidates[keep], cosine[keep]
+
+
+def brute_force_pairs(forms: list[str], threshold: float, chunk: int = 500) -> np.ndarray:
+    """Exact all-pairs Jaccard of byte 4-gram sets by chunked sparse products (the peer, no LSH)."""
+    matrix = _shingle_matrix(forms)
+    sizes = np.diff(matrix.indptr)
+    transposed = matrix.T.tocsc()
+    found = []
+    for start in range(0, len(forms), chunk):
+        common = (matrix[start : start + chunk] @ transposed).tocoo()
+        i = common.row + start
+        score = common.data / (sizes[i] + sizes[common.col] - common.data)
+        keep = (i < common.col) & (score >= threshold)
+        found.append(np.stack([i[keep], common.col[keep]], axis=1))
+    return np.concatenate(found)
+
+
+def _shingle_matrix(forms: list[str]) -> sp.csr_matrix:
+    sets = [shingles(form) for form in forms]
+    _, columns = np.unique(np.concatenate(sets), return_inverse=True)
+    rows = np.repeat(np.arange(len(sets)), [len(s) for s in sets])
+    return sp.csr_matrix(
+        (np.ones(len(rows), dtype=np.int32), (rows, columns.ravel())), shape=(len(sets), columns.max() + 1)
+    )
+
+
+def _pair_jaccard(forms: list[str], pairs: np.ndarray) -> np.ndarray:
+    matrix = _shingle_matrix(forms)
+    sizes = np.diff(matrix.indptr)
+    common = np.asarray(matrix[pairs[:, 0]].multiply(matrix[pairs[:, 1]]).sum(axis=1)).ravel()
+    return common / (sizes[pairs[:, 0]] + sizes[pairs[:, 1]] - common)
+
+
+def _linked(forms: list[str], pairs: np.ndarray) -> dict:
+    linked = np.unique(pairs) if len(pairs) else np.empty(0)
+    return {"near_pairs": len(pairs), "forms_linked": len(linked), "distinct_forms": len(forms)}
+
+
 def _probs(dataset, model: str, args) -> np.ndarray:
     return cross_val_probs(dataset, model, folds=5, seed=args.seed, cache_dir=args.cache_dir, progress=False)
 
@@ -122,7 +247,8 @@ def _print(results: dict, as_json: bool) -> None:
     if as_json:
         print(json.dumps(results, indent=2))
         return
-    print(f"GoEmotions train: {results['rows']} rows, {results['planted']} planted {results['kinds']}")
+    print(f"GoEmotions train: {results['rows']} rows, {results['planted']} planted {results['kinds']}, "
+          f"noise seed {results['noise_seed']} ({'held out' if results['held_out_noise'] else 'tuning seed'})")  # fmt: skip
     if "minilm_encode_s" in results:
         print(f"MiniLM encode (cached after first run): {results['minilm_encode_s']} s")
     print(

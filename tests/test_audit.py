@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
+from pathlib import Path
 
 import datasets
 import numpy as np
+import pandas as pd
 import pytest
 from cleanlab.multilabel_classification.dataset import overall_multilabel_health_score
 from sklearn.feature_extraction.text import TfidfVectorizer
@@ -13,9 +18,25 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import make_pipeline
 
-from goemobalance.audit import audit, cross_val_probs, find_duplicates, find_label_issues, short_texts
+from goemobalance.audit import (
+    AuditReport,
+    audit,
+    cross_val_probs,
+    find_duplicates,
+    find_label_issues,
+    is_eval_split,
+    load_splits,
+    short_texts,
+)
+from goemobalance.audit.report import PLOTS
+from goemobalance.data import packaged_file
+from goemobalance.errors import InputError
 from goemobalance.labels import GOEMOTIONS
 from goemobalance.schema import from_records, make_record, multi_hot
+from goemobalance.sources import load_goemotions
+from goemobalance.text import NEAR_DUPLICATE_THRESHOLD
+
+REPO = Path(__file__).resolve().parents[1]
 
 NOISE_RATE = 0.03
 
@@ -68,12 +89,14 @@ def small_dataset(texts: list[str], labels: list[list[int]], prefix: str = "r", 
 
 
 @pytest.mark.slow
-def test_planted_noise_precision_at_k_beats_five_times_the_base_rate(noisy_subset, noisy_probs):
+def test_planted_noise_precision_at_k_is_eight_times_the_base_rate(noisy_subset, noisy_probs):
+    """On 8,000 rows TF-IDF gives p@k 0.296 here (0.26-0.34 over noise seeds 11-13; 0.38-0.40 on all 43k
+    rows in bench_audit.py); cleanlab's default moving-average ranking stays near 0.15."""
     dataset, planted = noisy_subset
     found = find_label_issues(dataset["labels"], noisy_probs, max_flag_fraction=0.15)
     top_k = found.ranking[: len(planted)]
     precision_at_k = np.isin(top_k, planted).mean()
-    assert precision_at_k >= 5 * NOISE_RATE, precision_at_k
+    assert precision_at_k >= 8 * NOISE_RATE, precision_at_k
     recall = np.isin(planted, np.flatnonzero(found.flagged)).mean()
     assert recall >= 0.5, recall
     assert found.flagged.mean() <= 0.15
@@ -112,7 +135,11 @@ def test_char_ngrams_rank_planted_noise_at_least_as_well_as_words(noisy_subset, 
     dataset, planted = noisy_subset
     labels = [list(row) for row in dataset["labels"]]
     char_probs = cross_val_probs(dataset, "tfidf-char", folds=5, seed=0, progress=False)
-    assert np.array_equal(char_probs, cross_val_probs(dataset, "tfidf-char", folds=5, seed=0, progress=False))
+    small = dataset.select(range(1500))
+    assert np.array_equal(
+        cross_val_probs(small, "tfidf-char", folds=3, seed=0, progress=False),
+        cross_val_probs(small, "tfidf-char", folds=3, seed=0, progress=False),
+    )
 
     def precision_at_k(probs):
         ranking = find_label_issues(labels, probs).ranking[: len(planted)]
@@ -158,15 +185,27 @@ def test_exact_near_duplicates_and_short_texts_are_found():
         "",
         "lol",
     ]
-    groups = find_duplicates(texts, splits=["train"] * 5 + ["test", "test"], threshold=0.8)
+    groups = find_duplicates(texts, splits=["train"] * 5 + ["test", "test"])
     assert len(groups) == 1
     group = groups.iloc[0]
     assert sorted(group["rows"]) == [0, 1, 2]
     assert group["kind"] == "near"
+    assert NEAR_DUPLICATE_THRESHOLD <= group["similarity"] < 1.0
     assert not group["leak"]
-    exact_only = find_duplicates(texts[:2])
-    assert exact_only.iloc[0]["kind"] == "exact"
+    exact_only = find_duplicates(texts[:3], threshold=None)
+    assert exact_only.iloc[0]["kind"] == "exact" and sorted(exact_only.iloc[0]["rows"]) == [0, 1]
     assert short_texts(texts) == {"empty": [5], "short": [6]}
+
+
+def test_leaks_are_groups_joining_an_evaluation_split_with_another_split():
+    texts = ["so happy for you both", "So happy for you both!", "so happy for you both"] * 2
+    splits = ["train", "goemotions_test", "validation", "validation", "test", "eval_test"]
+    groups = find_duplicates(texts, splits=splits)
+    assert len(groups) == 1 and groups.iloc[0]["leak"]
+    assert not find_duplicates(texts[:2], splits=["train", "pool"]).iloc[0]["leak"]
+    assert find_duplicates(texts[:2], splits=["train", "goemotions_test"]).iloc[0]["leak"]
+    assert [is_eval_split(n) for n in ("test", "dev", "validation", "goemotions_test", "eval_test", "train",
+                                       "contest", "pool")] == [True] * 5 + [False] * 3  # fmt: skip
 
 
 @pytest.mark.slow
@@ -198,16 +237,29 @@ def test_audit_finds_planted_duplicates_and_train_test_leak(goemotions_train, go
     assert not any("planted:dup" in ids for ids in leak_ids)
     out = report.save(tmp_path / "report")
     document = json.loads((out / "audit.json").read_text())
-    for key in ("rows", "issues", "health_score", "per_label", "duplicates", "leaks", "per_source"):
+    for key in (
+        "rows",
+        "issues",
+        "health_score",
+        "per_label",
+        "duplicates",
+        "leaks",
+        "per_source",
+        "coverage",
+    ):
         assert key in document
-    assert document["rows"] == len(train) + len(test)
-    assert set(document["issues"]) <= set(train["id"]) | set(test["id"])
+    assert document["rows"] == len(train)
+    assert document["coverage"]["splits"] == {"train": len(train)}
+    assert document["coverage"]["eval_sets"] == {"eval": len(test)}
+    assert document["coverage"]["duplicates"]["rows"] == len(train) + len(test)
+    assert set(document["issues"]) <= set(train["id"])
     assert set(document["per_label"]) == set(GOEMOTIONS.names)
     assert document["duplicates"]["leak_groups"] >= 1
     origins = {(r["by"], r["value"]) for r in document["per_source"]}
-    assert {("label_origin", "llm"), ("label_origin", "human"), ("split", "test")} <= origins
+    assert {("label_origin", "llm"), ("label_origin", "human"), ("split", "train")} <= origins
     markdown = (out / "audit.md").read_text()
-    assert markdown.startswith("# Dataset audit\n\nWe audited 2,002 rows")
+    assert markdown.startswith("# Dataset audit\n\nWe audited 1,502 rows")
+    assert "checked against eval 500 rows of evaluation data" in markdown
     for name in (
         "label_counts.png",
         "issue_rate_per_label.png",
@@ -232,11 +284,100 @@ def test_cli_writes_report_for_tsv_and_eval(goemotions_dir, tmp_path):
                  str(tmp_path / "out"), "--folds", "3", "--max-flag-fraction", "0.05"])  # fmt: skip
     assert code == 0
     document = json.loads((tmp_path / "out" / "audit.json").read_text())
-    assert document["rows"] == 1001
-    assert 0 < len(document["issues"]) <= 0.05 * 1001 + 1
+    assert document["rows"] == 801
+    assert document["coverage"]["eval_sets"] == {"eval_test": 200}
+    assert 0 < len(document["issues"]) <= 0.05 * 801 + 1
     assert 0.0 <= document["health_score"] <= 1.0
     assert any("goemotions:plantedleak" in group["ids"] for group in document["leaks"])
     assert main(["audit", str(tmp_path / "missing.tsv"), "--out", str(tmp_path / "x")]) == 2
+
+
+def published_splits_with_a_leak():
+    """train/validation/test from the packaged GoEmotions, and a validation row that copies a train text."""
+    rows = load_goemotions(packaged_file("goemotions/train"), split="train").select(range(400))
+    train, validation, test = (
+        rows.select(range(300)),
+        rows.select(range(300, 350)),
+        rows.select(range(350, 400)),
+    )
+    copied = train[5]
+    planted = from_records(
+        [
+            make_record(
+                id="planted:leak",
+                text=copied["text"].upper() + "!!",
+                labels=copied["labels"],
+                source="goemotions",
+            )
+        ]
+    )
+    validation = datasets.concatenate_datasets([validation, planted.cast(validation.features)])
+    return datasets.DatasetDict({"train": train, "validation": validation, "test": test}), copied["id"]
+
+
+@pytest.mark.parametrize("layout", ["hub", "save_to_disk"])
+def test_audit_of_a_dataset_dict_folder_covers_every_split_and_finds_a_train_validation_leak(
+    layout, tmp_path
+):
+    from goemobalance.cli import main
+    from goemobalance.publish.hub import save
+
+    splits, copied_id = published_splits_with_a_leak()
+    folder = tmp_path / "published"
+    if layout == "hub":
+        save(splits, folder, plots=False)
+    else:
+        splits.save_to_disk(str(folder))
+    assert main(["audit", str(folder), "--out", str(tmp_path / "out"), "--folds", "2"]) == 0
+    document = json.loads((tmp_path / "out" / "audit.json").read_text())
+    assert document["coverage"]["splits"] == {"train": 300, "validation": 51, "test": 50}
+    assert document["rows"] == 401
+    assert sum(document["coverage"]["label_audit"]["splits"].values()) == 401
+    planted = [group for group in document["leaks"] if "planted:leak" in group["ids"]]
+    assert len(planted) == 1 and copied_id in planted[0]["ids"]
+    assert planted[0]["splits"] == ["train", "validation"]
+    assert {r["value"] for r in document["per_source"] if r["by"] == "split"} == {
+        "train",
+        "validation",
+        "test",
+    }
+    assert "train 300, validation 51, test 50" in (tmp_path / "out" / "audit.md").read_text()
+
+    only = load_splits(folder, ["validation", "test"])
+    assert list(only) == ["validation", "test"] and len(only["validation"]) == 51
+    with pytest.raises(InputError, match="no split 'holdout'"):
+        load_splits(folder, ["holdout"])
+
+
+def test_audit_command_registers_without_importing_cleanlab_scikit_learn_or_matplotlib():
+    code = (
+        "import argparse, sys; from goemobalance.commands import audit; "
+        "audit.register(argparse.ArgumentParser().add_subparsers()); "
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in {'cleanlab', 'sklearn', 'matplotlib', 'scipy'}))"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                            env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    assert result.stdout.strip() == "[]"
+
+
+def test_report_plots_draw_without_switching_the_global_backend(monkeypatch, tmp_path):
+    import matplotlib
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("matplotlib.use called: the audit must not switch the global backend")
+
+    monkeypatch.setattr(matplotlib, "use", refuse)
+    names = ["joy", "anger"]
+    report = AuditReport(
+        settings={}, rows=2, splits={"train": 2}, label_names=names, health_score=1.0, issues=pd.DataFrame(),
+        per_label=pd.DataFrame({"label": names, "count": [2, 1], "issue_rate": [0.5, 0.0]}),
+        per_source=pd.DataFrame({"by": ["split"], "value": ["train"], "issue_rate": [0.25]}),
+        common_issues=pd.DataFrame(), duplicates=pd.DataFrame(), texts={"empty": [], "short": []},
+        cooccurrence=np.array([[2, 1], [1, 1]]),
+    )  # fmt: skip
+    written = report.plot(tmp_path)
+    assert [p.name for p in written] == list(PLOTS)
+    assert all(p.read_bytes()[:4] == b"\x89PNG" for p in written)
 
 
 def test_cross_fitted_calibration_handles_rare_labels_and_tracks_base_rates(goemotions_train):

@@ -1,19 +1,42 @@
 """Label-noise audit: out-of-sample probabilities, cleanlab label issues, duplicates, leakage, a report.
 
->>> from goemobalance.audit import audit
->>> report = audit(dataset_dict, model="minilm")   # doctest: +SKIP
->>> report.save("audit/")                          # doctest: +SKIP
+>>> from goemobalance.audit import audit, load_splits
+>>> report = audit(load_splits("published/"), model="minilm")   # doctest: +SKIP
+>>> report.save("audit/")                                       # doctest: +SKIP
+
+Names are imported on first use (PEP 562), so ``goemobalance.audit.defaults`` and the command line's
+``--help`` do not pay for cleanlab and scikit-learn.
 """
 
-from goemobalance.audit.core import audit
-from goemobalance.audit.duplicates import find_duplicates, normalise_text, short_texts
-from goemobalance.audit.issues import DEFAULT_MAX_FLAG_FRACTION, LabelIssues, find_label_issues
-from goemobalance.audit.noise import PlantedNoise, detection_metrics, plant_label_noise
-from goemobalance.audit.probs import cross_val_probs
-from goemobalance.audit.report import AuditReport
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_HOMES: dict[str, str] = {
+    "AuditReport": "report",
+    "CALIBRATIONS": "defaults",
+    "DEFAULT_MAX_FLAG_FRACTION": "defaults",
+    "DEFAULT_MIN_WORDS": "defaults",
+    "LabelIssues": "issues",
+    "MODELS": "defaults",
+    "PlantedNoise": "noise",
+    "audit": "core",
+    "cross_val_probs": "probs",
+    "detection_metrics": "noise",
+    "find_duplicates": "duplicates",
+    "find_label_issues": "issues",
+    "is_eval_split": "duplicates",
+    "load_splits": "inputs",
+    "plant_label_noise": "noise",
+    "short_texts": "duplicates",
+}
 
 __all__ = [
+    "CALIBRATIONS",
     "DEFAULT_MAX_FLAG_FRACTION",
+    "DEFAULT_MIN_WORDS",
+    "MODELS",
     "AuditReport",
     "LabelIssues",
     "PlantedNoise",
@@ -22,7 +45,20 @@ __all__ = [
     "detection_metrics",
     "find_duplicates",
     "find_label_issues",
-    "normalise_text",
+    "is_eval_split",
+    "load_splits",
     "plant_label_noise",
     "short_texts",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOMES))

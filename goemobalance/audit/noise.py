@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from goemobalance.errors import InputError
+
 NOISE_KINDS: tuple[str, ...] = ("swap", "drop", "add")
 
 
@@ -28,7 +30,7 @@ def plant_label_noise(
     usual synthetic-noise protocol for benchmarking label-error detection.
     """
     if not 0.0 < rate < 1.0:
-        raise ValueError(f"rate must lie in (0, 1), got {rate}")
+        raise InputError(f"rate must lie in (0, 1), got {rate}")
     rng = np.random.default_rng(seed)
     noisy = [sorted({int(i) for i in row}) for row in labels]
     n_planted = max(1, round(rate * len(noisy)))

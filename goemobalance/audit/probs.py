@@ -29,11 +29,9 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from tqdm.auto import tqdm
 
+from goemobalance.audit.defaults import CALIBRATIONS, MODELS
 from goemobalance.balance.split import MultilabelStratifiedKFold
 from goemobalance.schema import multi_hot
-
-MODELS: tuple[str, ...] = ("tfidf", "tfidf-char", "minilm", "tfidf+minilm")
-CALIBRATIONS: tuple[str | None, ...] = (None, "sigmoid", "isotonic")
 
 
 def cross_val_probs(

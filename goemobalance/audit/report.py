@@ -41,6 +41,8 @@ class AuditReport:
     cooccurrence: np.ndarray
     cleanlab_flagged: int = 0
     unlabeled_rows: int = 0
+    eval_splits: dict[str, int] = field(default_factory=dict)
+    labeled_per_split: dict[str, int] = field(default_factory=dict)
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -52,6 +54,36 @@ class AuditReport:
     def leaks(self) -> pd.DataFrame:
         """Duplicate groups that join an evaluation split with another split."""
         return self.duplicates[self.duplicates["leak"]] if len(self.duplicates) else self.duplicates
+
+    def coverage(self) -> dict[str, Any]:
+        """Which rows each number covers, for a dataset card: audited splits and rows, label-audited rows
+        per split, and the evaluation sets that duplicates and leaks were also checked against."""
+        return {
+            "splits": dict(self.splits),
+            "rows": self.rows,
+            "label_audit": {
+                "splits": dict(self.labeled_per_split) or dict(self.splits),
+                "rows": self.rows - self.unlabeled_rows,
+                "unlabeled_rows_skipped": self.unlabeled_rows,
+            },
+            "duplicates": {
+                "splits": [*self.splits, *self.eval_splits],
+                "rows": self.rows + sum(self.eval_splits.values()),
+            },
+            "eval_sets": dict(self.eval_splits),
+        }
+
+    def coverage_text(self) -> str:
+        """The coverage as one sentence (what a card says under its audit numbers)."""
+        split_text = ", ".join(f"{name} {count:,}" for name, count in self.splits.items())
+        text = (
+            f"The audit covers all {len(self.splits)} audited split(s) ({split_text}; {self.rows:,} rows); "
+            f"label issues were ranked on the {self.rows - self.unlabeled_rows:,} labeled rows"
+        )
+        if self.eval_splits:
+            evals = ", ".join(f"{name} {count:,}" for name, count in self.eval_splits.items())
+            text += f"; duplicates and leaks were also checked against {evals} rows of evaluation data"
+        return text + "."
 
     def weakest_labels(self, n: int = 3, min_count: int = 20) -> list[str]:
         """Labels with the highest estimated noise rate (cleanlab's label issues / rows carrying the label)."""
@@ -81,7 +113,8 @@ class AuditReport:
             f"We found {len(self.duplicates) - near:,} exact and {near:,} near-duplicate groups ({dup_rows:,} rows), "
             f"{len(leaks):,} of which cross into an evaluation split ({substantive:,} with at least "
             f"{s['min_words']} words, i.e. not formulaic replies such as 'Thank you!'), "
-            f"{len(self.texts['empty']):,} empty texts and {len(self.texts['short']):,} texts under {s['min_words']} words."
+            f"{len(self.texts['empty']):,} empty texts and {len(self.texts['short']):,} texts under {s['min_words']} words. "
+            f"{self.coverage_text()}"
         )
 
     def to_dict(self, max_groups: int = 200) -> dict[str, Any]:
@@ -92,6 +125,7 @@ class AuditReport:
             "settings": self.settings,
             "rows": self.rows,
             "splits": self.splits,
+            "coverage": self.coverage(),
             "unlabeled_rows": self.unlabeled_rows,
             "health_score": self.health_score,
             "cleanlab_flagged": self.cleanlab_flagged,
@@ -161,51 +195,54 @@ class AuditReport:
         return out
 
     def plot(self, directory: str | Path) -> list[Path]:
-        """The four PNG plots: label counts, issue rate per label and per source, label co-occurrence."""
-        import matplotlib
+        """The four PNG plots: label counts, issue rate per label and per source, label co-occurrence.
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        Drawn on `matplotlib.figure.Figure` with the Agg canvas, so no global backend is switched.
+        """
         out = Path(directory)
+        per_label, per_source = self.per_label, self.per_source
         written = []
-        per_label = self.per_label
         for name, column, title in (
             ("label_counts.png", "count", "Rows per label"),
             ("issue_rate_per_label.png", "issue_rate", "Flagged share of rows carrying each label"),
         ):
-            fig, ax = plt.subplots(figsize=(10, 4))
+            fig, ax = _figure((10, 4))
             ax.bar(per_label["label"], per_label[column], color="tab:blue")
             ax.set_title(title)
             ax.tick_params(axis="x", rotation=75)
-            fig.tight_layout()
-            fig.savefig(out / name, dpi=110)
-            plt.close(fig)
-            written.append(out / name)
-        fig, ax = plt.subplots(figsize=(7, 3.5))
-        per_source = self.per_source
-        names = [f"{a}={b}" for a, b in zip(per_source["by"], per_source["value"])]
-        ax.barh(names, per_source["issue_rate"], color="tab:red")
+            written.append(_save(fig, out / name))
+        fig, ax = _figure((7, 3.5))
+        ax.barh([f"{a}={b}" for a, b in zip(per_source["by"], per_source["value"])], per_source["issue_rate"],
+                color="tab:red")  # fmt: skip
         ax.set_title("Flagged share of rows per source / label origin / split")
-        fig.tight_layout()
-        fig.savefig(out / "issue_rate_per_source.png", dpi=110)
-        plt.close(fig)
-        written.append(out / "issue_rate_per_source.png")
-        fig, ax = plt.subplots(figsize=(8, 7))
+        written.append(_save(fig, out / "issue_rate_per_source.png"))
+        fig, ax = _figure((8, 7))
         image = ax.imshow(np.log1p(self.cooccurrence), cmap="viridis")
         ax.set_xticks(range(len(self.label_names)), self.label_names, rotation=90, fontsize=7)
         ax.set_yticks(range(len(self.label_names)), self.label_names, fontsize=7)
         ax.set_title("Label co-occurrence (log1p of row counts)")
         fig.colorbar(image, ax=ax, shrink=0.8)
-        fig.tight_layout()
-        fig.savefig(out / "cooccurrence.png", dpi=110)
-        plt.close(fig)
-        written.append(out / "cooccurrence.png")
+        written.append(_save(fig, out / "cooccurrence.png"))
         return written
 
     def _origin_counts(self) -> dict[str, int]:
         rows = self.per_source[self.per_source["by"] == "label_origin"]
         return dict(zip(rows["value"], rows["rows"].astype(int)))
+
+
+def _figure(size: tuple[float, float]):
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size)
+    FigureCanvasAgg(fig)
+    return fig, fig.subplots()
+
+
+def _save(fig, path: Path) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    return path
 
 
 def _budget_text(settings: dict[str, Any]) -> str:

@@ -1,11 +1,10 @@
-"""Exact and near-duplicate detection for generated texts, against named reference sets.
+"""Exact and near-duplicate screening of generated texts against named reference sets (pool, test split).
 
-Texts are normalized (Unicode NFKC, lower case, URLs and @mentions masked as ``url``/``user``,
-apostrophes inside words and other punctuation dropped, spaces collapsed); exact duplicates share a
-normalized form. Near duplicates share at least `threshold` of their character 4-gram shingles
-(Jaccard). Candidates come from MinHash signatures split into LSH bands (dictionary lookups, O(1) per
-text whatever the pool size) and are then checked with the exact Jaccard of their shingle sets, so the
-LSH can only miss a match (rarely, near the threshold), never invent one.
+What counts as the same text is defined once, in `goemobalance.text`: exact duplicates share their
+normalised form, near duplicates share at least 70% of their byte 4-gram shingles (Jaccard), found with
+the same seeded MinHash LSH + exact Jaccard check the audit and the build's leak guard use, so the audit
+never flags a pair the generator accepted. This module keeps the *incremental* index: references added
+once, generated batches screened (and admitted) as they arrive, O(1) dictionary lookups per text.
 
 Why not a sparse TF-IDF/hashing cosine with scikit-learn: it needs one sparse product per generated
 batch against the whole index, and scipy's per-call overhead made it the slowest step of the pipeline
@@ -14,60 +13,36 @@ batch against the whole index, and scipy's per-call overhead made it the slowest
 
 from __future__ import annotations
 
-import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 import numpy as np
 
 from goemobalance.errors import InputError
+from goemobalance.text import NEAR_DUPLICATE_THRESHOLD, NGRAM, MinHasher, jaccard, normalize_text
 
-_URL = re.compile(r"https?://\S+|www\.\S+")
-_MENTION = re.compile(r"@\w+")
-_NON_WORD = re.compile(r"[^\w]+")
-_APOSTROPHE = re.compile(r"(?<=\w)['\u2019](?=\w)")
-_FOLD = np.uint64(0x9E3779B97F4A7C15)
 _CHUNK = 512
 _PAIRWISE_MAX = 64
 _FROZEN_MIN = 256
 
 
-def normalize_text(text: str) -> str:
-    """The comparison form of a text: NFKC, lower case, URLs/mentions masked, punctuation removed."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = _APOSTROPHE.sub("", _MENTION.sub(" user ", _URL.sub(" url ", text)))
-    return " ".join(_NON_WORD.sub(" ", text).split())
-
-
-def shingles(form: str, n: int = 4) -> np.ndarray:
-    """Sorted unique byte n-grams (n <= 8) of a normalized, space-padded text, each packed in a uint64."""
-    grams, _ = _chunk_grams([form], n)
-    return np.unique(grams)
-
-
-def jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    """Jaccard similarity of two sorted unique hash arrays."""
-    common = np.intersect1d(a, b, assume_unique=True).size
-    return common / (a.size + b.size - common) if (a.size or b.size) else 1.0
-
-
 class DuplicateIndex:
     """Remembers texts with an origin (``test``, ``pool``, ``generated``) and flags new duplicates of them."""
 
-    def __init__(self, threshold: float = 0.7, ngram: int = 4, bands: int = 20, rows: int = 4, seed: int = 0):
+    def __init__(
+        self,
+        threshold: float = NEAR_DUPLICATE_THRESHOLD,
+        ngram: int = NGRAM,
+        bands: int = 20,
+        rows: int = 4,
+        seed: int = 0,
+    ):
         if not 0.0 < threshold <= 1.0:
             raise InputError(f"near-duplicate threshold must lie in (0, 1], got {threshold}")
-        if not 1 <= ngram <= 8:
-            raise InputError(f"ngram must lie in 1..8, got {ngram}")
         self.threshold = threshold
         self.ngram = ngram
         self.bands, self.rows = bands, rows
-        rng = np.random.default_rng(seed)
-        self._a = rng.integers(1, 1 << 63, size=bands * rows, dtype=np.uint64) | np.uint64(1)
-        self._b = rng.integers(0, 1 << 63, size=bands * rows, dtype=np.uint64)
-        self._mix = rng.integers(1, 1 << 63, size=rows, dtype=np.uint64) | np.uint64(1)
-        self._band_salt = rng.integers(1, 1 << 63, size=bands, dtype=np.uint64)
+        self._hasher = MinHasher(bands=bands, rows=rows, ngram=ngram, seed=seed)
         self._exact: dict[str, str] = {}
         self._origins: list[str] = []
         self._grams: list[np.ndarray] = []
@@ -162,22 +137,8 @@ class DuplicateIndex:
         return sorted(found)
 
     def _signatures(self, forms: list[str]) -> tuple[list[np.ndarray], np.ndarray]:
-        """Each text's unique n-grams and its (n_texts, bands) LSH keys, from MinHash in one vectorized pass.
-
-        Hashes are multiply-shift (``(a * x + b) mod 2**64``, top 32 bits): no modulo, overflow wraps.
-        Band keys are salted per band so one dictionary or sorted array holds every band.
-        """
-        flat, counts = _chunk_grams(forms, self.ngram)
-        starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-        with np.errstate(over="ignore"):
-            folded = (flat * _FOLD) >> np.uint64(32)
-            hashed = (self._a[:, None] * folded[None, :] + self._b[:, None]) >> np.uint64(32)
-            signatures = np.minimum.reduceat(hashed, starts, axis=1).T.reshape(
-                len(forms), self.bands, self.rows
-            )
-            keys = (signatures * self._mix).sum(axis=2) ^ self._band_salt
-        grams = [np.unique(part) for part in np.split(flat, starts[1:])]
-        return grams, keys
+        """Each text's unique n-grams and its (n_texts, bands) LSH keys (`goemobalance.text.MinHasher`)."""
+        return self._hasher.signatures(forms)
 
 
 class _FrozenBuckets:
@@ -196,21 +157,6 @@ class _FrozenBuckets:
         if not hits.size:
             return []
         return np.concatenate([self.ids[low[i] : high[i]] for i in hits]).tolist()
-
-
-def _chunk_grams(forms: list[str], n: int) -> tuple[np.ndarray, np.ndarray]:
-    """Byte n-grams of every space-padded text, concatenated, and how many each text has (vectorized)."""
-    encoded = [f" {form} ".encode().ljust(n, b"\0") for form in forms]
-    lengths = np.array([len(e) for e in encoded], dtype=np.int64)
-    data = np.frombuffer(b"".join(encoded), dtype=np.uint8).astype(np.uint64)
-    counts = lengths - n + 1
-    text_starts = np.concatenate(([0], np.cumsum(lengths)[:-1]))
-    gram_starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
-    positions = np.repeat(text_starts - gram_starts, counts) + np.arange(int(counts.sum()))
-    grams = np.zeros(positions.size, dtype=np.uint64)
-    for offset in range(n):
-        grams = (grams << np.uint64(8)) | data[positions + offset]
-    return grams, counts
 
 
 def _insert(buckets: dict[int, list[int]], keys: list[int], item: int) -> None:

@@ -23,6 +23,7 @@ from goemobalance.labels import GOEMOTIONS, LabelSpace
 from goemobalance.llm.client import LLMClient, LLMRequestError, RequestCapReached
 from goemobalance.llm.parsing import ResponseParseError, parse_json_lenient
 from goemobalance.llm.prompts import AxisValue, PromptTemplate
+from goemobalance.text import NEAR_DUPLICATE_THRESHOLD
 
 GENERATION_SCHEMA_NAME = "generated_texts"
 
@@ -58,7 +59,7 @@ class GenerationConfig:
     max_rounds: int = 3
     max_tokens: int | None = 1024
     min_chars: int = 3
-    near_duplicate_threshold: float = 0.7
+    near_duplicate_threshold: float = NEAR_DUPLICATE_THRESHOLD
     max_texts: int | None = DEFAULT_MAX_TEXTS
     max_requests: int | None = None
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import logging
-import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,10 +19,10 @@ import numpy as np
 
 from goemobalance.errors import LeakError
 from goemobalance.schema import label_space_of, multi_hot
+from goemobalance.text import normalize_text
 from goemobalance.train.config import TrainConfig
 from goemobalance.train.loop import fit
 from goemobalance.train.metrics import mean_f1, rarest_labels, save_report
-from goemobalance.train.tokenize import normalize_text
 
 log = logging.getLogger(__name__)
 SUMMARY_METRICS = (
@@ -39,8 +38,8 @@ SUMMARY_METRICS = (
 
 
 def leak_key(text: str) -> str:
-    """Text for exact-overlap checks: Unicode/HTML-normalized, lowercased, whitespace collapsed."""
-    return re.sub(r"\s+", " ", normalize_text(text).lower()).strip()
+    """Text for exact-overlap checks: the one exact-identity key, `goemobalance.text.normalize_text`."""
+    return normalize_text(text)
 
 
 def comment_ids(dataset: datasets.Dataset) -> list[str]:
@@ -79,7 +78,7 @@ class LeakReport:
 
 def find_leaks(train_ds: datasets.Dataset, eval_sets: Sequence[datasets.Dataset]) -> LeakReport:
     """Training rows whose normalized text or comment id occurs in any evaluation set."""
-    eval_texts = {leak_key(t) for ds in eval_sets for t in ds["text"]}
+    eval_texts = {leak_key(t) for ds in eval_sets for t in ds["text"]} - {""}
     eval_ids = {cid for ds in eval_sets for cid in comment_ids(ds)}
     report = LeakReport(len(train_ds))
     for row, (text, cid) in enumerate(zip(train_ds["text"], comment_ids(train_ds))):

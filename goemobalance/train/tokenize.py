@@ -57,8 +57,11 @@ _SPECIAL_NT = {
 _ELONGATION_RE = re.compile(r"([^\W\d_])\1{3,}")
 
 
-def normalize_text(text: str) -> str:
-    """Unicode-normalize, unescape HTML and unify apostrophes, the same way for every source."""
+def tokenizer_input(text: str) -> str:
+    """The characters the tokenizer reads: NFKC, HTML unescaped, apostrophes unified; case and punctuation kept.
+
+    Not text identity (which texts count as the same: `goemobalance.text.normalize_text`).
+    """
     text = html.unescape(unicodedata.normalize("NFKC", text))
     return text.replace("\u2019", "'").replace("\u2018", "'").replace("`", "'")
 
@@ -66,7 +69,7 @@ def normalize_text(text: str) -> str:
 def tokenize(text: str) -> list[str]:
     """Split one tweet or comment into normalized tokens (see the module docstring for the rules)."""
     tokens: list[str] = []
-    for match in _TOKEN_RE.finditer(normalize_text(text)):
+    for match in _TOKEN_RE.finditer(tokenizer_input(text)):
         tokens.extend(_emit(match.lastgroup, match))
     return tokens
 
@@ -149,4 +152,4 @@ class Vocabulary:
             raise ValueError(f"{path}: not a saved Vocabulary ({exc})") from exc
 
 
-__all__ = ["PAD", "UNK", "Vocabulary", "normalize_text", "tokenize"]
+__all__ = ["PAD", "UNK", "Vocabulary", "tokenize", "tokenizer_input"]
