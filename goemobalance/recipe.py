@@ -73,10 +73,13 @@ class EvaluationSpec:
     """The GoEmotions copy whose dev and test splits evaluate the build (``packaged``, a folder or a Hub id).
 
     Used by ``split.mode: goemotions`` (validation and test), the leak guard, the audit, the train stage
-    and the LLM stage's check that generated texts do not copy evaluation texts.
+    and the LLM stage's check that generated texts do not copy evaluation texts. ``on_leak``: pool rows whose
+    text is the same or a near duplicate of a dev/test text are dropped and counted (``drop``), or stop the
+    build with exit code 3 (``error``).
     """
 
     goemotions: str = "packaged"
+    on_leak: Literal["drop", "error"] = "drop"
 
 
 @dataclass

@@ -27,6 +27,7 @@ from goemobalance.outputs import RECORD_NAME
 from goemobalance.pipeline import run_recipe
 from goemobalance.recipe import RecipeError, load_recipe
 from goemobalance.sources import load_goemotions
+from goemobalance.text import normalize_text
 
 REPO = Path(__file__).resolve().parents[1]
 QUICKSTART = REPO / "recipes" / "quickstart.yaml"
@@ -413,7 +414,13 @@ def test_split_mode_stratified_draws_evaluation_rows_from_rows_the_balancer_did_
     evaluation = list(result.dataset["validation"]["id"]) + list(result.dataset["test"]["id"])
     assert set(evaluation) <= candidate_ids - set(balanced_ids)
     wanted = round(len(balanced_ids) * 0.1 / 0.8)
-    assert len(result.dataset["validation"]) == len(result.dataset["test"]) == wanted
+    for name in ("validation", "test"):
+        assert abs(len(result.dataset[name]) - wanted) <= 3, "sizes as close as duplicate groups allow"
+    train_keys = {normalize_text(text) for text in result.dataset["train"]["text"]}
+    for name in ("validation", "test"):
+        assert not {normalize_text(text) for text in result.dataset[name]["text"]} & train_keys, (
+            "a duplicate of a training text is never drawn into an evaluation split"
+        )
 
 
 # --- determinism, resuming, Ctrl-C ------------------------------------------------------------------------------
@@ -506,3 +513,30 @@ def test_train_stage_compares_on_the_untouched_test_split(tiny_goemotions, tweet
     assert comparison["leaks"]["imbalanced"]["id_overlap"] == 0, (
         "GoEmotions train and test share no comment id"
     )
+
+
+# --- leak guard ------------------------------------------------------------------------------------------
+
+
+def test_pool_rows_that_copy_evaluation_texts_are_dropped_and_counted_or_stop_the_build(
+    tiny_goemotions, tmp_path, capsys
+):
+    test_text = (tiny_goemotions / "test.tsv").read_text(encoding="utf-8").splitlines()[0].split("\t")[0]
+    copies = [
+        f'"4","20000000{i}","Mon Apr 06 22:19:45 PDT 2009","NO_QUERY","x","{text}"'
+        for i, text in enumerate([test_text, test_text.upper() + "!!", "an unrelated tweet about lunch"])
+    ]
+    tweets = tmp_path / "leaky.csv"
+    tweets.write_text("\n".join(TWEETS + copies) + "\n", encoding="utf-8")
+    data = recipe_data(tiny_goemotions, tweets, labeler={"threshold": 0.0, "max_labels": 1})
+    assert main(["build", str(write_recipe(tmp_path / "r.yaml", data)), "--out", str(tmp_path / "out")]) == 0
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    leaks = manifest["dropped"]["screened"]
+    assert sum(leaks.values()) >= 2, "the copy and its case/punctuation variant are both dropped"
+    published = datasets.load_from_disk(str(tmp_path / "out" / "stages" / "split" / "data"))["train"]
+    assert normalize_text(test_text) not in {normalize_text(t) for t in published["text"]}
+
+    data["evaluation"] = {**data["evaluation"], "on_leak": "error"}
+    code = main(["build", str(write_recipe(tmp_path / "e.yaml", data)), "--out", str(tmp_path / "out2")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 3 and "goemotions_test" in err[-1], err

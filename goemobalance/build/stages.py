@@ -314,35 +314,28 @@ def _first_line(exc: BaseException) -> str:
 # screened: the leak guard
 # --------------------------------------------------------------------------------------------------
 
-LEAK_REASON = "same text as a GoEmotions dev/test row"
+LEAK_REASON = "same or near-same text as a GoEmotions dev/test row"
 
 
 class ScreenStage(Stage):
-    """Drop pool rows whose text is also a GoEmotions dev or test text (the evaluation data)."""
+    """Drop pool rows whose text is the same (or a near duplicate, as `goemobalance.text` defines it) as a
+    GoEmotions dev or test text, or stop the build when ``evaluation.on_leak: error``."""
 
     name = "screened"
     inputs = ("pool",)
 
     def settings(self, recipe: Recipe) -> Any:
-        return {"evaluation": inputs.evaluation_fingerprint(recipe)}
+        return {"evaluation": inputs.evaluation_fingerprint(recipe), "on_leak": recipe.evaluation.on_leak}
 
     def run(self, ctx: BuildContext, artifacts: Path) -> StageOutput:
-        evaluation = {
-            evaluation_text_key(text)
-            for split in ("dev", "test")
-            for text in column(inputs.evaluation_split(ctx.recipe, split), "text")
+        from goemobalance.leaks import drop_eval_leaks
+
+        eval_sets = {
+            f"goemotions_{split}": inputs.evaluation_split(ctx.recipe, split) for split in ("dev", "test")
         }
-        texts = column(ctx.pool, "text")
-        leaked = np.array([evaluation_text_key(text) in evaluation for text in texts], dtype=bool)
-        kept = ctx.pool.select(np.flatnonzero(~leaked)) if leaked.any() else ctx.pool
-        dropped = {LEAK_REASON: int(leaked.sum())} if leaked.any() else {}
-        return StageOutput(kept, {"dropped": dropped, "evaluation_texts": len(evaluation)})
-
-
-def evaluation_text_key(text: str) -> str:
-    """What makes two texts "the same" for the leak guard: the exact text. The hook where the text-identity
-    module's normalisation plugs in."""
-    return text
+        kept, report = drop_eval_leaks(ctx.pool, eval_sets, on_leak=ctx.recipe.evaluation.on_leak)
+        dropped = {LEAK_REASON: report.dropped} if report.dropped else {}
+        return StageOutput(kept, {"dropped": dropped, "leaks": report.to_dict()})
 
 
 # --------------------------------------------------------------------------------------------------
@@ -505,12 +498,19 @@ class SplitStage(Stage):
 
 def stratified_splits(ctx: BuildContext, sizes: list[float], order: int) -> tuple[datasets.DatasetDict, dict]:
     """train = every balanced row; validation and test drawn by iterative stratification from the candidates
-    the balancer did not keep, sized `sizes[1:]` relative to `sizes[0]` (fewer when fewer rows are left)."""
+    the balancer did not keep, sized `sizes[1:]` relative to `sizes[0]` (fewer when fewer rows are left).
+
+    Duplicates stay in one split: candidates that duplicate a training row (`goemobalance.text`) are not
+    drawn, and the rest are drawn with their duplicate groups as the splitter's ``groups``."""
     from goemobalance.balance.split import IterativeStratifier
+    from goemobalance.text import duplicate_groups
 
     kept = set(_ids(ctx.balanced))
-    left = np.array([row_id not in kept for row_id in _ids(ctx.llm)], dtype=bool)
+    in_train = np.array([row_id in kept for row_id in _ids(ctx.llm)], dtype=bool)
+    groups = duplicate_groups(ctx.llm)
+    left = ~np.isin(groups, groups[in_train])
     leftover = ctx.llm.select(np.flatnonzero(left))
+    leftover_groups = groups[left]
     wanted = [round(len(ctx.balanced) * share / sizes[0]) for share in sizes[1:]]
     scale = min(1.0, len(leftover) / sum(wanted)) if sum(wanted) else 0.0
     counts = [int(n * scale) for n in wanted]
@@ -521,7 +521,7 @@ def stratified_splits(ctx: BuildContext, sizes: list[float], order: int) -> tupl
         )
     fold = (
         IterativeStratifier((1, 1, 1), order=order, random_state=ctx.recipe.seed).assign_sizes(
-            leftover, [counts[0], counts[1], len(leftover) - sum(counts)]
+            leftover, [counts[0], counts[1], len(leftover) - sum(counts)], groups=leftover_groups
         )
         if len(leftover)
         else np.zeros(0, dtype=np.int64)
@@ -553,7 +553,6 @@ def _rows(value: Any) -> int | None:
 
 #: In ``stratified`` mode GoEmotions dev + test join the audit under this split name, so duplicates between
 #: the build and the evaluation data count as leaks.
-AUDIT_EVAL_SPLIT = "eval"
 
 
 class AuditStage(Stage):
@@ -576,16 +575,15 @@ class AuditStage(Stage):
 
         spec = ctx.recipe.audit
         splits = dict(ctx.split)
+        eval_sets = {}
         if ctx.recipe.split.mode == "stratified":
-            splits[AUDIT_EVAL_SPLIT] = concatenate(
-                [inputs.evaluation_split(ctx.recipe, s) for s in ("dev", "test")]
-            )
+            eval_sets = {f"goemotions_{s}": inputs.evaluation_split(ctx.recipe, s) for s in ("dev", "test")}
         rows = sum(len(s) for s in splits.values())
         ctx.console.note(
             self.name, f"auditing {rows:,} rows ({spec.model}, {spec.folds}-fold out-of-sample probabilities)"
         )
         report = audit(
-            splits, model=spec.model, folds=spec.folds, seed=ctx.recipe.seed,
+            splits, eval_dataset=eval_sets or None, model=spec.model, folds=spec.folds, seed=ctx.recipe.seed,
             cache_dir=ctx.out_dir / "cache" / "audit", progress=not ctx.quiet,
         )  # fmt: skip
         report.save(artifacts / "audit")
@@ -756,7 +754,6 @@ __all__ = [
     "TrainStage",
     "balance_rows",
     "balance_target",
-    "evaluation_text_key",
     "load_source",
     "make_labeler",
     "reason_of",
