@@ -104,7 +104,11 @@ class LabelerSpec:
 
 @dataclass
 class LLMSpec:
-    """Generation + annotation of texts for labels still short after balancing (off unless enabled)."""
+    """Generation + annotation of texts for labels still short after balancing (off unless enabled).
+
+    ``max_texts`` caps the texts one run may ask for (checked before anything is sent), ``max_requests``
+    caps the requests (retries included), ``max_wait`` is the longest wait in seconds before a retry (a
+    longer ``Retry-After`` fails the request)."""
 
     enabled: bool = False
     model: str = "gpt-4o-mini"
@@ -116,6 +120,9 @@ class LLMSpec:
     concurrency: int = 16
     temperature: float = 0.9
     agreement: str = "subset"
+    max_texts: int = 10_000
+    max_requests: int | None = None
+    max_wait: float = 60.0
 
 
 @dataclass
@@ -410,6 +417,11 @@ def _check_llm(spec: LLMSpec, where: str) -> None:
     _one_of(spec.agreement, AGREEMENT_RULES, where, "llm.agreement")
     _at_least(spec.concurrency, 1, where, "llm.concurrency")
     _at_least(spec.max_new_per_label, 0, where, "llm.max_new_per_label")
+    _at_least(spec.max_texts, 1, where, "llm.max_texts")
+    if spec.max_requests is not None:
+        _at_least(spec.max_requests, 1, where, "llm.max_requests")
+    if spec.max_wait <= 0:
+        _fail(where, "llm.max_wait", f"must be > 0 seconds, got {spec.max_wait:g}")
     if not 0 <= spec.temperature <= 2:
         _fail(where, "llm.temperature", f"must be in [0, 2], got {spec.temperature:g}")
 

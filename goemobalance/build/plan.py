@@ -7,6 +7,7 @@ how many rows each label lacks in the candidate pool, and what the LLM stage wou
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -86,7 +87,7 @@ def plan_build(
     candidates, plan.deficits_from = _candidates(recipe, cache, keys)
     deficits = pool_deficits(candidates, recipe)
     plan.deficits = deficits["labels"]
-    plan.llm = _llm_text(recipe.llm, deficits)
+    plan.llm = _llm_text(recipe.llm, deficits, recipe.base_dir)
     return plan
 
 
@@ -97,20 +98,25 @@ def pool_deficits(candidates: datasets.Dataset, recipe: Recipe) -> dict[str, Any
     return deficits(candidates, balance_target(recipe.balance))
 
 
-def plan_llm_requests(deficits: dict[str, Any], settings: LLMSpec) -> dict[str, Any] | None:
-    """Hook for the LLM stage's request plan (requests, tokens, cost); None until `goemobalance.llm`
-    provides ``plan_requests(deficits, settings)``."""
-    return None
+def plan_llm_requests(deficits: dict[str, Any], settings: LLMSpec, base_dir: Path) -> dict[str, Any]:
+    """What the LLM stage would send and cost for `deficits` (`goemobalance.llm.plan_requests`)."""
+    from goemobalance.llm import plan_requests
+    from goemobalance.llm.settings import settings_from_mapping
+
+    plan = plan_requests(deficits, settings_from_mapping(dataclasses.asdict(settings), base_dir))
+    return {**plan.to_dict(), "problems": plan.problems()}
 
 
-def _llm_text(spec: LLMSpec, deficits: dict[str, Any]) -> str:
+def _llm_text(spec: LLMSpec, deficits: dict[str, Any], base_dir: Path) -> str:
     if not spec.enabled:
         return "off (llm.enabled: false)"
-    plan = plan_llm_requests(deficits, spec)
-    if plan is None:
-        wanted = sum(min(n, spec.max_new_per_label) for n in deficits["labels"].values())
-        return f"on ({spec.model}); up to {wanted:,} texts wanted; request and cost estimate not available"
-    return ", ".join(f"{key} {value}" for key, value in plan.items())
+    plan = plan_llm_requests(deficits, spec, base_dir)
+    return (
+        f"on ({spec.model}): {plan['requests']:,} requests for {plan['texts']:,} texts, about "
+        f"{plan['prompt_tokens']:,} prompt + {plan['completion_tokens']:,} completion tokens, "
+        f"estimated cost ${plan['cost_usd']:.2f}"
+        + "".join(f"; refused: {problem}" for problem in plan["problems"])
+    )
 
 
 def _candidates(recipe: Recipe, cache: StageCache, keys: dict[str, str]) -> tuple[datasets.Dataset, str]:

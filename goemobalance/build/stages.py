@@ -384,6 +384,7 @@ class LLMStage(Stage):
         if len(result.review):
             export_review(result.review, artifacts / "llm_review.csv")
         write_json(artifacts / "llm_report.json", result.report)
+        result.raise_for_status()
         return StageOutput(concatenate([ctx.screened, result.accepted]), llm_entry(recipe, result.report))
 
 
@@ -549,10 +550,6 @@ def _rows(value: Any) -> int | None:
 # --------------------------------------------------------------------------------------------------
 # audit and train
 # --------------------------------------------------------------------------------------------------
-
-
-#: In ``stratified`` mode GoEmotions dev + test join the audit under this split name, so duplicates between
-#: the build and the evaluation data count as leaks.
 
 
 class AuditStage(Stage):
