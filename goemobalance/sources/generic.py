@@ -27,7 +27,8 @@ import pyarrow.parquet as pq
 from goemobalance.errors import InputError
 from goemobalance.labels import GOEMOTIONS, LabelSpace
 from goemobalance.schema import LABEL_ORIGINS
-from goemobalance.sources.checks import RowChecks, SeenIds, blank_text, decode
+from goemobalance.sources.batches import Prepared, load_batches
+from goemobalance.sources.checks import RowChecks, blank_text, decode
 from goemobalance.sources.columns import id_strings, json_values, label_ids, multi_hot_labels, score_lists
 from goemobalance.sources.errors import LoadReport, RowErrors, is_gzip, plain_suffix, reason_kind
 from goemobalance.sources.reading import (
@@ -35,11 +36,10 @@ from goemobalance.sources.reading import (
     Chunk,
     GzipInput,
     blank_rows,
-    ordered_map,
     read_delimited,
     read_header,
 )
-from goemobalance.sources.records import RawJson, RecordWriter, json_objects
+from goemobalance.sources.records import RawJson, json_objects
 
 LABEL_FORMATS = ("auto", "names", "ids", "multi_hot")
 TABLE_SUFFIXES = {".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl", ".ndjson": "jsonl", ".json": "jsonl",
@@ -112,17 +112,13 @@ def load_table(
     mapping.class_names = _class_names(path_or_dataset, mapping.labels_column, space)
     mapping.first_position = 1 if table.unit == "row" else 0
     errors = RowErrors(table.name, on_error, report, unit=table.unit)
-    first_skipped = len(errors.report.skipped)
-    writer = RecordWriter(space)
-    seen = SeenIds()
-    for prepared in ordered_map(mapping.prepare, table.chunks):
-        _commit(prepared, errors, writer, seen)
-    dataset = writer.finish(drop=_repeated_ids(seen, errors))
-    errors.report.skipped[first_skipped:] = sorted(
-        errors.report.skipped[first_skipped:], key=lambda item: item.get(table.unit, 0)
+    return load_batches(
+        table.chunks,
+        mapping.prepare,
+        errors,
+        lambda record_id, first: f"duplicate id {record_id!r}, first seen on {table.unit} {first}",
+        space,
     )
-    errors.finish(len(dataset))
-    return dataset
 
 
 def table_format(path: str | Path) -> str:
@@ -278,18 +274,6 @@ def _small_offsets(batch: pa.RecordBatch) -> pa.RecordBatch:
 
 
 @dataclass
-class _Prepared:
-    """One batch mapped to record columns (kept rows only), with its bad rows not yet reported."""
-
-    checks: RowChecks
-    rows_read: int
-    blank_lines: int
-    ids: pa.Array
-    positions: np.ndarray
-    columns: dict[str, Any]
-
-
-@dataclass
 class _Mapping:
     """How table columns map onto the record; `prepare` maps one batch, column by column."""
 
@@ -344,7 +328,7 @@ class _Mapping:
             used={text_column, labels_column, id_column, *multi_hot, *_SCHEMA_PASSTHROUGH},
         )
 
-    def prepare(self, chunk: Chunk) -> _Prepared:
+    def prepare(self, chunk: Chunk) -> Prepared:
         """Map one batch (runs in a worker thread: no shared state is changed)."""
         batch, positions, blank = chunk.batch, chunk.lines, np.zeros(chunk.batch.num_rows, dtype=bool)
         binary = batch.num_columns > 0 and all(pa.types.is_binary(c.type) for c in batch.columns)
@@ -368,11 +352,11 @@ class _Mapping:
         ids = self._ids(columns, positions, sources, checks)
         scores = self._scores(columns, n, checks)
         keep = pa.array(~checks.bad)
-        return _Prepared(
+        return Prepared(
             checks=checks,
             rows_read=n + sum(r.kind != "truncated_file" for r in chunk.bad),
             blank_lines=int(blank.sum()),
-            ids=ids.filter(keep),
+            keys=ids.filter(keep),
             positions=positions[~checks.bad],
             columns={
                 "id": ids.filter(keep),
@@ -467,39 +451,6 @@ class _Mapping:
         merged, errors = _merged_meta(columns["meta"], extra, unlabeled)
         _fail_rows(checks, errors, "bad_meta")
         return merged
-
-
-def _commit(prepared: _Prepared, errors: RowErrors, writer: RecordWriter, seen: SeenIds) -> None:
-    """Report a batch's bad rows in order (raising at the first under "raise"), then write its rows."""
-    errors.report.counts["blank_lines"] += prepared.blank_lines
-    errors.report.rows_read += prepared.rows_read
-    if errors.on_error == "raise" and prepared.checks.found:
-        _raise_repeats_before(seen, errors, prepared.checks.first_line)
-    prepared.checks.settle(errors)
-    seen.add(prepared.ids, prepared.positions)
-    writer.write(prepared.columns)
-
-
-def _repeated_ids(seen: SeenIds, errors: RowErrors) -> np.ndarray:
-    """Rows whose record id an earlier row used: reported with both positions, and dropped."""
-    positions, first = seen.repeats()
-    lines = seen.lines()
-    for position, first_position in zip(positions, first):
-        errors.bad(int(lines[position]), _repeat_message(seen, errors, lines, position, first_position),
-                   "duplicate_id")  # fmt: skip
-    return positions
-
-
-def _raise_repeats_before(seen: SeenIds, errors: RowErrors, position: int) -> None:
-    repeats, first = seen.repeats()
-    lines = seen.lines()
-    if repeats.size and lines[repeats[0]] < position:
-        errors.bad(int(lines[repeats[0]]), _repeat_message(seen, errors, lines, repeats[0], first[0]),
-                   "duplicate_id")  # fmt: skip
-
-
-def _repeat_message(seen: SeenIds, errors: RowErrors, lines: np.ndarray, position: int, first: int) -> str:
-    return f"duplicate id {seen.key(position)!r}, first seen on {errors.unit} {int(lines[first])}"
 
 
 def _fail_rows(checks: RowChecks, errors: dict[int, str], kind: str) -> None:

@@ -20,18 +20,18 @@ import re
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
 
 import datasets
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from goemobalance.sources.batches import Prepared, load_batches
 from goemobalance.sources.bytescan import byte_is, first_bytes, rows_where, value_lengths
-from goemobalance.sources.checks import RowChecks, SeenIds, blank_text, decode
+from goemobalance.sources.checks import RowChecks, blank_text, decode
 from goemobalance.sources.errors import LoadReport, RowErrors
-from goemobalance.sources.reading import Chunk, blank_rows, ordered_map, read_delimited
-from goemobalance.sources.records import JsonChoice, RawJson, RecordWriter, json_objects
+from goemobalance.sources.reading import Chunk, blank_rows, read_delimited
+from goemobalance.sources.records import JsonChoice, RawJson, json_objects
 
 SOURCE = "sentiment140"
 POLARITIES = {0: "negative", 2: "neutral", 4: "positive"}
@@ -141,33 +141,16 @@ def load_sentiment140(
     if not file.is_file():
         raise FileNotFoundError(f"Sentiment140 file not found: {file}")
     errors = RowErrors(file, on_error, report)
-    first_skipped = len(errors.report.skipped)
-    writer = RecordWriter()
-    seen = SeenIds()
-    chunks = _limited(
-        read_delimited(file, column_names=list(FIELDS), field_count_message=_field_count_message), limit
+    chunks = read_delimited(file, column_names=list(FIELDS), field_count_message=_field_count_message)
+    return load_batches(
+        _limited(chunks, limit),
+        lambda chunk: _prepare(chunk, encoding, options),
+        errors,
+        lambda tweet_id, line: f"duplicate tweet id {tweet_id}, first seen on line {line}",
     )
-    for prepared in ordered_map(lambda chunk: _prepare(chunk, encoding, options), chunks):
-        _commit(prepared, errors, writer, seen)
-    dataset = writer.finish(drop=_repeated_ids(seen, errors))
-    errors.report.skipped[first_skipped:] = sorted(errors.report.skipped[first_skipped:], key=_line_of)
-    errors.finish(len(dataset))
-    return dataset
 
 
-@dataclass
-class _Prepared:
-    """One batch checked, cleaned and turned into record columns (kept rows only), not yet reported."""
-
-    checks: RowChecks
-    rows_read: int
-    blank_lines: int
-    tweet_ids: np.ndarray
-    lines: np.ndarray
-    columns: dict[str, Any]
-
-
-def _prepare(chunk: Chunk, encoding: str, options: CleanOptions | None) -> _Prepared:
+def _prepare(chunk: Chunk, encoding: str, options: CleanOptions | None) -> Prepared:
     """Check, clean and build the records of one batch (runs in a worker thread: no shared state)."""
     blank = blank_rows(chunk.batch)
     batch, lines = chunk.batch.filter(pa.array(~blank)), chunk.lines[~blank]
@@ -188,32 +171,20 @@ def _prepare(chunk: Chunk, encoding: str, options: CleanOptions | None) -> _Prep
     kept = _filter({**fields, "clean_text": text, "codec": codec}, keep)
     kept_lines = lines[keep]
     ids = kept["tweet_id"]
-    columns = {
-        "id": pc.binary_join_element_wise(f"{SOURCE}:", ids, ""),
-        "text": kept["clean_text"],
-        "source": SOURCE,
-        "label_origin": "pseudo",
-        "meta": _metas(kept, [*_CODECS, encoding], kept_lines, options),
-    }
-    return _Prepared(
+    return Prepared(
         checks=checks,
         rows_read=len(lines) + sum(r.kind == "field_count" for r in chunk.bad),
         blank_lines=int(blank.sum()),
-        tweet_ids=np.asarray(pc.cast(ids, pa.uint64()), dtype=np.uint64),
-        lines=kept_lines,
-        columns=columns,
+        keys=np.asarray(pc.cast(ids, pa.uint64()), dtype=np.uint64),
+        positions=kept_lines,
+        columns={
+            "id": pc.binary_join_element_wise(f"{SOURCE}:", ids, ""),
+            "text": kept["clean_text"],
+            "source": SOURCE,
+            "label_origin": "pseudo",
+            "meta": _metas(kept, [*_CODECS, encoding], kept_lines, options),
+        },
     )
-
-
-def _commit(prepared: _Prepared, errors: RowErrors, writer: RecordWriter, seen: SeenIds) -> None:
-    """Report a prepared batch's bad rows in line order (raising at the first under "raise"), then write it."""
-    errors.report.counts["blank_lines"] += prepared.blank_lines
-    errors.report.rows_read += prepared.rows_read
-    if errors.on_error == "raise" and prepared.checks.found:
-        _raise_repeats_before(seen, errors, prepared.checks.first_line)
-    prepared.checks.settle(errors)
-    seen.add(prepared.tweet_ids, prepared.lines)
-    writer.write(prepared.columns)
 
 
 def _limited(chunks: Iterator[Chunk], limit: int | None) -> Iterator[Chunk]:
@@ -301,31 +272,6 @@ def _metas(
     return json_objects(fields, len(lines))
 
 
-def _repeated_ids(seen: SeenIds, errors: RowErrors) -> np.ndarray:
-    """Rows whose tweet id an earlier row used: reported (file, line, first line) and dropped."""
-    positions, first = seen.repeats()
-    lines = seen.lines()
-    for position, first_position in zip(positions, first):
-        errors.bad(
-            int(lines[position]), _duplicate_message(seen, lines, position, first_position), "duplicate_id"
-        )
-    return positions
-
-
-def _raise_repeats_before(seen: SeenIds, errors: RowErrors, line: int) -> None:
-    """Under "raise", a repeated id on an earlier line than `line` is the first error of the file."""
-    positions, first = seen.repeats()
-    lines = seen.lines()
-    if positions.size and lines[positions[0]] < line:
-        errors.bad(
-            int(lines[positions[0]]), _duplicate_message(seen, lines, positions[0], first[0]), "duplicate_id"
-        )
-
-
-def _duplicate_message(seen: SeenIds, lines: np.ndarray, position: int, first_position: int) -> str:
-    return f"duplicate tweet id {seen.key(position)}, first seen on line {int(lines[first_position])}"
-
-
 def _first_records(chunk: Chunk, count: int) -> Chunk:
     """The first `count` records of a chunk (rows and bad records together, in line order)."""
     starts = np.sort(np.concatenate([chunk.lines, [r.line for r in chunk.bad]]).astype(np.int64))
@@ -361,10 +307,6 @@ def _polarity_message(field: str) -> str:
 def _re2_literal(token: str) -> str:
     """A replacement string for Arrow's RE2 kernels that inserts `token` literally."""
     return token.replace("\\", "\\\\")
-
-
-def _line_of(item: dict) -> int:
-    return item.get("line", 0)
 
 
 __all__ = ["POLARITIES", "CleanOptions", "load_sentiment140"]
