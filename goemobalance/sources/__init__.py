@@ -12,6 +12,8 @@ from goemobalance.sources.detect import (
     load_dataset_any,
     pick_split,
     read_hub_folder,
+    split_label,
+    split_names,
 )
 from goemobalance.sources.errors import LoadReport, SourceError
 from goemobalance.sources.generic import load_table
@@ -45,4 +47,6 @@ __all__ = [
     "packaged_goemotions",
     "pick_split",
     "read_hub_folder",
+    "split_label",
+    "split_names",
 ]

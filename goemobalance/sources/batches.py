@@ -75,10 +75,10 @@ def load_batches(
     for prepared in ordered_map(prepare, chunks):
         errors.report.counts["blank_lines"] += prepared.blank_lines
         errors.report.rows_read += prepared.rows_read
+        seen.add(prepared.keys, prepared.positions)
         if errors.on_error == "raise" and prepared.checks.found:
             _report_repeats(seen, errors, repeat_message, before=prepared.checks.first_line)
         prepared.checks.settle(errors)
-        seen.add(prepared.keys, prepared.positions)
         writer.write(prepared.columns)
     dataset = writer.finish(drop=_report_repeats(seen, errors, repeat_message))
     unit = errors.unit

@@ -86,6 +86,67 @@ def load_dataset_any(
     )
 
 
+def split_names(path_or_id: str | Path | datasets.Dataset | datasets.DatasetDict) -> list[str]:
+    """The splits an input has, in its own names; a single file or Dataset is one split (`split_label`).
+
+    Parameters
+    ----------
+    path_or_id : str, Path, Dataset or DatasetDict
+        Anything `load_dataset_any` reads.
+
+    Returns
+    -------
+    list of str
+        ``["train", "dev", "test"]`` for GoEmotions (packaged or a TSV folder), a DatasetDict's or
+        Hub-layout folder's split names, or the one label of a single-split input.
+    """
+    return _multi_split_names(path_or_id) or [split_label(path_or_id, None)]
+
+
+def split_label(path_or_id, split: str | None) -> str:
+    """The name of the split `load_dataset_any(path_or_id, split)` reads, for outputs that must say it.
+
+    A requested split keeps its name; otherwise the default split of a multi-split input (``train``, or
+    the only one), the split a GoEmotions file name states, or ``"whole file"`` / ``"whole dataset"``.
+    """
+    if split is not None:
+        return split
+    names = _multi_split_names(path_or_id)
+    if names:
+        return "train" if "train" in names else names[0]
+    if isinstance(path_or_id, (datasets.Dataset, datasets.DatasetDict)) or Path(path_or_id).is_dir():
+        return "whole dataset"
+    match = re.search(r"(train|dev|validation|test)", Path(path_or_id).name.lower())
+    if match and plain_suffix(path_or_id) == ".tsv":
+        return match.group(1)
+    return "whole file"
+
+
+def _multi_split_names(path_or_id) -> list[str] | None:
+    """The split names of an input that has splits; None for a single file or Dataset."""
+    if isinstance(path_or_id, datasets.DatasetDict):
+        return list(path_or_id)
+    if isinstance(path_or_id, datasets.Dataset):
+        return None
+    if str(path_or_id) == PACKAGED:
+        return ["train", "dev", "test"]
+    path = Path(path_or_id)
+    if not path.is_dir():
+        return None
+    tsv = [
+        n
+        for n in ("train", "dev", "test")
+        if (path / f"{n}.tsv").is_file() or (path / f"{n}.tsv.gz").is_file()
+    ]
+    if tsv:
+        return tsv
+    if (path / "dataset_dict.json").is_file():
+        return list(datasets.load_from_disk(str(path)))
+    if (path / "state.json").is_file() or list(path.glob("goemotions_*.csv")):
+        return None
+    return list(_hub_data_files(path)) or None
+
+
 def read_hub_folder(path: str | Path) -> datasets.DatasetDict:
     """Every split of a Hub-layout folder, read straight from its data files (no cache involved).
 
