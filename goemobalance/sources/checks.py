@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -68,17 +69,23 @@ class SeenIds:
         self._lines.append(np.asarray(lines, dtype=np.int64))
 
     def repeats(self) -> tuple[np.ndarray, np.ndarray]:
-        """Positions (in the order added) of rows whose id was seen before, and the first row of each."""
+        """Positions (in the order added) of rows whose id was seen before, and the first row of each.
+
+        A hash table (pandas) finds the repeats in one pass; only the few repeated ids are then looked up.
+        """
         if not self._keys:
             return np.zeros(0, dtype=np.int64), np.zeros(0, dtype=np.int64)
         if isinstance(self._keys[0], np.ndarray):
             codes = np.concatenate(self._keys)
         else:
             codes = np.asarray(pa.chunked_array(self._keys).combine_chunks().dictionary_encode().indices)
-        _, first, inverse = np.unique(codes, return_index=True, return_inverse=True)
-        first_of_row = first[inverse]
-        positions = np.flatnonzero(first_of_row != np.arange(len(codes)))
-        return positions, first_of_row[positions]
+        positions = np.flatnonzero(pd.Series(codes).duplicated(keep="first").to_numpy())
+        if positions.size == 0:
+            return positions.astype(np.int64), np.zeros(0, dtype=np.int64)
+        repeated = np.unique(codes[positions])
+        first_positions = np.flatnonzero(np.isin(codes, repeated))
+        first_of = dict(zip(codes[first_positions][::-1].tolist(), first_positions[::-1].tolist()))
+        return positions.astype(np.int64), np.array([first_of[c] for c in codes[positions].tolist()], dtype=np.int64)
 
     def key(self, position: int):
         """The id of the row at `position` (in the order added)."""
