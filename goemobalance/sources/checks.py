@@ -85,7 +85,9 @@ class SeenIds:
         repeated = np.unique(codes[positions])
         first_positions = np.flatnonzero(np.isin(codes, repeated))
         first_of = dict(zip(codes[first_positions][::-1].tolist(), first_positions[::-1].tolist()))
-        return positions.astype(np.int64), np.array([first_of[c] for c in codes[positions].tolist()], dtype=np.int64)
+        return positions.astype(np.int64), np.array(
+            [first_of[c] for c in codes[positions].tolist()], dtype=np.int64
+        )
 
     def key(self, position: int):
         """The id of the row at `position` (in the order added)."""

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import gzip
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from goemobalance.errors import InputError
 
-_UNDECODABLE = re.compile("[\udc80-\udcff]")
 _GZIP_MAGIC = b"\x1f\x8b"
 #: How many skipped rows a `LoadReport` keeps with their details (all of them are counted).
 MAX_DETAILS = 10_000
@@ -24,29 +22,12 @@ def is_gzip(path: str | Path) -> bool:
         return handle.read(2) == _GZIP_MAGIC
 
 
-def open_text(path: str | Path) -> IO[str]:
-    """UTF-8 text handle (gzip or plain) that keeps undecodable bytes as surrogates for `check_decoded`.
-
-    A UTF-8 byte order mark at the start is dropped (``utf-8-sig``), so it never ends up in a first field.
-    """
-    if is_gzip(path):
-        return gzip.open(path, "rt", encoding="utf-8-sig", errors="surrogateescape", newline="")
-    return open(path, encoding="utf-8-sig", errors="surrogateescape", newline="")
-
-
 def plain_suffix(path: str | Path) -> str:
     """The format suffix, looking through a trailing ``.gz`` (``train.tsv.gz`` -> ``.tsv``)."""
     path = Path(path)
     if path.suffix.lower() == ".gz":
         path = path.with_suffix("")
     return path.suffix.lower()
-
-
-def check_decoded(fields: Iterable[str]) -> None:
-    """Raise ValueError if text read with ``errors="surrogateescape"`` holds bytes that did not decode."""
-    for text in fields:
-        if not text.isascii() and _UNDECODABLE.search(text):
-            raise ValueError("undecodable bytes (the file is not valid UTF-8; pass the right encoding)")
 
 
 class SourceError(InputError):

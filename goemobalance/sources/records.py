@@ -62,19 +62,6 @@ def dataset_from_columns(
     return dataset
 
 
-def meta_json(columns: dict[str, Sequence[Any]]) -> list[str]:
-    """One JSON object string per row from column lists (keys sorted, like `schema.make_record`).
-
-    A ``None`` value leaves the key out of that row's object.
-    """
-    keys = sorted(columns)
-    lists = [columns[k] for k in keys]
-    return [
-        json.dumps({k: v for k, v in zip(keys, values) if v is not None}, ensure_ascii=False, default=str)
-        for values in zip(*lists)
-    ]
-
-
 #: In-memory bytes above which `RecordWriter` spills to a memory-mapped temporary Arrow file.
 SPILL_BYTES = 32 << 20
 _spill_dir: Path | None = None
@@ -239,7 +226,7 @@ def json_objects(fields: Mapping[str, str | pa.Array | RawJson | JsonChoice], n:
 
     A field is a `str` (the same JSON text on every row), a string array (JSON strings, escaped here), a
     `RawJson` (JSON text per row) or a `JsonChoice` (few distinct values). A null leaves the key out of
-    that row's object, as `meta_json` does for None. Constant and few-valued fields next to each other are
+    that row's object, as a missing key. Constant and few-valued fields next to each other are
     merged into one piece first, then everything goes through one Arrow join, the costly step.
     """
     pieces: list[pa.Array | JsonChoice] = [JsonChoice(np.zeros(n, dtype=np.int64), ["{"])]
