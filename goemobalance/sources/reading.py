@@ -74,7 +74,7 @@ class GzipInput(io.RawIOBase):
 
     def __init__(self, path: str | Path):
         super().__init__()
-        self._file = open(path, "rb")  # noqa: SIM115 - closed by close(), which pyarrow calls
+        self._file = open(path, "rb")  # noqa: SIM115 - closed by close(), which read_delimited calls
         self._inflate = zlib.decompressobj(wbits=31)
         self._pending = b""
         self._tail = b""
@@ -177,27 +177,30 @@ def read_delimited(
         return "skip"
 
     source = GzipInput(path) if is_gzip(path) else str(path)
-    reader = _open_reader(source, column_names, header_lines, delimiter, quoting, on_invalid, block_size)
-    expected = len(column_names)
-    message = field_count_message or (lambda got: f"expected {expected} fields, got {got}")
-    lines = _LineCounter(header_lines, message)
-    if reader is not None:
-        for batch in _read_ahead(reader):
-            with lock:
-                chunk = lines.chunk(batch, invalid)
-            yield chunk
-    tail = lines.chunk(_empty_batch(column_names), invalid, final=True)
-    broken = source.broken if isinstance(source, GzipInput) else None
-    if broken:
-        tail.bad.append(
-            BadRecord(
-                lines.next_line,
-                f"the gzip file is truncated or corrupt ({broken}); rows from this line on are lost",
-                "truncated_file",
-            )
-        )
-    if tail.bad or len(tail.batch):
-        yield tail
+    try:
+        reader = _open_reader(source, column_names, header_lines, delimiter, quoting, on_invalid, block_size)
+        expected = len(column_names)
+        message = field_count_message or (lambda got: f"expected {expected} fields, got {got}")
+        lines = _LineCounter(header_lines, message)
+        if reader is not None:
+            batches = _read_ahead(reader)
+            try:
+                for batch in batches:
+                    with lock:
+                        chunk = lines.chunk(batch, invalid)
+                    yield chunk
+            finally:
+                batches.close()
+        tail = lines.chunk(_empty_batch(column_names), invalid, final=True)
+        broken = source.broken if isinstance(source, GzipInput) else None
+        if broken:
+            why = f"the gzip file is truncated or corrupt ({broken}); rows from this line on are lost"
+            tail.bad.append(BadRecord(lines.next_line, why, "truncated_file"))
+        if tail.bad or len(tail.batch):
+            yield tail
+    finally:
+        if isinstance(source, GzipInput):
+            source.close()
 
 
 def _open_reader(source, column_names, header_lines, delimiter, quoting, on_invalid, block_size):
