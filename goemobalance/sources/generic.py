@@ -35,7 +35,7 @@ from goemobalance.sources.reading import (
     BadRecord,
     Chunk,
     GzipInput,
-    blank_rows,
+    drop_blank_rows,
     read_delimited,
     read_header,
 )
@@ -330,11 +330,10 @@ class _Mapping:
 
     def prepare(self, chunk: Chunk) -> Prepared:
         """Map one batch (runs in a worker thread: no shared state is changed)."""
-        batch, positions, blank = chunk.batch, chunk.lines, np.zeros(chunk.batch.num_rows, dtype=bool)
+        batch, positions, blank_lines = chunk.batch, chunk.lines, 0
         binary = batch.num_columns > 0 and all(pa.types.is_binary(c.type) for c in batch.columns)
         if binary:
-            blank = blank_rows(batch)
-            batch, positions = batch.filter(pa.array(~blank)), positions[~blank]
+            batch, positions, blank_lines = drop_blank_rows(chunk)
         checks = RowChecks(positions)
         checks.add_records(chunk.bad)
         columns = dict(zip(batch.schema.names, batch.columns))
@@ -355,7 +354,7 @@ class _Mapping:
         return Prepared(
             checks=checks,
             rows_read=n + sum(r.kind != "truncated_file" for r in chunk.bad),
-            blank_lines=int(blank.sum()),
+            blank_lines=blank_lines,
             keys=ids.filter(keep),
             positions=positions[~checks.bad],
             columns={

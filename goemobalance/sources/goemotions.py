@@ -20,7 +20,7 @@ from goemobalance.sources.bytescan import value_lengths
 from goemobalance.sources.checks import RowChecks, blank_text, decode
 from goemobalance.sources.columns import json_values, label_ids
 from goemobalance.sources.errors import LoadReport, RowErrors, SourceError
-from goemobalance.sources.reading import Chunk, blank_rows, read_delimited, read_header
+from goemobalance.sources.reading import Chunk, drop_blank_rows, read_delimited, read_header
 from goemobalance.sources.records import RawJson, dataset_from_columns, json_objects
 
 HUB_ID = "google-research-datasets/go_emotions"
@@ -73,8 +73,7 @@ def load_goemotions_tsv(
 
 def _prepare_tsv(chunk: Chunk, split: str) -> Prepared:
     """Check and build one batch of TSV rows (runs in a worker thread)."""
-    blank = blank_rows(chunk.batch)
-    batch, lines = chunk.batch.filter(pa.array(~blank)), chunk.lines[~blank]
+    batch, lines, blank_lines = drop_blank_rows(chunk)
     checks = RowChecks(lines)
     checks.add_records(chunk.bad)
     text, labels, comment = (_decoded(column, checks) for column in batch.columns)
@@ -93,7 +92,7 @@ def _prepare_tsv(chunk: Chunk, split: str) -> Prepared:
     return Prepared(
         checks=checks,
         rows_read=len(lines) + sum(r.kind == "field_count" for r in chunk.bad),
-        blank_lines=int(blank.sum()),
+        blank_lines=blank_lines,
         keys=ids,
         positions=lines[~checks.bad],
         columns={
@@ -265,8 +264,8 @@ class _RawRatings:
             self.parts.append(self._read_chunk(chunk, header, file, errors))
 
     def _read_chunk(self, chunk: Chunk, header: list[str], file: Path, errors: RowErrors) -> dict[str, Any]:
-        blank = blank_rows(chunk.batch)
-        batch, lines = chunk.batch.filter(pa.array(~blank)), chunk.lines[~blank]
+        batch, lines, blank_lines = drop_blank_rows(chunk)
+        errors.report.counts["blank_lines"] += blank_lines
         errors.report.rows_read += len(lines) + sum(r.kind == "field_count" for r in chunk.bad)
         checks = RowChecks(lines)
         checks.add_records(chunk.bad)

@@ -368,6 +368,15 @@ def _empty_batch(column_names: list[str]) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([pa.array([], pa.binary()) for _ in column_names], names=column_names)
 
 
+def drop_blank_rows(chunk: Chunk) -> tuple[pa.RecordBatch, np.ndarray, int]:
+    """A chunk's batch and lines without its blank lines (no copy when it has none), and how many."""
+    blank = blank_rows(chunk.batch)
+    count = int(blank.sum())
+    if not count:
+        return chunk.batch, chunk.lines, 0
+    return chunk.batch.filter(pa.array(~blank)), chunk.lines[~blank], count
+
+
 def blank_rows(batch: pa.RecordBatch) -> np.ndarray:
     """Rows whose every field is empty: blank lines (pyarrow reads them as a row of empty fields)."""
     total = np.zeros(batch.num_rows, dtype=np.int64)

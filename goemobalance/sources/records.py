@@ -42,8 +42,8 @@ def dataset_from_columns(
 ) -> datasets.Dataset:
     """A validated `Dataset` in the schema from whole columns (meta already JSON strings).
 
-    Pass ``metas_from_meta_json=True`` when `metas` came from `meta_json` (objects by construction) to skip
-    re-parsing every meta string, the slowest part of validation.
+    Pass ``metas_from_meta_json=True`` when `metas` are JSON objects by construction (`json_objects`) to
+    skip re-parsing every meta string, the slowest part of validation.
     """
     n = len(ids)
     table = pa.table(
@@ -74,13 +74,14 @@ class RecordWriter:
 
     Small outputs stay in memory; past `spill_bytes` every batch goes to an Arrow stream file in a
     temporary folder (removed when Python exits) and the result is memory-mapped from it, so loading
-    a large file needs memory for one batch, not for the whole table.
+    a large file needs memory for one batch, not for the whole table. The loaders' own checks are the
+    schema's rules, applied per batch (ids across the whole file), so batches are not validated again.
     """
 
-    def __init__(self, space: LabelSpace = GOEMOTIONS, spill_bytes: int = SPILL_BYTES):
+    def __init__(self, space: LabelSpace = GOEMOTIONS, spill_bytes: int | None = None):
         self.features = features(space)
         self.schema = self.features.arrow_schema
-        self.spill_bytes = spill_bytes
+        self.spill_bytes = SPILL_BYTES if spill_bytes is None else spill_bytes
         self.rows = 0
         self._batches: list[pa.RecordBatch] = []
         self._bytes = 0

@@ -30,7 +30,7 @@ from goemobalance.sources.batches import Prepared, load_batches
 from goemobalance.sources.bytescan import byte_is, first_bytes, rows_where, value_lengths
 from goemobalance.sources.checks import RowChecks, blank_text, decode
 from goemobalance.sources.errors import LoadReport, RowErrors
-from goemobalance.sources.reading import Chunk, blank_rows, read_delimited
+from goemobalance.sources.reading import Chunk, drop_blank_rows, read_delimited
 from goemobalance.sources.records import JsonChoice, RawJson, json_objects
 
 SOURCE = "sentiment140"
@@ -152,8 +152,7 @@ def load_sentiment140(
 
 def _prepare(chunk: Chunk, encoding: str, options: CleanOptions | None) -> Prepared:
     """Check, clean and build the records of one batch (runs in a worker thread: no shared state)."""
-    blank = blank_rows(chunk.batch)
-    batch, lines = chunk.batch.filter(pa.array(~blank)), chunk.lines[~blank]
+    batch, lines, blank_lines = drop_blank_rows(chunk)
     checks = RowChecks(lines)
     checks.add_records(chunk.bad)
     fields, codec = _decode(batch, encoding, checks)
@@ -174,7 +173,7 @@ def _prepare(chunk: Chunk, encoding: str, options: CleanOptions | None) -> Prepa
     return Prepared(
         checks=checks,
         rows_read=len(lines) + sum(r.kind == "field_count" for r in chunk.bad),
-        blank_lines=int(blank.sum()),
+        blank_lines=blank_lines,
         keys=np.asarray(pc.cast(ids, pa.uint64()), dtype=np.uint64),
         positions=kept_lines,
         columns={
