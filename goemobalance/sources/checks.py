@@ -123,7 +123,8 @@ def decode(column: pa.Array, encoding: str = "utf-8", fallback: str | None = Non
     if rows.size == 0:
         return Decoded(column.view(pa.string()), rows, none, {})
     subset = column.take(pa.array(rows))
-    if encoding.replace("_", "-").lower() in ("utf-8", "utf8"):
+    is_utf8 = encoding.replace("_", "-").lower() in ("utf-8", "utf8")
+    if is_utf8:
         try:
             subset.cast(pa.string())
             return Decoded(column.view(pa.string()), rows, none, {})
@@ -140,9 +141,13 @@ def decode(column: pa.Array, encoding: str = "utf-8", fallback: str | None = Non
             else:
                 text = raw.decode(fallback)
                 used_fallback.append(row)
+        else:
+            if is_utf8:
+                continue  # valid UTF-8 stays as it is in the column
         replaced_rows.append(row)
         texts.append(text)
-    return Decoded(_replace(column, rows, texts), rows, np.asarray(used_fallback, dtype=np.int64), failed)
+    strings = _replace(column, np.asarray(replaced_rows, dtype=np.int64), texts)
+    return Decoded(strings, rows, np.asarray(used_fallback, dtype=np.int64), failed)
 
 
 def blank_text(texts: pa.Array) -> np.ndarray:
@@ -160,10 +165,21 @@ def blank_text(texts: pa.Array) -> np.ndarray:
 
 
 def _replace(column: pa.Array, rows: np.ndarray, texts: list[str]) -> pa.Array:
-    """`column` as strings with the values at `rows` replaced by `texts` (the others are ASCII)."""
-    mask = np.zeros(len(column), dtype=bool)
-    mask[rows] = True
-    replaced = pc.replace_with_mask(
-        column, pa.array(mask), pa.array([t.encode() for t in texts], pa.binary())
-    )
-    return replaced.view(pa.string())
+    """`column` as strings with the values at `rows` (ascending) replaced by `texts`.
+
+    The other values must be valid UTF-8. A few replacements are spliced between slices of the column
+    (one copy of the bytes); many go through Arrow's `replace_with_mask`.
+    """
+    if len(rows) == 0:
+        return column.view(pa.string())
+    patches = pa.array([t.encode() for t in texts], pa.binary())
+    if len(rows) > 64:
+        mask = np.zeros(len(column), dtype=bool)
+        mask[rows] = True
+        return pc.replace_with_mask(column, pa.array(mask), patches).view(pa.string())
+    pieces, start = [], 0
+    for index, row in enumerate(rows.tolist()):
+        pieces += [column.slice(start, row - start), patches.slice(index, 1)]
+        start = row + 1
+    pieces.append(column.slice(start))
+    return pa.concat_arrays(pieces).view(pa.string())
