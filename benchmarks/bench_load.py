@@ -1,8 +1,8 @@
 """Load a Sentiment140-format file: goemobalance vs `pandas.read_csv` vs `datasets.Dataset.from_csv`.
 
 Each load runs in a fresh Python process (so peak RSS is that load's own, imports included), the methods
-interleaved round by round so they share the machine's load; the report gives medians, the ratios to
-pandas within each round, and the load average.
+interleaved round by round so they share the machine's load; the report gives medians of wall time, CPU
+time (all threads) and peak RSS, the ratios to pandas within each round, and the load average.
 
     python benchmarks/bench_load.py --sizes 100000 1600000 --repeats 3 --out bench_load.json
 
@@ -53,12 +53,14 @@ import json, resource, sys, time
 PATH, CACHE = sys.argv[1], sys.argv[2]
 {imports}
 imported_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+cpu_start = time.process_time()
 start = time.perf_counter()
 {call}
 seconds = time.perf_counter() - start
+cpu = time.process_time() - cpu_start
 peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({{"seconds": seconds, "peak_rss_mb": peak_kb / 1024, "import_rss_mb": imported_kb / 1024,
-                  "rows": rows}}))
+print(json.dumps({{"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": peak_kb / 1024,
+                  "import_rss_mb": imported_kb / 1024, "rows": rows}}))
 """
 
 
@@ -90,6 +92,7 @@ def bench_size(n_rows: int, methods: list[str], repeats: int, folder: Path) -> d
     for method, items in runs.items():
         summary[method] = {
             "seconds_median": statistics.median(r["seconds"] for r in items),
+            "cpu_seconds_median": statistics.median(r["cpu_seconds"] for r in items),
             "peak_rss_mb_median": statistics.median(r["peak_rss_mb"] for r in items),
             "import_rss_mb_median": statistics.median(r["import_rss_mb"] for r in items),
             "rows": items[0]["rows"],
@@ -99,6 +102,9 @@ def bench_size(n_rows: int, methods: list[str], repeats: int, folder: Path) -> d
         for method, items in runs.items():
             summary[method]["time_ratio_to_pandas"] = statistics.median(
                 r["seconds"] / p["seconds"] for r, p in zip(items, runs["pandas"])
+            )
+            summary[method]["cpu_ratio_to_pandas"] = statistics.median(
+                r["cpu_seconds"] / p["cpu_seconds"] for r, p in zip(items, runs["pandas"])
             )
             summary[method]["rss_ratio_to_pandas"] = statistics.median(
                 r["peak_rss_mb"] / p["peak_rss_mb"] for r, p in zip(items, runs["pandas"])
