@@ -43,14 +43,6 @@ def rows_where(values: pa.Array, predicate: BytePredicate) -> np.ndarray:
     return np.unique(np.searchsorted(offsets, hits + offsets[0], side="right") - 1)
 
 
-def any_byte(values: pa.Array, predicate: BytePredicate) -> bool:
-    """Whether any value holds a byte for which `predicate` is true."""
-    if len(values) == 0:
-        return False
-    data, offsets = value_buffer(values)
-    return bool(predicate(data[offsets[0] : offsets[-1]]).any())
-
-
 def first_bytes(values: pa.Array) -> np.ndarray:
     """The first byte of every value (0 for empty values and nulls)."""
     data, offsets = value_buffer(values)

@@ -111,6 +111,7 @@ def load_table(
     )  # fmt: skip
     mapping.class_names = _class_names(path_or_dataset, mapping.labels_column, space)
     mapping.first_position = 1 if table.unit == "row" else 0
+    mapping.text_file = table.binary
     errors = RowErrors(table.name, on_error, report, unit=table.unit)
     return load_batches(
         table.chunks,
@@ -134,7 +135,8 @@ class _Table:
     """An opened table: its name for messages, position unit, columns and batches in file order.
 
     Positions are 1-based: lines for files read as text, rows for Parquet files and Datasets (whose
-    default ids stay the 0-based row number, as before).
+    default ids stay the 0-based row number, as before). `binary` marks delimited text files, whose
+    columns arrive as bytes to decode.
     """
 
     name: str
@@ -289,6 +291,7 @@ class _Mapping:
     used: set[str]
     class_names: list[str] | None = None
     first_position: int = 0
+    text_file: bool = False
 
     @property
     def labeled(self) -> bool:
@@ -331,13 +334,12 @@ class _Mapping:
     def prepare(self, chunk: Chunk) -> Prepared:
         """Map one batch (runs in a worker thread: no shared state is changed)."""
         batch, positions, blank_lines = chunk.batch, chunk.lines, 0
-        binary = batch.num_columns > 0 and all(pa.types.is_binary(c.type) for c in batch.columns)
-        if binary:
+        if self.text_file:
             batch, positions, blank_lines = drop_blank_rows(chunk)
         checks = RowChecks(positions)
         checks.add_records(chunk.bad)
         columns = dict(zip(batch.schema.names, batch.columns))
-        if binary:
+        if self.text_file:
             columns = self._decoded(columns, checks)
         n = batch.num_rows
         text = self._text(columns, n, checks)
