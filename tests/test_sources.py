@@ -221,7 +221,10 @@ def test_load_dataset_any_accepts_a_hf_goemotions_style_dataset():
 
 
 def test_load_dataset_any_explains_unknown_inputs(tmp_path):
-    with pytest.raises(FileNotFoundError, match="accepted: a GoEmotions TSV"):
+    with pytest.raises(
+        FileNotFoundError,
+        match="accepted: .packaged. \\(GoEmotions shipped in the package\\); a GoEmotions TSV",
+    ):
         load_dataset_any(tmp_path / "missing.parquet")
     _write(tmp_path / "notes.docx", "x")
     with pytest.raises(ValueError, match="unsupported file type '.docx'"):

@@ -60,7 +60,7 @@ def test_label_lists_and_multi_hot_columns(tmp_path):
     assert load_table(names)["labels"] == [_ids("anger", "fear"), [27]]
     ids = datasets.Dataset.from_dict({"text": ["a", "b"], "labels": [[14, 2], [27]]})
     assert load_table(ids, label_format="ids")["labels"] == [_ids("anger", "fear"), [27]]
-    with pytest.raises(SourceError, match="row 0: label ids must be integers, got 'anger'"):
+    with pytest.raises(SourceError, match="row 1: label ids must be integers, got 'anger'"):
         load_table(names, label_format="ids")
     frame = pd.DataFrame(
         {"text": ["x", "y", "z"], "joy": [1, 0, 1], "fear": [0, 1, 1], "extra": ["e1", "e2", "e3"]}
@@ -145,7 +145,7 @@ def test_bad_jsonl_and_parquet_rows_name_their_position(tmp_path):
     assert "expected a JSON object" in report.skipped[1]["reason"]
     parquet = tmp_path / "bad.parquet"
     pd.DataFrame({"text": ["ok", "bad"], "labels": ["joy", "jolly"]}).to_parquet(parquet)
-    with pytest.raises(SourceError, match=r"bad\.parquet, row 1: unknown label name 'jolly'"):
+    with pytest.raises(SourceError, match=r"bad\.parquet, row 2: unknown label name 'jolly'"):
         load_table(parquet)
 
 

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import shlex
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,6 +18,7 @@ from goemobalance.balance.stats import (
     distribution_stats,
     imbalance_ratio_per_label,
     label_matrix,
+    plot_comparison,
     plot_distribution,
     scumble_per_row,
 )
@@ -20,6 +26,7 @@ from goemobalance.cli import main
 from goemobalance.labels import GOEMOTIONS, LabelSpace
 from goemobalance.schema import from_records, make_record
 
+REPO = Path(__file__).resolve().parents[1]
 SPACE = LabelSpace(("a", "b", "c", "d"))
 # rows: {a,b} {a} {a} {a,c} {b} {}  -> counts a=4 b=2 c=1 d=0 (missing)
 MATRIX = np.array(
@@ -148,7 +155,8 @@ def test_cli_table_markdown_plot_and_compare(goemotions_dir, tmp_path, capsys):
     plot = tmp_path / "dist.png"
     assert main(["stats", str(goemotions_dir), "--split", "test", "--plot", str(plot)]) == 0
     table = capsys.readouterr().out
-    assert table.splitlines()[0].split() == ["rows", "5427"]
+    assert table.splitlines()[0] == "split: test"
+    assert table.splitlines()[1].split() == ["rows", "5427"]
     assert plot.read_bytes()[:4] == b"\x89PNG"
     assert main(["stats", str(goemotions_dir / "test.tsv"), "--compare", str(goemotions_dir / "dev.tsv"),
                  "--format", "markdown"]) == 0  # fmt: skip
@@ -158,10 +166,96 @@ def test_cli_table_markdown_plot_and_compare(goemotions_dir, tmp_path, capsys):
 def test_cli_reports_bad_input_without_a_traceback(tmp_path, capsys):
     bad = tmp_path / "train.tsv"
     bad.write_text("fine\t27\ta\nbroken line\n", encoding="utf-8")
-    assert main(["stats", str(bad)]) == 1
+    assert main(["stats", str(bad)]) == 2
     assert "train.tsv, line 2: expected 3 tab-separated fields" in capsys.readouterr().err
     assert main(["stats", str(bad), "--on-error", "skip", "--format", "json"]) == 0
     captured = capsys.readouterr()
     assert json.loads(captured.out)["rows"] == 1 and "skipped 1 bad row" in captured.err
-    assert main(["stats", str(tmp_path / "missing")]) == 1
+    assert "field_count" in captured.err
+    assert main(["stats", str(tmp_path / "missing")]) == 2
     assert "is not an existing file or folder" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------- issue 16: splits, both sides, closed pipe
+
+
+def test_cli_split_all_describes_every_split_and_names_it(capsys):
+    """Bug: `--split all` was rejected and no output said which split it described."""
+    assert main(["stats", "packaged", "--split", "all"]) == 0
+    table = capsys.readouterr().out
+    assert [line for line in table.splitlines() if line.startswith("split: ")] == [
+        "split: train", "split: dev", "split: test"
+    ]  # fmt: skip
+    assert main(["stats", "packaged", "--split", "all", "--format", "json"]) == 0
+    payload = json.loads(capsys.readouterr().out)
+    assert payload["split"] == "all"
+    assert {name: part["rows"] for name, part in payload["splits"].items()} == {
+        "train": 43410, "dev": 5426, "test": 5427
+    }  # fmt: skip
+    assert all(part["split"] == name for name, part in payload["splits"].items())
+    assert main(["stats", "packaged", "--split", "all", "--format", "markdown"]) == 0
+    assert "**split: dev**" in capsys.readouterr().out
+    assert main(["stats", "packaged", "--format", "json"]) == 0
+    assert json.loads(capsys.readouterr().out)["split"] == "train"
+
+
+def test_cli_unknown_split_is_one_line_naming_the_splits(capsys):
+    assert main(["stats", "packaged", "--split", "holdout"]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "goemobalance stats: packaged: no split 'holdout'; the splits there are ['train', 'dev', 'test']"
+    )
+
+
+def _orange_pixels(png) -> int:
+    from matplotlib.image import imread
+
+    image = imread(str(png))[..., :3]
+    orange = np.array([1.0, 0x7F / 255, 0x0E / 255])
+    return int((np.abs(image - orange).max(axis=2) < 0.02).sum())
+
+
+def test_cli_compare_plot_draws_both_sides(goemotions_dir, tmp_path, capsys):
+    """Bug: `--compare OTHER --plot P` drew only the first dataset."""
+    plot = tmp_path / "compare.png"
+    args = ["stats", str(goemotions_dir), "--split", "test", "--compare", "packaged", "--plot", str(plot)]
+    assert main(args) == 0
+    assert "split: test (compared with split: test)" in capsys.readouterr().out
+    assert _orange_pixels(plot) > 1000
+    single = tmp_path / "single.png"
+    assert main(["stats", "packaged", "--split", "test", "--plot", str(single)]) == 0
+    assert _orange_pixels(single) == 0
+
+
+def test_plot_comparison_of_two_matrices(tmp_path):
+    after = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=np.int8)
+    out = plot_comparison(
+        compare_distributions(MATRIX, after, SPACE), tmp_path / "c.png", names=("pool", "set")
+    )
+    assert out.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and _orange_pixels(out) > 100
+
+
+def _stats_command(*args: str) -> list[str]:
+    return [sys.executable, "-m", "goemobalance.cli", "stats", *args]
+
+
+def test_cli_output_into_a_closed_pipe_ends_quietly(tmp_path):
+    """Guard: output into a closed pipe (``| head -1``) ends quietly with exit 0, for the per-split outputs
+    (each flushed while cli.main can still catch the BrokenPipeError) and with a plot written."""
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        _stats_command("packaged", "--split", "test", "--plot", str(tmp_path / "p.png")),
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env,
+    )  # fmt: skip
+    process.stdout.close()
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=300) == 0, stderr
+    assert "BrokenPipe" not in stderr and "Traceback" not in stderr and "Exception ignored" not in stderr
+    assert (tmp_path / "p.png").is_file()
+    command = " ".join(shlex.quote(part) for part in _stats_command("packaged", "--split", "all"))
+    piped = subprocess.run(
+        ["bash", "-c", f"{command} | head -1; exit ${{PIPESTATUS[0]}}"],
+        capture_output=True, text=True, env=env, timeout=300, check=False,
+    )  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+    assert piped.stdout == "split: train\n"
+    assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr

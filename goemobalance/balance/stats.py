@@ -306,6 +306,60 @@ def plot_distribution(stats: DistributionStats, out_png: str | Path) -> Path:
     return out
 
 
+def plot_comparison(
+    comparison: DistributionComparison, out_png: str | Path, names: tuple[str, str] = ("before", "after")
+) -> Path:
+    """Write both sides of a comparison to one PNG: label counts side by side, and each co-occurrence.
+
+    Parameters
+    ----------
+    comparison : DistributionComparison
+        From `compare_distributions`.
+    out_png : str or Path
+        The PNG to write (its folder is created).
+    names : tuple of str
+        How the two sides are named in the legend and titles.
+
+    Returns
+    -------
+    Path
+        `out_png`.
+    """
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.colors import LogNorm
+    from matplotlib.figure import Figure
+
+    out = Path(out_png)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    sides = (comparison.before, comparison.after)
+    labels = np.array(comparison.before.label_names)
+    order = np.argsort(-comparison.before.label_counts, kind="stable")
+    figure = Figure(figsize=(16, 12), layout="constrained")
+    FigureCanvasAgg(figure)
+    grid = figure.add_gridspec(2, 2, height_ratios=(1, 1.2))
+    counts_axis = figure.add_subplot(grid[0, :])
+    width = 0.42
+    positions = np.arange(len(order))
+    for offset, side, name, color in zip((-width / 2, width / 2), sides, names, ("tab:blue", "tab:orange")):
+        counts_axis.bar(positions + offset, np.maximum(side.label_counts[order], 0.5), width, label=
+                        f"{name}: {side.rows} rows, MeanIR {_fmt(_clean(side.mean_ir))}", color=color)  # fmt: skip
+    counts_axis.set_yscale("log")
+    counts_axis.set_xticks(positions, labels[order], rotation=90, fontsize=8)
+    counts_axis.set_ylabel("rows with label (log)")
+    counts_axis.set_title(f"Label counts: {names[0]} vs {names[1]}")
+    counts_axis.legend()
+    peak = max(int(side.cooccurrence.max()) for side in sides) + 1
+    for column, side, name in zip((0, 1), sides, names):
+        axis = figure.add_subplot(grid[1, column])
+        image = axis.imshow(side.cooccurrence + 1, norm=LogNorm(vmin=1, vmax=peak), cmap="viridis")
+        axis.set_xticks(range(len(labels)), labels, rotation=90, fontsize=6)
+        axis.set_yticks(range(len(labels)), labels, fontsize=6)
+        axis.set_title(f"Co-occurrence, {name} (rows, log)")
+    figure.colorbar(image, ax=figure.axes[1:], label="rows + 1", shrink=0.8)
+    figure.savefig(out, dpi=100)
+    return out
+
+
 def _label_rows(stats: DistributionStats) -> list[tuple[str, ...]]:
     rows = []
     for i, name in enumerate(stats.label_names):
@@ -356,6 +410,7 @@ __all__ = [
     "imbalance_ratio_per_label",
     "label_matrix",
     "labelset_counts",
+    "plot_comparison",
     "plot_distribution",
     "render_markdown",
     "render_text",

@@ -1,38 +1,25 @@
-"""Bad-input handling shared by every loader: raise with file and line, or skip and count."""
+"""Bad-input handling shared by every loader: raise with file and line, or skip and count by reason."""
 
 from __future__ import annotations
 
-import gzip
 import re
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from goemobalance.errors import InputError
 
-_UNDECODABLE = re.compile("[\udc80-\udcff]")
 _GZIP_MAGIC = b"\x1f\x8b"
+#: How many skipped rows a `LoadReport` keeps with their details (all of them are counted).
+MAX_DETAILS = 10_000
 
 
 def is_gzip(path: str | Path) -> bool:
     """True for gzip files (by magic bytes), such as the copies shipped in `goemobalance.data`."""
     with open(path, "rb") as handle:
         return handle.read(2) == _GZIP_MAGIC
-
-
-def read_bytes(path: str | Path) -> bytes:
-    """The file's bytes, gunzipped when it is a gzip file."""
-    data = Path(path).read_bytes()
-    return gzip.decompress(data) if data[:2] == _GZIP_MAGIC else data
-
-
-def open_text(path: str | Path) -> IO[str]:
-    """UTF-8 text handle (gzip or plain) that keeps undecodable bytes as surrogates for `check_decoded`."""
-    if is_gzip(path):
-        return gzip.open(path, "rt", encoding="utf-8", errors="surrogateescape", newline="")
-    return open(path, encoding="utf-8", errors="surrogateescape", newline="")
 
 
 def plain_suffix(path: str | Path) -> str:
@@ -43,52 +30,70 @@ def plain_suffix(path: str | Path) -> str:
     return path.suffix.lower()
 
 
-def check_decoded(fields: Iterable[str]) -> None:
-    """Raise ValueError if text read with ``errors="surrogateescape"`` holds bytes that did not decode."""
-    for text in fields:
-        if not text.isascii() and _UNDECODABLE.search(text):
-            raise ValueError("undecodable bytes (the file is not valid UTF-8; pass the right encoding)")
-
-
 class SourceError(InputError):
-    """A row of an input file that cannot be loaded; the message names the file and line."""
+    """A row of an input file that cannot be loaded; the message names the file and the 1-based line."""
 
 
 @dataclass
 class LoadReport:
-    """What a loader read, kept and skipped (with reasons), so nothing is dropped silently."""
+    """What a loader read, kept and skipped, so nothing is dropped silently.
+
+    Every skipped row is counted under a short reason kind (``reasons()``: ``{"bad_polarity": 3, ...}``);
+    the first `MAX_DETAILS` also keep their file, line and full message in `skipped`. `counts` holds
+    other tallies a loader keeps (blank lines, unclear ratings, ...).
+    """
 
     rows_read: int = 0
     rows_loaded: int = 0
+    rows_skipped: int = 0
     skipped: list[dict[str, Any]] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
+    by_reason: Counter = field(default_factory=Counter)
 
-    @property
-    def rows_skipped(self) -> int:
-        return len(self.skipped)
+    def add_skip(self, item: dict[str, Any]) -> None:
+        """Count one skipped row (``item`` has file, line or row, reason and kind) and keep its details."""
+        self.rows_skipped += 1
+        self.by_reason[item.get("kind", "bad_row")] += 1
+        if len(self.skipped) < MAX_DETAILS:
+            self.skipped.append(item)
 
     def reasons(self) -> Counter:
-        return Counter(item["reason"] for item in self.skipped)
+        """Skipped rows per reason kind."""
+        return Counter(self.by_reason)
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready summary: row counts, skipped rows per reason kind, other counts, first 100 details."""
         return {
             "rows_read": self.rows_read,
             "rows_loaded": self.rows_loaded,
             "rows_skipped": self.rows_skipped,
-            "reasons": dict(self.reasons()),
+            "reasons": dict(self.by_reason),
             "counts": dict(self.counts),
             "skipped": self.skipped[:100],
         }
 
+    as_dict = to_dict
+
+
+def reason_kind(message: str) -> str:
+    """A short, stable key for a bad-row message (its leading words), used to count rows by reason."""
+    head = re.split(r"[:(,'\"\d]", message, maxsplit=1)[0]
+    words = re.findall(r"[a-z]+", head.lower())[:6]
+    return "_".join(words) or "bad_row"
+
 
 class RowErrors:
-    """Runs a row parser; on failure raises `SourceError` (on_error="raise") or records a skip."""
+    """Raises `SourceError` (on_error="raise") or records a skipped row, for one input file.
+
+    `guard` runs a per-row parser (loaders that parse row by row); `bad` reports one bad row found by a
+    vectorised check. Positions are 1-based lines (text files) or 1-based rows (Parquet, Datasets).
+    """
 
     def __init__(
         self, file: str | Path, on_error: str = "raise", report: LoadReport | None = None, unit: str = "line"
     ):
         if on_error not in ("raise", "skip"):
-            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+            raise InputError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         self.file = str(file)
         self.unit = unit
         self.on_error = on_error
@@ -99,15 +104,19 @@ class RowErrors:
         try:
             return parse(*args)
         except (ValueError, KeyError, UnicodeDecodeError) as exc:
-            reason = str(exc)
-            if self.on_error == "raise":
-                raise SourceError(f"{self.file}, {self.unit} {line_no}: {reason}") from exc
-            self.report.skipped.append({"file": self.file, self.unit: line_no, "reason": reason})
+            self.bad(line_no, str(exc))
             return None
 
-    def drop(self, line_no: int, reason: str, **details: Any) -> None:
+    def bad(self, line_no: int, reason: str, kind: str | None = None, **details: Any) -> None:
+        """One bad row: raise naming file and line, or (skip) count it under its reason kind."""
+        if self.on_error == "raise":
+            raise SourceError(f"{self.file}, {self.unit} {line_no}: {reason}")
+        self.drop(line_no, reason, kind, **details)
+
+    def drop(self, line_no: int, reason: str, kind: str | None = None, **details: Any) -> None:
         """Record a row dropped by a rule (not a parse failure) so it is counted, never silent."""
-        self.report.skipped.append({"file": self.file, self.unit: line_no, "reason": reason, **details})
+        item = {"file": self.file, self.unit: line_no, "reason": reason, "kind": kind or reason_kind(reason)}
+        self.report.add_skip({**item, **details})
 
     def finish(self, loaded: int) -> None:
         self.report.rows_loaded += loaded

@@ -1,0 +1,67 @@
+"""Byte-level scans of Arrow string/binary arrays with numpy: which rows hold a kind of byte.
+
+Arrow keeps every value of a string array in one buffer; a vectorised comparison over that buffer and
+one `searchsorted` against the offsets find the few rows that need Python (a quote to escape, a non-ASCII
+byte to decode, a quoted newline), much faster than a regex kernel over every value.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import pyarrow as pa
+
+BytePredicate = Callable[[np.ndarray], np.ndarray]
+
+
+def value_buffer(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
+    """The bytes (uint8) and the ``len + 1`` offsets of a string or binary array, without copying."""
+    wide = pa.types.is_large_string(values.type) or pa.types.is_large_binary(values.type)
+    buffers = values.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int64 if wide else np.int32)
+    offsets = offsets[values.offset : values.offset + len(values) + 1]
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(0, np.uint8)
+    return data, offsets
+
+
+def value_lengths(values: pa.Array) -> np.ndarray:
+    """Byte length of every value (0 for nulls), from the offsets."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.diff(value_buffer(values)[1]).astype(np.int64)
+
+
+def rows_where(values: pa.Array, predicate: BytePredicate) -> np.ndarray:
+    """Positions of the values holding at least one byte for which `predicate` (vectorised) is true."""
+    if len(values) == 0:
+        return np.zeros(0, dtype=np.int64)
+    data, offsets = value_buffer(values)
+    hits = np.flatnonzero(predicate(data[offsets[0] : offsets[-1]]))
+    if hits.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    return np.unique(np.searchsorted(offsets, hits + offsets[0], side="right") - 1)
+
+
+def first_bytes(values: pa.Array) -> np.ndarray:
+    """The first byte of every value (0 for empty values and nulls)."""
+    data, offsets = value_buffer(values)
+    lengths = np.diff(offsets)
+    first = np.zeros(len(values), dtype=np.uint8)
+    present = lengths > 0
+    first[present] = data[offsets[:-1][present]]
+    return first
+
+
+def non_ascii(data: np.ndarray) -> np.ndarray:
+    return data >= 0x80
+
+
+def needs_json_escape(data: np.ndarray) -> np.ndarray:
+    """Bytes `json.dumps` escapes: control characters, the quote and the backslash."""
+    return (data < 0x20) | (data == 0x22) | (data == 0x5C)
+
+
+def byte_is(value: int) -> BytePredicate:
+    """A predicate for one byte value (``byte_is(ord("&"))``)."""
+    return lambda data: data == value
