@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import os
 import re
 from pathlib import Path
 
 import datasets
 import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 import yaml
 
@@ -242,14 +245,14 @@ def test_shards_keep_row_order_and_a_resave_removes_stale_shards(split_pool, tmp
     folder = save(split_pool, tmp_path / "sharded", plots=False, max_shard_bytes=50_000)
     train_files = sorted(p.name for p in (folder / "data").glob("train-*.parquet"))
     assert len(train_files) > 2 and train_files[-1].endswith(f"-of-{len(train_files):05d}.parquet")
-    back = load_published(folder, cache_dir=str(tmp_path / "cache1"))
+    back = load_published(folder)
     assert back["train"]["id"] == split_pool["train"]["id"]
     save(split_pool, folder, plots=False)
     assert sorted(p.name for p in (folder / "data").glob("train-*.parquet")) == [
         "train-00000-of-00001.parquet"
     ]
     assert not (folder / "plots").exists() or not list((folder / "plots").glob("*.png"))
-    back = load_published(folder, cache_dir=str(tmp_path / "cache2"))
+    back = load_published(folder)
     assert back["train"]["id"] == split_pool["train"]["id"]
 
 
@@ -420,3 +423,22 @@ def test_save_keeps_files_it_did_not_write_and_stages_its_own(split_pool, tmp_pa
     save(split_pool, folder, plots=False, overwrite=True, max_shard_bytes=50_000)
     assert (folder / "notes.md").read_text() == "mine"
     assert len(list((folder / "data").glob("train-*.parquet"))) > 1
+
+
+def test_a_republished_folder_is_read_as_it_is_now(split_pool, tmp_path):
+    """Bug: `load_published` went through `datasets.load_dataset`, whose cache is keyed by file name, size
+    and time: a same-size shard copied in with its old time (cp -p, rsync -t) read back the old rows."""
+    folder = save(split_pool, tmp_path / "same", plots=False)
+    shard = next((folder / "data").glob("train-*.parquet"))
+    table = pq.read_table(shard)
+    pq.write_table(table, shard, compression="none", use_dictionary=False, write_statistics=False)
+    assert load_published(folder)["train"]["text"] == split_pool["train"]["text"]
+    before = shard.stat()
+    texts = table.column("text").to_pylist()
+    texts[0] = texts[0].swapcase()
+    assert texts[0] != split_pool["train"]["text"][0]
+    edited = table.set_column(table.schema.get_field_index("text"), "text", pa.array(texts, pa.string()))
+    pq.write_table(edited, shard, compression="none", use_dictionary=False, write_statistics=False)
+    os.utime(shard, ns=(before.st_atime_ns, before.st_mtime_ns))
+    assert shard.stat().st_size == before.st_size
+    assert load_published(folder)["train"]["text"][0] == texts[0], "never the rows of an earlier publish"

@@ -140,12 +140,18 @@ def _copy_into(source: Path, folder: Path, relative: str) -> None:
         shutil.copyfile(source, target)
 
 
-def load_published(folder: str | Path, **kwargs) -> datasets.DatasetDict:
-    """`datasets.load_dataset` on a folder written by `save` (keyword arguments are passed through)."""
+def load_published(folder: str | Path) -> datasets.DatasetDict:
+    """Every split of a folder written by `save`, read straight from its parquet shards.
+
+    Reads never go through the `datasets` cache, which is keyed by folder name and file times and can
+    return the rows of an earlier publish into the same folder (`goemobalance.sources.read_hub_folder`).
+    """
+    from goemobalance.sources import read_hub_folder
+
     folder = Path(folder)
     if not is_hub_folder(folder):
         raise PublishError(f"{folder} is not a Hub dataset folder (needs README.md and {DATA_DIR}/*.parquet)")
-    return datasets.load_dataset(str(folder), **kwargs)
+    return read_hub_folder(folder)
 
 
 def is_hub_folder(folder: str | Path) -> bool:
