@@ -131,7 +131,7 @@ async def pipeline(base_url: str, cache: Path, deficits: dict, concurrency: int)
     )
     elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
     await client.close()
-    usage = client.usage.as_dict()
+    usage = client.usage.to_dict()
     usage["accepted"] = len(result.accepted)
     client.cache.close()
     return elapsed, cpu, usage

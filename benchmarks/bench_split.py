@@ -127,7 +127,7 @@ def measure(
     for run in range(repeats):
         seconds, parts = timed(function, y, proportions, seed + run, *extra)
         runs.append(seconds)
-        qualities.append(split_quality(y, parts, proportions).as_dict())
+        qualities.append(split_quality(y, parts, proportions).to_dict())
     quality = {key: float(np.mean([q[key] for q in qualities])) for key in qualities[0]}
     return {
         "method": name,

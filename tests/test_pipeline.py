@@ -477,7 +477,7 @@ def test_ctrl_c_keeps_finished_stages_and_says_how_to_resume(
 
 
 def _label_cv(dataset: datasets.Dataset) -> float:
-    counts = np.array(list(distribution_stats(dataset).as_dict()["label_counts"].values()), dtype=float)
+    counts = np.array(list(distribution_stats(dataset).to_dict()["label_counts"].values()), dtype=float)
     counts = counts[counts > 0]
     return float(counts.std() / counts.mean())
 

@@ -395,7 +395,7 @@ def test_card_reports_the_multilabel_measures_of_the_stats_stage(saved, split_po
 
 def test_card_fields_may_be_given_as_keywords(split_pool, pool, tmp_path):
     class AuditReport:
-        def as_dict(self):
+        def to_dict(self):
             return {"rows": 1260, "health_score": 0.5}
 
     folder = save(split_pool, tmp_path / "kw", plots=False, before=pool, audit=AuditReport(),

@@ -75,7 +75,7 @@ def test_balanced_and_degenerate_matrices():
     empty = distribution_stats(np.zeros((0, 2), dtype=np.int8), LabelSpace(("x", "y")))
     summary = empty.summary()
     assert summary["rows"] == 0 and summary["mean_ir"] is None and summary["cvir"] is None
-    assert json.loads(json.dumps(empty.as_dict()))["missing_labels"] == ["x", "y"]
+    assert json.loads(json.dumps(empty.to_dict()))["missing_labels"] == ["x", "y"]
 
 
 def test_matrix_input_is_checked():
@@ -93,8 +93,8 @@ def test_dataset_and_matrix_give_the_same_result():
         for i in range(5)
     ]
     dataset = from_records(records, SPACE)
-    from_dataset = distribution_stats(dataset).as_dict()
-    from_matrix = distribution_stats(MATRIX[:5], SPACE).as_dict()
+    from_dataset = distribution_stats(dataset).to_dict()
+    from_matrix = distribution_stats(MATRIX[:5], SPACE).to_dict()
     assert from_dataset == from_matrix
     matrix, space = label_matrix(dataset.select([4, 0]))
     assert space == SPACE and matrix.tolist() == [[0, 1, 0, 0], [1, 1, 0, 0]]
@@ -102,7 +102,7 @@ def test_dataset_and_matrix_give_the_same_result():
 
 def test_goemotions_train_statistics(goemotions_train):
     stats = distribution_stats(goemotions_train)
-    counts = stats.as_dict()["label_counts"]
+    counts = stats.to_dict()["label_counts"]
     assert counts["neutral"] == 14219 and counts["grief"] == 77
     assert stats.max_ir == pytest.approx(14219 / 77)
     assert stats.cardinality == pytest.approx(51103 / 43410)
@@ -112,7 +112,7 @@ def test_goemotions_train_statistics(goemotions_train):
 
 def test_compare_distributions_reports_changes():
     after = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=np.int8)
-    result = compare_distributions(MATRIX, after, SPACE).as_dict()
+    result = compare_distributions(MATRIX, after, SPACE).to_dict()
     assert result["label_counts"]["a"] == {"before": 4, "after": 1, "delta": -3}
     assert result["summary"]["mean_ir"]["after"] == 1.0
     assert result["summary"]["mean_ir"]["delta"] == pytest.approx(1.0 - 7 / 3)

@@ -231,18 +231,17 @@ class AuditReport:
 
 
 def _figure(size: tuple[float, float]):
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+    from goemobalance.figures import new_figure
 
-    fig = Figure(figsize=size)
-    FigureCanvasAgg(fig)
+    fig = new_figure(size)
     return fig, fig.subplots()
 
 
 def _save(fig, path: Path) -> Path:
+    from goemobalance.figures import save_figure
+
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    return path
+    return save_figure(fig, path)
 
 
 def _budget_text(settings: dict[str, Any]) -> str:

@@ -900,7 +900,7 @@ class SplitQuality:
     folds_missing_a_label: int
     fold_label_pairs_missing: int
 
-    def as_dict(self) -> dict[str, float]:
+    def to_dict(self) -> dict[str, float]:
         return dict(self.__dict__)
 
 

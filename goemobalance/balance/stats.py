@@ -59,7 +59,7 @@ class DistributionStats:
         """The scalar measures (undefined ones as None)."""
         return {key: _clean(getattr(self, key)) for key in SUMMARY_KEYS}
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         """A JSON-ready dict: the scalar measures, then per-label maps (name -> value) and co-occurrence."""
         names = self.label_names
         return {
@@ -90,7 +90,7 @@ class DistributionComparison:
     before: DistributionStats
     after: DistributionStats
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         names = self.before.label_names
         return {
             "summary": {
@@ -107,14 +107,14 @@ class DistributionComparison:
         }
 
     def to_markdown(self) -> str:
-        summary = self.as_dict()["summary"]
+        summary = self.to_dict()["summary"]
         lines = ["| measure | before | after | change |", "|---|---:|---:|---:|"]
         lines += [
             f"| {k} | {_fmt(v['before'])} | {_fmt(v['after'])} | {_fmt(v['delta'])} |"
             for k, v in summary.items()
         ]
         lines += ["", "| label | before | after | change |", "|---|---:|---:|---:|"]
-        counts = self.as_dict()["label_counts"]
+        counts = self.to_dict()["label_counts"]
         lines += [f"| {n} | {v['before']} | {v['after']} | {v['delta']:+d} |" for n, v in counts.items()]
         return "\n".join(lines) + "\n"
 
@@ -281,16 +281,14 @@ def render_text(stats: DistributionStats) -> str:
 
 def plot_distribution(stats: DistributionStats, out_png: str | Path) -> Path:
     """Write per-label counts (log scale, most frequent first) and a co-occurrence heatmap to a PNG."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import LogNorm
-    from matplotlib.figure import Figure
+
+    from goemobalance.figures import new_figure, save_figure
 
     out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
     names = np.array(stats.label_names)
     order = np.argsort(-stats.label_counts, kind="stable")
-    figure = Figure(figsize=(16, 7), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = new_figure((16, 7), layout="constrained")
     counts_axis, heat_axis = figure.subplots(1, 2, width_ratios=(1.1, 1))
     counts_axis.bar(range(len(order)), np.maximum(stats.label_counts[order], 0.5), color="tab:blue")
     counts_axis.set_yscale("log")
@@ -302,8 +300,7 @@ def plot_distribution(stats: DistributionStats, out_png: str | Path) -> Path:
     heat_axis.set_yticks(range(len(names)), names, fontsize=7)
     heat_axis.set_title("Label co-occurrence (rows, log; diagonal = counts)")
     figure.colorbar(image, ax=heat_axis, label="rows + 1")
-    figure.savefig(out, dpi=110)
-    return out
+    return save_figure(figure, out)
 
 
 def plot_comparison(
@@ -325,17 +322,15 @@ def plot_comparison(
     Path
         `out_png`.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colors import LogNorm
-    from matplotlib.figure import Figure
+
+    from goemobalance.figures import new_figure, save_figure
 
     out = Path(out_png)
-    out.parent.mkdir(parents=True, exist_ok=True)
     sides = (comparison.before, comparison.after)
     labels = np.array(comparison.before.label_names)
     order = np.argsort(-comparison.before.label_counts, kind="stable")
-    figure = Figure(figsize=(16, 12), layout="constrained")
-    FigureCanvasAgg(figure)
+    figure = new_figure((16, 12), layout="constrained")
     grid = figure.add_gridspec(2, 2, height_ratios=(1, 1.2))
     counts_axis = figure.add_subplot(grid[0, :])
     width = 0.42
@@ -356,8 +351,7 @@ def plot_comparison(
         axis.set_yticks(range(len(labels)), labels, fontsize=6)
         axis.set_title(f"Co-occurrence, {name} (rows, log)")
     figure.colorbar(image, ax=figure.axes[1:], label="rows + 1", shrink=0.8)
-    figure.savefig(out, dpi=100)
-    return out
+    return save_figure(figure, out, dpi=100)
 
 
 def _label_rows(stats: DistributionStats) -> list[tuple[str, ...]]:

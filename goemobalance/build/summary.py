@@ -73,10 +73,9 @@ def summarize(result: BuildResult) -> str:
 
 
 def _spread_line(result: BuildResult) -> str:
-    from goemobalance.balance.stats import distribution_stats
-    from goemobalance.publish.measures import coefficient_of_variation
+    from goemobalance.balance.stats import coefficient_of_variation, distribution_stats
 
-    stats = distribution_stats(result.dataset["train"]).as_dict()
+    stats = distribution_stats(result.dataset["train"]).to_dict()
     counts = list(stats["label_counts"].values())
     return (
         f"train per-label rows: min {min(counts):,}, max {max(counts):,}, coefficient of variation "

@@ -260,8 +260,8 @@ def _safe_settings(settings) -> dict[str, Any]:
     from dataclasses import asdict
 
     return {
-        "generator": settings.generator.as_dict(),
-        "annotator": settings.annotator.as_dict(),
+        "generator": settings.generator.to_dict(),
+        "annotator": settings.annotator.to_dict(),
         "generation": asdict(settings.generation),
         "agreement": asdict(settings.policy),
         "template_id": settings.template.id,

@@ -137,7 +137,7 @@ def _json_payload(args: argparse.Namespace, results: list[dict]) -> dict:
         if "compare_split" in result:
             payload["compare"] = str(args.compare)
             payload["compare_split"] = result["compare_split"]
-        return {**payload, **result["stats"].as_dict()}
+        return {**payload, **result["stats"].to_dict()}
 
     if args.split == ALL:
         return {"source": str(args.source), "split": ALL, "splits": {r["split"]: one(r) for r in results}}

@@ -179,7 +179,7 @@ class LLMConfig:
         """The server URL requests go to (what the openai client resolves), part of every cache key."""
         return (self.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
@@ -196,7 +196,7 @@ class Usage:
     cost_usd: float = 0.0
     retry_delays: list[float] = field(default_factory=list)
 
-    def as_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, Any]:
         summary = asdict(self)
         summary["retry_delays"] = [round(d, 3) for d in self.retry_delays[:50]]
         summary["cost_usd"] = round(self.cost_usd, 6)

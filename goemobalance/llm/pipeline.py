@@ -198,9 +198,9 @@ def run_generation(
             await generator.close()
             if annotator is not None:
                 await annotator.close()
-        result.report["usage"] = {"generator": generator.usage.as_dict()}
+        result.report["usage"] = {"generator": generator.usage.to_dict()}
         if annotator is not None:
-            result.report["usage"]["annotator"] = annotator.usage.as_dict()
+            result.report["usage"]["annotator"] = annotator.usage.to_dict()
         if generator.cache is not None:
             generator.cache.close()
         return result

@@ -107,8 +107,7 @@ class CardInfo:
 def card_info(card: CardInfo | None = None, **fields: Any) -> CardInfo:
     """`card` (or the defaults) with `fields` replaced; ``recipe_text`` is accepted for ``recipe``.
 
-    An audit or manifest given as a report object is turned into a plain dict (``as_dict``/``to_dict``,
-    or a dataclass).
+    An audit or manifest given as a report object is turned into a plain dict (``to_dict`` or a dataclass).
     """
     if "recipe_text" in fields:
         fields["recipe"] = fields.pop("recipe_text")
@@ -123,12 +122,11 @@ def card_info(card: CardInfo | None = None, **fields: Any) -> CardInfo:
 
 
 def as_mapping(value: Any) -> Mapping[str, Any] | None:
-    """A plain mapping from a dict, a report object with ``to_dict`` (or the older ``as_dict``), or a dataclass."""
+    """A plain mapping from a dict, a report object with ``to_dict``, or a dataclass."""
     if value is None or isinstance(value, Mapping):
         return value
-    for method in ("to_dict", "as_dict"):
-        if callable(getattr(value, method, None)):
-            return dict(getattr(value, method)())
+    if callable(getattr(value, "to_dict", None)):
+        return dict(value.to_dict())
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
         return dataclasses.asdict(value)
     raise TypeError(f"expected a mapping or a report with to_dict(), got {type(value).__name__}")

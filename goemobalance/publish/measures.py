@@ -8,7 +8,7 @@ from typing import Any
 import datasets
 import numpy as np
 
-from goemobalance.balance.stats import distribution_stats
+from goemobalance.balance.stats import coefficient_of_variation, distribution_stats
 from goemobalance.labels import LabelSpace
 from goemobalance.schema import label_space_of, multi_hot
 
@@ -50,13 +50,6 @@ def imbalance_measures(data: datasets.Dataset | datasets.DatasetDict) -> dict[st
     return measures
 
 
-def coefficient_of_variation(counts: np.ndarray) -> float:
-    """Standard deviation over mean of per-label counts: 0 for a perfectly even distribution."""
-    counts = np.asarray(counts, dtype=np.float64)
-    mean = counts.mean() if counts.size else 0.0
-    return float(counts.std() / mean) if mean > 0 else float("nan")
-
-
 def label_space_of_any(data: LabelData) -> LabelSpace:
     """The label space of a Dataset or of the first split of a DatasetDict."""
     return label_space_of(_splits(data)[0])
@@ -73,7 +66,7 @@ def _splits(data: Any) -> list[datasets.Dataset]:
 def _stats_measures(matrix: np.ndarray, space: LabelSpace) -> dict[str, float]:
     if matrix.shape[0] == 0:
         return {}
-    values = distribution_stats(matrix, space).as_dict()
+    values = distribution_stats(matrix, space).to_dict()
     return {label: _as_float(values[key]) for key, label in STATS_KEYS if key in values}
 
 

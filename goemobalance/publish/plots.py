@@ -7,6 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
+from goemobalance.figures import new_figure, save_figure
+
 
 def plot_label_counts(
     names: tuple[str, ...],
@@ -17,13 +19,9 @@ def plot_label_counts(
     before_name: str = "input pool",
 ) -> Path:
     """Horizontal bars of rows per label, the published set next to the input pool when given."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     positions = np.arange(len(names))
-    fig, ax = plt.subplots(figsize=(8, 0.28 * len(names) + 1.5))
+    fig = new_figure((8, 0.28 * len(names) + 1.5))
+    ax = fig.subplots()
     height = 0.4 if before is not None else 0.8
     if before is not None:
         ax.barh(positions - height / 2, before, height=height, label=before_name, color="#bbbbbb")
@@ -37,19 +35,15 @@ def plot_label_counts(
     ax.set_xlabel("rows carrying the label")
     ax.set_title("Rows per label", pad=24 if before is not None else 6)
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=100)
 
 
 def plot_source_mix(mix: Mapping[str, Mapping[str, int]], path: Path) -> Path:
     """Stacked bars: rows per split, by ``source/label_origin``."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     splits = list(mix)
     kinds = sorted({kind for counts in mix.values() for kind in counts})
-    fig, ax = plt.subplots(figsize=(7, 3.5))
+    fig = new_figure((7, 3.5))
+    ax = fig.subplots()
     bottom = np.zeros(len(splits))
     for kind in kinds:
         values = np.array([mix[split].get(kind, 0) for split in splits], dtype=float)
@@ -59,18 +53,9 @@ def plot_source_mix(mix: Mapping[str, Mapping[str, int]], path: Path) -> Path:
     ax.set_title("Source mix (source/label_origin)")
     ax.legend(fontsize="small", loc="upper right")
     fig.tight_layout()
-    return _save(fig, path)
+    return save_figure(fig, path, dpi=100)
 
 
 def _spread(counts: np.ndarray) -> float:
     positive = np.asarray(counts)[np.asarray(counts) > 0]
     return float(positive.max() / positive.min()) if positive.size else 1.0
-
-
-def _save(fig, path: Path) -> Path:
-    import matplotlib.pyplot as plt
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100, metadata={"Software": None})
-    plt.close(fig)
-    return path

@@ -72,7 +72,6 @@ class LoadReport:
             "skipped": self.skipped[:100],
         }
 
-    as_dict = to_dict
 
 
 def reason_kind(message: str) -> str:

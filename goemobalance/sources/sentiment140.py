@@ -99,7 +99,6 @@ class CleanOptions:
     def to_dict(self) -> dict:
         return asdict(self)
 
-    as_dict = to_dict
 
 
 def load_sentiment140(
