@@ -22,7 +22,6 @@ import yaml
 from goemobalance.errors import InputError
 from goemobalance.labels import GOEMOTIONS
 from goemobalance.outputs import check_relative
-from goemobalance.schema import LABEL_ORIGINS
 from goemobalance.strict import describe, from_mapping
 
 RECIPE_VERSION = 1
@@ -32,6 +31,8 @@ RECIPE_VERSION = 1
 SOURCE_TYPES: tuple[str, ...] = ("goemotions", "sentiment140", "table", "dataset")
 GOEMOTIONS_SPLITS: tuple[str, ...] = ("train", "dev", "test")
 OFFLINE_LABELERS: tuple[str, ...] = ("tfidf", "minilm")
+NAMED_STRATEGIES: tuple[str, ...] = ("equal", "min", "median", "mean", "max")
+LABEL_ORIGINS: tuple[str, ...] = ("human", "pseudo", "llm", "human-reviewed")
 BALANCE_METHODS: tuple[str, ...] = ("select", "add", "ml-ros", "lp-ros", "ml-rus", "lp-rus")
 AUDIT_MODELS: tuple[str, ...] = ("tfidf", "tfidf-char", "minilm", "tfidf+minilm")
 AGREEMENT_RULES: tuple[str, ...] = ("subset", "jaccard", "exact")
@@ -427,32 +428,32 @@ def _check_llm(spec: LLMSpec, where: str) -> None:
 
 
 def _check_balance(spec: BalanceSpec, raw: dict[str, Any], where: str) -> None:
-    from goemobalance.balance.sampling import NAMED_STRATEGIES, check_balance_options
-    from goemobalance.build.stages import balance_arguments
-
+    """Names and numbers of the balance section (fast, no data library imported); the balancer's own
+    option check (`goemobalance.balance.sampling.check_balance_options`) runs in the build's preflight."""
     _one_of(spec.method, BALANCE_METHODS, where, "balance.method")
     strategy = spec.sampling_strategy
     if isinstance(strategy, str):
         _one_of(strategy, NAMED_STRATEGIES, where, "balance.sampling_strategy")
-    elif isinstance(strategy, dict):
-        for label in strategy:
+    elif isinstance(strategy, int):
+        _at_least(strategy, 0, where, "balance.sampling_strategy")
+    else:
+        for label, count in strategy.items():
             if label not in GOEMOTIONS.names:
                 _fail(where, f"balance.sampling_strategy.{label}", "is not a GoEmotions label")
+            _at_least(count, 0, where, f"balance.sampling_strategy.{label}")
     for i, origin in enumerate(spec.source_priority):
         _one_of(origin, LABEL_ORIGINS, where, f"balance.source_priority[{i}]")
+    for origin, cap in (spec.source_caps or {}).items():
+        _one_of(origin, LABEL_ORIGINS, where, f"balance.source_caps.{origin}")
+        _at_least(cap, 0, where, f"balance.source_caps.{origin}")
     if spec.target is not None:
         _at_least(spec.target, 1, where, "balance.target")
-    if "target" in raw and spec.target is not None and spec.sampling_strategy != "equal":
+    if "target" in raw and spec.target is not None and strategy != "equal":
         _fail(
             where,
             "balance.target",
             "applies to sampling_strategy: equal (give the count as sampling_strategy)",
         )
-    arguments = balance_arguments(spec)
-    try:
-        check_balance_options(**arguments, label_names=GOEMOTIONS.names)
-    except InputError as exc:
-        raise RecipeError(f"{where}: balance: {exc}") from exc
 
 
 def _check_split(spec: SplitSpec, raw: dict[str, Any], where: str) -> None:

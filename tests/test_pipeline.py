@@ -182,12 +182,15 @@ def test_shipped_recipes_parse():
 def test_recipe_value_lists_match_the_modules_that_implement_them():
     from goemobalance import recipe
     from goemobalance.audit.probs import MODELS
-    from goemobalance.balance.sampling import METHODS
+    from goemobalance.balance.sampling import METHODS, NAMED_STRATEGIES
     from goemobalance.label import OFFLINE_LABELERS
     from goemobalance.llm.annotator import AGREEMENT_RULES
+    from goemobalance.schema import LABEL_ORIGINS
 
     assert recipe.AUDIT_MODELS == MODELS
     assert recipe.BALANCE_METHODS == tuple(METHODS)
+    assert recipe.NAMED_STRATEGIES == tuple(NAMED_STRATEGIES)
+    assert recipe.LABEL_ORIGINS == tuple(LABEL_ORIGINS)
     assert recipe.OFFLINE_LABELERS == tuple(OFFLINE_LABELERS)
     assert recipe.AGREEMENT_RULES == AGREEMENT_RULES
 

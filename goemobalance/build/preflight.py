@@ -46,6 +46,7 @@ def preflight(recipe: Recipe, out: OwnedFolder, *, check_output: bool = True) ->
     dataset_dir = out.resolve(recipe.publish.folder, f"{recipe.where}: publish.folder")
     inputs.missing_inputs(recipe)
     check_source_options(recipe)
+    check_balance(recipe)
     check_llm_key(recipe)
     check_labeler(recipe)
     check_train_config(recipe)
@@ -71,6 +72,18 @@ def check_source_options(recipe: Recipe) -> None:
                     f"{recipe.where}: sources[{i}].options.{name}: not an option of {spec.type} sources; "
                     f"known: {', '.join(known)}"
                 )
+
+
+def check_balance(recipe: Recipe) -> None:
+    """The balancer's own check of the method and its options (`check_balance_options`)."""
+    from goemobalance.balance.sampling import check_balance_options
+    from goemobalance.build.stages import balance_arguments
+    from goemobalance.labels import GOEMOTIONS
+
+    try:
+        check_balance_options(**balance_arguments(recipe.balance), label_names=GOEMOTIONS.names)
+    except InputError as exc:
+        raise InputError(f"{recipe.where}: balance: {exc}") from exc
 
 
 def check_llm_key(recipe: Recipe) -> None:
@@ -124,4 +137,4 @@ def check_train_config(recipe: Recipe) -> None:
         raise InputError(f"{recipe.where}: train.config: {exc}") from exc
 
 
-__all__ = ["check_source_options", "model_available", "preflight"]
+__all__ = ["check_balance", "check_source_options", "model_available", "preflight"]

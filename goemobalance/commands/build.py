@@ -38,14 +38,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from goemobalance.recipe import load_recipe
+
+    recipe = load_recipe(args.recipe)  # a mistake in the file fails here, before any data library loads
     if args.dry_run:
         from goemobalance.build.plan import plan_build
 
-        print(plan_build(args.recipe, args.out, overwrite=args.overwrite).to_text())
+        print(plan_build(recipe, args.out, overwrite=args.overwrite).to_text())
         return 0
     from goemobalance.build.console import Console
     from goemobalance.pipeline import run_recipe, summarize
 
-    result = run_recipe(args.recipe, args.out, overwrite=args.overwrite, console=Console(quiet=args.quiet))
+    result = run_recipe(recipe, args.out, overwrite=args.overwrite, console=Console(quiet=args.quiet))
     print(json.dumps(result.manifest, indent=2, sort_keys=True) if args.json else summarize(result))
     return 0
