@@ -21,12 +21,12 @@ import datasets
 
 from goemobalance.data import packaged_file
 from goemobalance.label import (
-    EmbeddingLogRegLabeler,
+    OFFLINE_LABELERS,
     ProbaLabeler,
     SelectionRule,
-    TfidfLogRegLabeler,
     TransformerLabeler,
     accept,
+    offline_labeler,
 )
 from goemobalance.recipe import (
     LabelerSpec,
@@ -142,16 +142,15 @@ def make_labeler(recipe: Recipe, out: Path) -> ProbaLabeler:
         )
     if spec.type != "offline":
         raise RecipeError(f"labeler.type must be 'offline' or 'transformer', got {spec.type!r}")
-    kinds = {"tfidf": TfidfLogRegLabeler, "minilm": EmbeddingLogRegLabeler}
-    if spec.model not in kinds:
+    if spec.model not in OFFLINE_LABELERS:
         raise RecipeError(
-            f"labeler.model for an offline labeler must be one of {sorted(kinds)}, got {spec.model!r}"
+            f"labeler.model for an offline labeler must be one of {sorted(OFFLINE_LABELERS)}, got {spec.model!r}"
         )
     train = _goemotions_split(recipe, spec.train_path, "train")
-    labeler = kinds[spec.model](rule=rule).fit(train["text"], multi_hot(train))
+    labeler = offline_labeler(spec.model, rule=rule).fit(train["text"], multi_hot(train))
     if spec.threshold == "tuned":
         dev = _goemotions_split(recipe, spec.train_path, "dev")
-        labeler.tune_thresholds(dev["text"], multi_hot(dev))
+        labeler.tune_acceptance(dev["text"], multi_hot(dev))
     labeler.save(out / "models" / "labeler")
     return labeler
 
@@ -167,7 +166,7 @@ def pseudo_label(unlabeled: datasets.Dataset, context: dict[str, Any]) -> datase
     recipe: Recipe = context["recipe"]
     labeler = make_labeler(recipe, context["out"])
     labeled = labeler.label(unlabeled)
-    accepted, rejected = accept(labeled, labeler.rule)
+    accepted, rejected = accept(labeled, labeler.active_rule)
     log.info(
         "pseudo-labeler accepted %d of %d rows (%d rejected)", len(accepted), len(labeled), len(rejected)
     )
