@@ -112,7 +112,7 @@ class OfflineLabeler(ProbaLabeler, BaseEstimator):
             self, fitted; earlier thresholds and reports are dropped.
         """
         y = self._checked_targets(texts, y_multi_hot)
-        self.model_ = self._build_model(len(texts)).fit(self._inputs(texts), y)
+        self.model_ = self._fit_model(texts, y)
         for stale in ("thresholds_", "rule_", "acceptance_report_"):
             self.__dict__.pop(stale, None)
         return self
@@ -122,7 +122,15 @@ class OfflineLabeler(ProbaLabeler, BaseEstimator):
         check_is_fitted(self, "model_")
         if not len(texts):
             return np.zeros((0, len(self.space)), dtype=np.float32)
-        return np.asarray(self.model_.predict_proba(self._inputs(texts)), dtype=np.float32)
+        return np.asarray(self._predict_model(texts), dtype=np.float32)
+
+    def _fit_model(self, texts: Sequence[str], y: np.ndarray) -> Any:
+        """The fitted ``model_`` for validated targets."""
+        return self._build_model(len(texts)).fit(self._inputs(texts), y)
+
+    def _predict_model(self, texts: Sequence[str]) -> np.ndarray:
+        """``model_``'s probabilities for a non-empty `texts`."""
+        return self.model_.predict_proba(self._inputs(texts))
 
     def tune_acceptance(
         self,
@@ -438,22 +446,14 @@ class MeanEnsembleLabeler(_BaseComposition, OfflineLabeler):
         self._set_params("members", **params)
         return self
 
-    def fit(self, texts: Sequence[str], y_multi_hot: np.ndarray) -> MeanEnsembleLabeler:
-        """Fit a clone of every member on the same texts and labels."""
+    def _fit_model(self, texts: Sequence[str], y: np.ndarray) -> list[OfflineLabeler]:
+        """A clone of every member, fitted on the same texts and labels."""
         self._check_members()
-        y = self._checked_targets(texts, y_multi_hot)
-        self.model_ = [clone(member).fit(texts, y) for _, member in self.members]
-        for stale in ("thresholds_", "rule_", "acceptance_report_"):
-            self.__dict__.pop(stale, None)
-        return self
+        return [clone(member).fit(texts, y) for _, member in self.members]
 
-    def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """The mean of the fitted members' probabilities, (n, L) float32."""
-        check_is_fitted(self, "model_")
-        if not len(texts):
-            return np.zeros((0, len(self.space)), dtype=np.float32)
-        parts = [member.predict_proba(texts).astype(np.float64) for member in self.model_]
-        return np.mean(parts, axis=0).astype(np.float32)
+    def _predict_model(self, texts: Sequence[str]) -> np.ndarray:
+        """The mean of the fitted members' probabilities."""
+        return np.mean([member.predict_proba(texts).astype(np.float64) for member in self.model_], axis=0)
 
     def provenance(self) -> dict[str, Any]:
         fitted = getattr(self, "model_", None)
