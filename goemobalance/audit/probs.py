@@ -8,12 +8,12 @@ cleanlab's label-issue scores are only meaningful on probabilities for rows the 
 - ``"tfidf-char"``: TF-IDF word 1-2 grams + character 2-5 grams + the same heads;
 - ``"tfidf+minilm"``: the mean of ``"tfidf-char"`` and ``"minilm"`` (the most accurate for finding label
   errors, see docs/benchmarks.md), as the offline labeler registry's ``tfidf+minilm``;
-
-The built-in models are the offline labelers' (`audit_labeler`): their TF-IDF vectorizers (fitted once on
-all rows, label-free) and logistic heads (fitted per fold), so the model is defined in one place.
 - any estimator-like object with ``fit(texts, y)`` and ``predict_proba(texts) -> (n, L)``
   (e.g. the pseudo-labelers in `goemobalance.label`), refitted per fold with `sklearn.base.clone`;
 - a precomputed ``(n, L)`` probability matrix, returned as is after checking its shape.
+
+The built-in models are the offline labelers' (`audit_labeler`): their TF-IDF vectorizers (fitted once on
+all rows, label-free) and logistic heads (fitted per fold), so the model is defined in one place.
 """
 
 from __future__ import annotations

@@ -80,7 +80,8 @@ def run(args: argparse.Namespace) -> int:
 def _train(args: argparse.Namespace) -> int:
     from goemobalance.label import train_offline
 
-    params = {"cache_dir": args.cache_dir} if args.cache_dir and "minilm" in args.kind else {}
+    encodes = args.kind != "tfidf"  # the MiniLM labelers take an embedding cache
+    params = {"cache_dir": args.cache_dir} if args.cache_dir and encodes else {}
     labeler = train_offline(args.train_offline, args.kind, target_precision=args.target_precision, **params)
     labeler.save(args.out)
     test = labeler.metrics_["test"]
