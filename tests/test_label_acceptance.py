@@ -224,3 +224,20 @@ def test_thresholds_come_from_dev_only_poisoned_test_labels_change_nothing(goemo
     assert clean.acceptance_report_ == poisoned.acceptance_report_
     assert clean.metrics_["dev"] == poisoned.metrics_["dev"]
     assert clean.metrics_["test"] != poisoned.metrics_["test"]
+
+
+def test_package_names_resolve_and_model_identities_load_without_torch():
+    import subprocess
+    import sys
+
+    import goemobalance.label as package
+
+    assert sorted(package.__all__) == sorted(package._HOMES)
+    assert all(getattr(package, name) is not None for name in package.__all__)
+    probe = (
+        "import sys; from goemobalance.label.models import DEFAULT_MODEL; "
+        "from goemobalance.label.registry import OFFLINE_LABELERS; "
+        "print(sorted(m for m in ('torch', 'sklearn', 'transformers') if m in sys.modules))"
+    )
+    loaded = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert loaded.strip() == "[]"
