@@ -158,8 +158,9 @@ def test_offline_labelers_round_trip_through_get_params_and_clone(name):
     assert repr(copy.get_params()) == repr(labeler.get_params())
     rebuilt = type(labeler)(**labeler.get_params(deep=False))
     assert repr(rebuilt.get_params()) == repr(labeler.get_params())
-    built = [m for _, m in getattr(labeler, "members", [("self", labeler)])]
-    assert not any("encoder_" in member.__dict__ for member in built)  # encoders are built at first use
+    # scikit-learn's rule: __init__ stores its arguments and nothing else (no encoder, no fitted state)
+    for estimator in [labeler] + [member for _, member in getattr(labeler, "members", [])]:
+        assert set(vars(estimator)) == set(estimator.get_params(deep=False))
 
 
 @pytest.fixture(scope="module")
