@@ -8,6 +8,7 @@ import datasets
 import numpy as np
 import pytest
 import torch
+from sklearn.exceptions import NotFittedError
 
 from goemobalance.cli import main
 from goemobalance.label import (
@@ -17,7 +18,6 @@ from goemobalance.label import (
     SentenceEncoder,
     TfidfLogRegLabeler,
     macro_f1,
-    tune_thresholds,
 )
 from goemobalance.label.tiny import tiny_roberta_classifier, train_bpe_tokenizer
 from goemobalance.labels import GOEMOTIONS
@@ -58,21 +58,12 @@ def test_selection_rule_thresholds_cap_fallback_and_floor():
         SelectionRule([0.5, 0.5]).thresholds(space)
 
 
-def test_tune_thresholds_finds_the_separating_threshold():
-    rng = np.random.default_rng(0)
-    y = rng.integers(0, 2, size=(400, 2))
-    probs = np.where(y == 1, rng.uniform(0.3, 0.4, y.shape), rng.uniform(0.0, 0.25, y.shape))
-    thresholds = tune_thresholds(y, probs)
-    assert np.all((thresholds >= 0.25) & (thresholds <= 0.3))
-    assert macro_f1(y, probs >= thresholds) == 1.0
-
-
 @pytest.mark.slow
 def test_tfidf_beats_constant_and_round_trips(tfidf, goemotions_dir, goemotions_test, tmp_path):
     from goemobalance.sources import load_goemotions
 
     dev = load_goemotions(goemotions_dir, split="dev").select(range(2000))
-    thresholds = tfidf.tune_thresholds(dev["text"], multi_hot(dev))
+    thresholds = tfidf.tune_acceptance(dev["text"], multi_hot(dev)).thresholds_
     assert thresholds.shape == (28,) and len(set(thresholds.tolist())) > 1
     test = goemotions_test.select(range(2000))
     y = multi_hot(test)
@@ -85,7 +76,8 @@ def test_tfidf_beats_constant_and_round_trips(tfidf, goemotions_dir, goemotions_
     np.testing.assert_array_equal(
         loaded.predict_proba(test["text"][:50]), tfidf.predict_proba(test["text"][:50])
     )
-    np.testing.assert_allclose(loaded.rule.thresholds(GOEMOTIONS), thresholds)
+    np.testing.assert_allclose(loaded.active_rule.thresholds(GOEMOTIONS), thresholds)
+    np.testing.assert_allclose(loaded.thresholds_, thresholds)
     with pytest.raises(ValueError, match="holds a TfidfLogRegLabeler"):
         EmbeddingLogRegLabeler.load(tmp_path / "tfidf")
 
@@ -104,7 +96,7 @@ def test_offline_label_writes_pseudo_rows(tfidf, sentiment140_dir):
 def test_fit_and_load_errors(tmp_path):
     with pytest.raises(ValueError, match=r"shape \(n_texts, n_labels\) = \(2, 28\)"):
         TfidfLogRegLabeler().fit(["a", "b"], np.zeros((2, 5)))
-    with pytest.raises(RuntimeError, match="not fitted"):
+    with pytest.raises(NotFittedError, match="not fitted"):
         TfidfLogRegLabeler().predict_proba(["a"])
     with pytest.raises(FileNotFoundError, match="not a saved offline labeler"):
         OfflineLabeler.load(tmp_path)
@@ -134,8 +126,7 @@ def test_sentence_encoder_pools_normalises_and_caches(goemotions_test, tmp_path)
 @pytest.mark.filterwarnings("ignore:Label not .* is present in all training examples")
 def test_embedding_labeler_learns_and_round_trips(goemotions_train, goemotions_test, tmp_path):
     train = goemotions_train.select(range(240))
-    labeler = EmbeddingLogRegLabeler(cache_dir=str(tmp_path / "cache"), device="cpu")
-    labeler.encoder.show_progress = False
+    labeler = EmbeddingLogRegLabeler(cache_dir=str(tmp_path / "cache"), device="cpu", show_progress=False)
     labeler.fit(train["text"], multi_hot(train))
     test = goemotions_test.select(range(120))
     y = multi_hot(test)
@@ -170,7 +161,7 @@ def test_cli_labels_with_offline_and_local_model(tfidf, sentiment140_dir, tmp_pa
         "no_label_above_threshold"
     }
     assert accepted.read_text() == ""
-    assert main(["label", "--out", str(out)]) == 1
+    assert main(["label", "--out", str(out)]) == 2  # InputError: INPUT is required
 
 
 @pytest.mark.slow
@@ -180,18 +171,24 @@ def test_cli_trains_offline_labeler_on_goemotions_subset(goemotions_dir, tmp_pat
     for split, n in (("train", 3000), ("dev", 500), ("test", 500)):
         lines = (goemotions_dir / f"{split}.tsv").read_text(encoding="utf-8").splitlines(keepends=True)[:n]
         (folder / f"{split}.tsv").write_text("".join(lines), encoding="utf-8")
-    assert main(["label", "--train-offline", str(folder), "--out", str(tmp_path / "model")]) == 0
+    code = main(["label", "--train-offline", str(folder), "--out", str(tmp_path / "model"),
+                 "--target-precision", "0.6"])  # fmt: skip
+    assert code == 0
     manifest = json.loads((tmp_path / "model" / "labeler.json").read_text())
     assert manifest["kind"] == "tfidf-logreg" and 0 < manifest["metrics"]["test"]["macro_f1"] < 1
-    assert "macro-F1" in capsys.readouterr().out
+    acceptance = manifest["acceptance"]
+    assert acceptance["target_precision"] == 0.6 and manifest["fitted_rule"]["top1_fallback"] is False
+    assert all(entry["precision_lower"] >= 0.6 for entry in acceptance["labels"].values() if entry["accepts"])
+    out = capsys.readouterr().out
+    assert "macro-F1" in out and f"{len(acceptance['unreachable'])} labels cannot reach" in out
 
 
 def test_sklearn_clone_gives_an_unfitted_copy_for_cross_validation(tfidf, goemotions_test):
     from sklearn.base import clone
 
     copy = clone(tfidf)
-    assert copy.model_ is None and copy.get_params() == tfidf.get_params()
-    with pytest.raises(RuntimeError, match="not fitted"):
+    assert not hasattr(copy, "model_") and copy.get_params() == tfidf.get_params()
+    with pytest.raises(NotFittedError, match="not fitted"):
         copy.predict_proba(["still unfitted"])
     fold = goemotions_test.select(range(1500))
     probs = copy.fit(fold["text"], multi_hot(fold)).predict_proba(fold["text"][:10])
@@ -208,7 +205,7 @@ def test_accept_passes_human_rows_and_rejects_unscored_pseudo_rows(tfidf, goemot
     mixed = datasets.concatenate_datasets(
         [human.cast(scored.features), scored, tweets.select(range(10, 20)).cast(scored.features)]
     )
-    accepted, rejected = accept(mixed, tfidf.rule)
+    accepted, rejected = accept(mixed, tfidf.active_rule)
     assert len(accepted) == 20 and accepted["labels"][:10] == human["labels"]
     assert accepted["labels"][10:] == scored["labels"]
     assert len(rejected) == 10 and set(rejected["reject_reason"]) == {"unscored"}

@@ -5,12 +5,15 @@ cleanlab's label-issue scores are only meaningful on probabilities for rows the 
 
 - ``"tfidf"``: TF-IDF word 1-2 grams + one-vs-rest logistic regression (fast default);
 - ``"minilm"``: MiniLM sentence embeddings (encoded once, cached on disk) + one-vs-rest logistic heads;
-- ``"tfidf-char"``: TF-IDF word 1-2 grams + character 2-5 grams (as the offline labeler) + the same heads;
+- ``"tfidf-char"``: TF-IDF word 1-2 grams + character 2-5 grams + the same heads;
 - ``"tfidf+minilm"``: the mean of ``"tfidf-char"`` and ``"minilm"`` (the most accurate for finding label
-  errors, see docs/benchmarks.md);
+  errors, see docs/benchmarks.md), as the offline labeler registry's ``tfidf+minilm``;
 - any estimator-like object with ``fit(texts, y)`` and ``predict_proba(texts) -> (n, L)``
   (e.g. the pseudo-labelers in `goemobalance.label`), refitted per fold with `sklearn.base.clone`;
 - a precomputed ``(n, L)`` probability matrix, returned as is after checking its shape.
+
+The built-in models are the offline labelers' (`audit_labeler`): their TF-IDF vectorizers (fitted once on
+all rows, label-free) and logistic heads (fitted per fold), so the model is defined in one place.
 """
 
 from __future__ import annotations
@@ -21,9 +24,7 @@ from typing import Any
 
 import datasets
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import clone
-from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.isotonic import IsotonicRegression
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
@@ -31,6 +32,9 @@ from tqdm.auto import tqdm
 
 from goemobalance.audit.defaults import CALIBRATIONS, MODELS
 from goemobalance.balance.split import MultilabelStratifiedKFold
+from goemobalance.errors import InputError
+from goemobalance.label.batching import clean_texts
+from goemobalance.label.offline import EmbeddingLogRegLabeler, TfidfLogRegLabeler
 from goemobalance.schema import multi_hot
 
 
@@ -83,38 +87,42 @@ def cross_val_probs(
     return calibrate_out_of_fold(probs, y, calibration, folds, seed) if calibration else probs
 
 
+def audit_labeler(model: str) -> TfidfLogRegLabeler | EmbeddingLogRegLabeler:
+    """The offline labeler whose features and logistic heads a built-in audit model uses (one definition).
+
+    ``"tfidf"`` is the labeler's word n-grams alone, ``"tfidf-char"`` the labeler as is, ``"minilm"`` the
+    MiniLM labeler with ``C=1`` (stronger regularisation ranks planted noise better, docs/benchmarks.md).
+    """
+    if model == "tfidf":
+        return TfidfLogRegLabeler(char_ngrams=None, n_jobs=1)
+    if model == "tfidf-char":
+        return TfidfLogRegLabeler(n_jobs=1)
+    if model == "minilm":
+        return EmbeddingLogRegLabeler(C=1.0, n_jobs=1)
+    raise InputError(f"unknown model {model!r}; use one of {MODELS}")
+
+
 def text_features(
     texts: Sequence[str], model: str, *, cache_dir: str | Path | None = None, progress: bool = True
 ):
     """The feature matrix a built-in model fits its logistic heads on (unsupervised, so fitted once).
 
-    Fitting TF-IDF on all rows uses no labels, so it leaks nothing into the held-out folds; terms
-    seen once are dropped on corpora of 1,000+ texts to keep the vocabulary small.
+    Fitting TF-IDF on all rows uses no labels, so it leaks nothing into the held-out folds; the
+    vectorizers are the offline labeler's (`TfidfLogRegLabeler.make_features`).
     """
-    min_df = 2 if len(texts) >= 1000 else 1
-    words = TfidfVectorizer(ngram_range=(1, 2), min_df=min_df, sublinear_tf=True)
-    if model == "tfidf":
-        return words.fit_transform(texts)
-    if model == "tfidf-char":
-        chars = TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), min_df=min_df + 1, sublinear_tf=True,
-                                max_features=50_000)  # fmt: skip
-        return sp.hstack([words.fit_transform(texts), chars.fit_transform(texts)], format="csr")
-    if model == "minilm":
+    labeler = audit_labeler(model)
+    if isinstance(labeler, EmbeddingLogRegLabeler):
         return cached_embeddings(texts, cache_dir=cache_dir, progress=progress)
-    raise ValueError(f"unknown model {model!r}; use one of {MODELS}")
+    return labeler.make_features(len(texts)).fit_transform(clean_texts(texts)).tocsr()
 
 
 def logistic_head(model: str) -> OneVsRestClassifier:
-    """One-vs-rest logistic regression per feature type.
+    """The one-vs-rest logistic heads of a built-in model: the offline labeler's ``make_heads()``.
 
     On sparse TF-IDF (more features than rows) liblinear's dual solver fits ~4.7x faster than the
     primal one with the same AUC (see docs/benchmarks.md).
     """
-    if model in ("tfidf", "tfidf-char"):
-        return OneVsRestClassifier(
-            LogisticRegression(C=4.0, solver="liblinear", dual=True, random_state=0), n_jobs=1
-        )
-    return OneVsRestClassifier(LogisticRegression(C=1.0, max_iter=1000), n_jobs=1)
+    return audit_labeler(model).make_heads()
 
 
 def calibrate_out_of_fold(probs: np.ndarray, y: np.ndarray, method: str, folds: int, seed: int) -> np.ndarray:
@@ -146,10 +154,10 @@ def cached_embeddings(
     texts: Sequence[str], *, cache_dir: str | Path | None = None, progress: bool = True
 ) -> np.ndarray:
     """MiniLM sentence embeddings of `texts`; with `cache_dir`, texts encoded before are read from disk."""
-    from goemobalance.label.embed import SentenceEncoder
-
-    encoder = SentenceEncoder(cache_dir=cache_dir, show_progress=progress)
-    return np.asarray(encoder.encode(list(texts)), dtype=np.float32)
+    labeler = EmbeddingLogRegLabeler(
+        cache_dir=None if cache_dir is None else str(cache_dir), show_progress=progress
+    )
+    return np.asarray(labeler.encode(texts), dtype=np.float32)
 
 
 def stratified_folds(y: np.ndarray, folds: int, seed: int):

@@ -193,7 +193,7 @@ class PoolStage(Stage):
             return StageOutput(labeled, {"pseudo_labelled": 0})
         labeler = make_labeler(ctx, artifacts / "labeler")
         ctx.console.note(self.name, f"pseudo-labelling {len(unlabeled):,} texts")
-        accepted, rejected = _accept(labeler.label(unlabeled), labeler.rule)
+        accepted, rejected = _accept(labeler.label(unlabeled), labeler.active_rule)
         reasons = Counter(column(rejected, "reject_reason"))
         report = {
             "labeler": labeler_entry(ctx.recipe.labeler, labeler, "stages/pool/artifacts/labeler"),
@@ -270,33 +270,39 @@ def _transformer_labeler(ctx: BuildContext, spec: LabelerSpec, rule: Any) -> Any
 
 
 def tune_labeler(labeler: Any, dev: datasets.Dataset, target_precision: float | None) -> None:
-    """Per-label thresholds chosen on GoEmotions dev: best F1, or the target precision when one is set."""
+    """Per-label acceptance thresholds chosen on GoEmotions dev (never test): best F1, or the lowest
+    threshold whose dev precision reaches `target_precision` (labels that cannot reach it accept nothing)."""
+    from goemobalance.label import tune_acceptance
     from goemobalance.schema import multi_hot
 
     texts, y = column(dev, "text"), multi_hot(dev)
-    if target_precision is not None:
-        labeler.tune_acceptance(texts, y, target_precision=target_precision)
+    if hasattr(labeler, "tune_acceptance"):
+        labeler.tune_acceptance(texts, y, target_precision=target_precision, tuned_on="goemotions dev")
         return
-    if hasattr(labeler, "tune_thresholds"):
-        labeler.tune_thresholds(texts, y)
-        return
-    from goemobalance.label import tune_thresholds
-
-    thresholds = tune_thresholds(y, labeler.predict_proba(texts))
-    labeler.rule = dataclasses.replace(labeler.rule, threshold=thresholds.tolist())
+    report = tune_acceptance(
+        y, labeler.predict_proba(texts), labeler.space, target_precision=target_precision,
+        rule=labeler.active_rule, tuned_on="goemotions dev",
+    )  # fmt: skip
+    labeler.rule = report.rule
+    labeler.acceptance_report_ = report
 
 
 def labeler_entry(spec: LabelerSpec, labeler: Any, path: str) -> dict[str, Any]:
     """The manifest's ``models.labeler``: kind, model id and revision, and a summary of its thresholds."""
     provenance = labeler.provenance() if hasattr(labeler, "provenance") else {}
-    thresholds = labeler.rule.thresholds(labeler.space)
+    thresholds = labeler.active_rule.thresholds(labeler.space)
+    finite = thresholds[np.isfinite(thresholds)]
+    spread = (
+        {"min": round(float(finite.min()), 4), "median": round(float(np.median(finite)), 4),
+         "max": round(float(finite.max()), 4)} if finite.size else {}
+    )  # fmt: skip
     entry = {
         "kind": spec.type, "model": spec.model, "implementation": provenance.get("model"),
         "revision": provenance.get("revision"),
         "thresholds": {
             "chosen": "tuned on GoEmotions dev" if spec.threshold == "tuned" else "from the recipe",
-            "target_precision": spec.target_precision, "min": round(float(thresholds.min()), 4),
-            "median": round(float(np.median(thresholds)), 4), "max": round(float(thresholds.max()), 4),
+            "target_precision": spec.target_precision, **spread,
+            "labels_accepting_nothing": int((~np.isfinite(thresholds)).sum()),
         },
         "min_confidence": spec.min_confidence, "max_labels": spec.max_labels, "path": path,
     }  # fmt: skip

@@ -1,17 +1,20 @@
 """`goemobalance label`: pseudo-label a dataset with a transformer or the offline labeler, or train the latter.
 
 goemobalance label INPUT --out OUT [--model ID_OR_PATH | --offline DIR] [--threshold ...] [--rejected REJ]
-goemobalance label --train-offline ../shared/data/goemotions --out DIR [--kind tfidf|embedding]
+goemobalance label --train-offline ../shared/data/goemotions --out DIR [--kind tfidf|minilm|tfidf+minilm]
+                   [--target-precision P]
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
-import sys
 from pathlib import Path
 
-DEFAULT_MODEL = "SamLowe/roberta-base-go_emotions"
+from goemobalance.errors import InputError
+from goemobalance.label.models import DEFAULT_MODEL
+from goemobalance.label.registry import OFFLINE_LABELERS
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,16 +35,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--offline", metavar="DIR", default=None, help="a labeler saved by --train-offline")
     source.add_argument("--train-offline", metavar="GOEMOTIONS_DIR", default=None,
                         help="train the offline labeler on this GoEmotions TSV folder and save it to --out")  # fmt: skip
-    parser.add_argument(
-        "--kind", choices=("tfidf", "embedding"), default="tfidf", help="offline labeler kind"
-    )
+    parser.add_argument("--kind", choices=sorted(OFFLINE_LABELERS), default="tfidf",
+                        help="offline labeler to train (default tfidf; tfidf+minilm is the most accurate)")  # fmt: skip
+    parser.add_argument("--target-precision", type=float, default=None, metavar="P",
+                        help="with --train-offline: per-label thresholds whose dev precision (Wilson lower bound) "
+                             "reaches P; labels that cannot accept nothing (default: F1-optimal thresholds)")  # fmt: skip
     parser.add_argument("--revision", default=None, help="model revision (branch, tag or commit) on the Hub")
     rules = parser.add_argument_group("selection rule")
     rules.add_argument("--threshold", default=None,
                        help="global threshold (0.5), 'name=value,...' per label, or a JSON file "
                             "(list or {name: value}); default: the offline labeler's tuned thresholds, else 0.5")  # fmt: skip
     rules.add_argument(
-        "--min-confidence", type=float, default=0.0, help="no labels when top probability is below"
+        "--min-confidence", type=float, default=None, help="no labels when top probability is below"
     )
     rules.add_argument("--max-labels", type=int, default=None, help="keep at most this many labels per row")
     rules.add_argument(
@@ -57,31 +62,35 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     perf.add_argument("--max-tokens", type=int, default=8192, help="padded tokens per batch")
     perf.add_argument("--max-length", type=int, default=128, help="truncate texts to this many tokens")
-    perf.add_argument("--cache-dir", default=None, help="resume cache: finished shards are reused on rerun")
+    perf.add_argument("--cache-dir", default=None,
+                      help="resume cache: finished shards are reused on rerun (with --train-offline: the "
+                           "MiniLM embedding cache)")  # fmt: skip
     perf.add_argument("--shard-size", type=int, default=8192, help="texts per resumable shard")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    try:
-        if args.train_offline:
-            return _train(args)
-        if not args.input:
-            raise ValueError("INPUT is required (or use --train-offline GOEMOTIONS_DIR)")
-        return _label(args)
-    except (OSError, ValueError) as exc:
-        print(f"goemobalance label: {exc}", file=sys.stderr)
-        return 1
+    if args.train_offline:
+        return _train(args)
+    if not args.input:
+        raise InputError("goemobalance label: INPUT is required (or use --train-offline GOEMOTIONS_DIR)")
+    return _label(args)
 
 
 def _train(args: argparse.Namespace) -> int:
     from goemobalance.label import train_offline
 
-    labeler = train_offline(args.train_offline, kind=args.kind)
+    encodes = args.kind != "tfidf"  # the MiniLM labelers take an embedding cache
+    params = {"cache_dir": args.cache_dir} if args.cache_dir and encodes else {}
+    labeler = train_offline(args.train_offline, args.kind, target_precision=args.target_precision, **params)
     labeler.save(args.out)
     test = labeler.metrics_["test"]
     print(f"saved {type(labeler).__name__} to {args.out}: GoEmotions test macro-F1 {test['macro_f1']}, "
           f"micro-F1 {test['micro_f1']} (thresholds tuned on dev)")  # fmt: skip
+    unreachable = labeler.acceptance_report_.unreachable
+    if args.target_precision is not None and unreachable:
+        print(f"{len(unreachable)} labels cannot reach dev precision {args.target_precision} and accept nothing: "
+              f"{', '.join(unreachable)}")  # fmt: skip
     return 0
 
 
@@ -128,11 +137,16 @@ def _labeler(args: argparse.Namespace):
 
 
 def _rule(args: argparse.Namespace, labeler):
-    from goemobalance.label import SelectionRule
-
-    threshold = labeler.rule.threshold if args.threshold is None else parse_threshold(args.threshold)
-    return SelectionRule(threshold=threshold, min_confidence=args.min_confidence, max_labels=args.max_labels,
-                         top1_fallback=not args.no_fallback)  # fmt: skip
+    """The labeler's own rule (an offline labeler's tuned one), with the flags the user gave applied."""
+    base = labeler.active_rule
+    changes: dict = {"top1_fallback": base.top1_fallback and not args.no_fallback}
+    if args.threshold is not None:
+        changes["threshold"] = parse_threshold(args.threshold)
+    if args.min_confidence is not None:
+        changes["min_confidence"] = args.min_confidence
+    if args.max_labels is not None:
+        changes["max_labels"] = args.max_labels
+    return dataclasses.replace(base, **changes)
 
 
 def parse_threshold(value: str) -> float | list[float] | dict[str, float]:
@@ -144,11 +158,11 @@ def parse_threshold(value: str) -> float | list[float] | dict[str, float]:
         try:
             return {name.strip(): float(number) for name, number in pairs}
         except ValueError:
-            raise ValueError(f"--threshold: expected name=value pairs, got {value!r}") from None
+            raise InputError(f"--threshold: expected name=value pairs, got {value!r}") from None
     try:
         return float(value)
     except ValueError:
-        raise ValueError(
+        raise InputError(
             f"--threshold: expected a number, name=value pairs or a JSON file, got {value!r}"
         ) from None
 

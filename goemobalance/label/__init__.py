@@ -1,52 +1,51 @@
 """Pseudo-labelling: a batched, resumable transformer labeler and offline scikit-learn labelers.
 
 All labelers share ``predict_proba(texts)``, ``label(dataset) -> Dataset`` and a batched ``__call__``
-usable with `datasets.Dataset.map` and Ray Data ``map_batches``; see docs/label.md.
+usable with `datasets.Dataset.map` and Ray Data ``map_batches``; offline labelers are built by name with
+`offline_labeler` and choose per-label acceptance thresholds on GoEmotions dev with ``tune_acceptance``.
+See docs/label.md.
+
+Names are imported on first use, so ``import goemobalance.label.models`` (model identities) stays free of
+torch and transformers.
 """
 
-from goemobalance.errors import InputError
-from goemobalance.label.base import ProbaLabeler, write_predictions
-from goemobalance.label.embed import SentenceEncoder, default_encoder_path
-from goemobalance.label.offline import (
-    EmbeddingLogRegLabeler,
-    OfflineLabeler,
-    TfidfLogRegLabeler,
-    train_offline,
-)
-from goemobalance.label.selection import SelectionRule, accept, macro_f1, tune_thresholds
-from goemobalance.label.transformer import DEFAULT_MODEL, LabelMappingError, TransformerLabeler
+from __future__ import annotations
 
-#: The offline labelers a recipe can name (``labeler: {type: offline, model: NAME}``).
-OFFLINE_LABELERS: dict[str, type[OfflineLabeler]] = {
-    "tfidf": TfidfLogRegLabeler,
-    "minilm": EmbeddingLogRegLabeler,
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_HOMES = {
+    "AcceptanceReport": "acceptance",
+    "DEFAULT_MODEL": "models",
+    "EmbeddingLogRegLabeler": "offline",
+    "LabelAcceptance": "acceptance",
+    "LabelMappingError": "transformer",
+    "MeanEnsembleLabeler": "offline",
+    "OFFLINE_LABELERS": "registry",
+    "OfflineLabeler": "offline",
+    "ProbaLabeler": "base",
+    "SelectionRule": "selection",
+    "SentenceEncoder": "embed",
+    "TfidfLogRegLabeler": "offline",
+    "TransformerLabeler": "transformer",
+    "accept": "selection",
+    "default_encoder_path": "models",
+    "macro_f1": "selection",
+    "offline_labeler": "registry",
+    "train_offline": "registry",
+    "tune_acceptance": "acceptance",
+    "wilson_lower_bound": "acceptance",
+    "write_predictions": "base",
 }
-
-
-def offline_labeler(name: str, **params) -> OfflineLabeler:
-    """An unfitted offline labeler by its recipe name (``tfidf``, ``minilm``), built with `params`.
-
-    Parameters
-    ----------
-    name : str
-        One of `OFFLINE_LABELERS`.
-    **params
-        Constructor arguments (``rule``, ``C``, ...).
-
-    Returns
-    -------
-    OfflineLabeler
-    """
-    if name not in OFFLINE_LABELERS:
-        raise InputError(f"unknown offline labeler {name!r}; use one of {', '.join(OFFLINE_LABELERS)}")
-    return OFFLINE_LABELERS[name](**params)
-
 
 __all__ = [
     "DEFAULT_MODEL",
     "OFFLINE_LABELERS",
+    "AcceptanceReport",
     "EmbeddingLogRegLabeler",
+    "LabelAcceptance",
     "LabelMappingError",
+    "MeanEnsembleLabeler",
     "OfflineLabeler",
     "ProbaLabeler",
     "SelectionRule",
@@ -58,6 +57,39 @@ __all__ = [
     "macro_f1",
     "offline_labeler",
     "train_offline",
-    "tune_thresholds",
+    "tune_acceptance",
+    "wilson_lower_bound",
     "write_predictions",
 ]
+
+if TYPE_CHECKING:
+    from goemobalance.label.acceptance import (
+        AcceptanceReport,
+        LabelAcceptance,
+        tune_acceptance,
+        wilson_lower_bound,
+    )
+    from goemobalance.label.base import ProbaLabeler, write_predictions
+    from goemobalance.label.embed import SentenceEncoder
+    from goemobalance.label.models import DEFAULT_MODEL, default_encoder_path
+    from goemobalance.label.offline import (
+        EmbeddingLogRegLabeler,
+        MeanEnsembleLabeler,
+        OfflineLabeler,
+        TfidfLogRegLabeler,
+    )
+    from goemobalance.label.registry import OFFLINE_LABELERS, offline_labeler, train_offline
+    from goemobalance.label.selection import SelectionRule, accept, macro_f1
+    from goemobalance.label.transformer import LabelMappingError, TransformerLabeler
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

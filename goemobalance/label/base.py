@@ -23,7 +23,12 @@ class ProbaLabeler(ABC):
     """A labeler that maps texts to per-label probabilities; subclasses implement `predict_proba`."""
 
     space: LabelSpace
-    rule: SelectionRule
+    rule: SelectionRule | None
+
+    @property
+    def active_rule(self) -> SelectionRule:
+        """The rule `label` and ``__call__`` apply (offline labelers: the tuned rule once tuned)."""
+        return self.rule or SelectionRule()
 
     @abstractmethod
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
@@ -37,11 +42,11 @@ class ProbaLabeler(ABC):
         """Pseudo-label every row of `dataset`: ``labels``, ``scores``, ``label_origin="pseudo"``, provenance."""
         _require_text(dataset)
         probs = self.predict_proba(dataset["text"])
-        return write_predictions(dataset, probs, self.space, rule or self.rule, self.provenance())
+        return write_predictions(dataset, probs, self.space, rule or self.active_rule, self.provenance())
 
     def __call__(self, batch: Any) -> Any:
         """Label one batch (a dict of columns or a pandas DataFrame) for `datasets.map` / Ray `map_batches`."""
-        rule = self.rule
+        rule = self.active_rule
         texts = list(batch["text"])
         probs = self.predict_proba(texts)
         metas = list(batch["meta"]) if "meta" in batch else ["{}"] * len(texts)

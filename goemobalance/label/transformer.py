@@ -34,10 +34,10 @@ from goemobalance.label.batching import (
     to_device,
     tokenize,
 )
+from goemobalance.label.models import DEFAULT_MODEL
 from goemobalance.label.selection import SelectionRule
 from goemobalance.labels import GOEMOTIONS, LabelSpace, UnknownLabelError
 
-DEFAULT_MODEL = "SamLowe/roberta-base-go_emotions"
 ACTIVATIONS = ("auto", "sigmoid", "softmax")
 
 
