@@ -20,6 +20,7 @@ from typing import Any, Literal
 import yaml
 
 from goemobalance.errors import InputError
+from goemobalance.label.registry import OFFLINE_LABELERS as _LABELER_REGISTRY
 from goemobalance.labels import GOEMOTIONS
 from goemobalance.outputs import check_relative
 from goemobalance.strict import describe, from_mapping
@@ -30,7 +31,7 @@ RECIPE_VERSION = 1
 # recipe does not import those modules); tests/test_pipeline.py asserts that they stay equal.
 SOURCE_TYPES: tuple[str, ...] = ("goemotions", "sentiment140", "table", "dataset")
 GOEMOTIONS_SPLITS: tuple[str, ...] = ("train", "dev", "test")
-OFFLINE_LABELERS: tuple[str, ...] = ("tfidf", "minilm")
+OFFLINE_LABELERS: tuple[str, ...] = tuple(_LABELER_REGISTRY)
 NAMED_STRATEGIES: tuple[str, ...] = ("equal", "min", "median", "mean", "max")
 LABEL_ORIGINS: tuple[str, ...] = ("human", "pseudo", "llm", "human-reviewed")
 BALANCE_METHODS: tuple[str, ...] = ("select", "add", "ml-ros", "lp-ros", "ml-rus", "lp-rus")

@@ -148,7 +148,7 @@ BAD_VALUES = [
     ({"split": {"sizes": [0.8, 0.1, 0.1]}}, "split.sizes: applies to mode: stratified"),
     ({"audit": {"folds": 1}}, "audit.folds: must be >= 2, got 1"),
     ({"audit": {"model": "bert"}}, "audit.model: 'bert' is not one of"),
-    ({"labeler": {"model": "tfidf2"}}, "labeler.model: 'tfidf2' is not one of tfidf, minilm"),
+    ({"labeler": {"model": "tfidf2"}}, "labeler.model: 'tfidf2' is not one of tfidf, minilm, tfidf\\+minilm"),
     ({"labeler": {"threshold": 1.5}}, r"labeler.threshold: must be in \[0, 1\], got 1.5"),
     ({"labeler": {"max_labels": 0}}, "labeler.max_labels: must be >= 1, got 0"),
     ({"publish": {"folder": ".."}}, "publish.folder: '..' leads outside the output folder"),

@@ -249,7 +249,8 @@ def _offline_labeler(ctx: BuildContext, spec: LabelerSpec, rule: Any) -> Any:
 
     train = inputs.load_goemotions_split(ctx.recipe, spec.train_path, "train")
     ctx.console.note("pool", f"training the offline {spec.model} labeler on {len(train):,} GoEmotions rows")
-    return offline_labeler(spec.model, rule=rule).fit(column(train, "text"), multi_hot(train))
+    options = {} if spec.model == "tfidf" else {"cache_dir": str(ctx.out_dir / "cache" / "minilm")}
+    return offline_labeler(spec.model, rule=rule, **options).fit(column(train, "text"), multi_hot(train))
 
 
 def _transformer_labeler(ctx: BuildContext, spec: LabelerSpec, rule: Any) -> Any:
