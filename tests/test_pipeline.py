@@ -543,3 +543,23 @@ def test_pool_rows_that_copy_evaluation_texts_are_dropped_and_counted_or_stop_th
     code = main(["build", str(write_recipe(tmp_path / "e.yaml", data)), "--out", str(tmp_path / "out2")])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 3 and "goemotions_test" in err[-1], err
+
+
+def test_a_target_precision_is_tuned_on_dev_recorded_and_labels_that_miss_it_accept_nothing(
+    tiny_goemotions, tweets_file, tmp_path
+):
+    data = recipe_data(
+        tiny_goemotions, tweets_file, labeler={"threshold": "tuned", "target_precision": 0.7, "max_labels": 3}
+    )
+    result = run_recipe(write_recipe(tmp_path / "r.yaml", data), tmp_path / "out")
+    labeler = result.manifest["models"]["labeler"]
+    acceptance = labeler["acceptance"]
+    assert acceptance["target_precision"] == 0.7 and acceptance["tuned_on"] == "goemotions dev"
+    closed = {name for name, entry in acceptance["labels"].items() if entry["threshold"] is None}
+    assert closed and labeler["thresholds"]["labels_accepting_nothing"] == len(closed)
+    for name, entry in acceptance["labels"].items():
+        if entry["threshold"] is not None and entry["accepted"]:
+            assert entry["precision_lower"] >= 0.7, name
+    pseudo = result.dataset["train"].filter(lambda row: row["label_origin"] == "pseudo")
+    names = result.dataset["train"].features["labels"].feature.names
+    assert not {names[i] for labels in pseudo["labels"] for i in labels} & closed
