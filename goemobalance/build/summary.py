@@ -73,7 +73,7 @@ def summarize(result: BuildResult) -> str:
 
 
 def _rows_line(rows: dict[str, int], train: Any) -> str:
-    """``rows: train 15,424 (human 15,218, pseudo 206), validation 5,426, test 5,427``: the split sizes, and
+    """``rows: train 15,424 (human 15,221, pseudo 203), validation 5,426, test 5,427``: the split sizes, and
     where the training rows came from (what balancing kept of the tweets and LLM texts)."""
     origins = origin_counts(train)
     mix = ", ".join(f"{origin} {count:,}" for origin, count in origins.items())
