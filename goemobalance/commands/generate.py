@@ -81,8 +81,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--structured-output",
         choices=("auto", "json_schema", "off"),
         default=None,
-        help="JSON-schema answers (response_format): auto (default; prompt-only JSON if the server rejects it), "
-        "json_schema (always), off (prompt-only JSON)",
+        help="JSON-schema answers (response_format): auto (default; prompt-only JSON if the server "
+        "rejects it), json_schema (always), off (prompt-only JSON)",
     )
     client.add_argument(
         "--price-input-per-1m", type=float, default=None, help="dollars per million prompt tokens"
@@ -150,7 +150,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--on-unknown-label",
         choices=("drop", "review"),
         default=None,
-        help="an annotation naming a label outside the 28: drop that name (default) or send the text to review",
+        help="an annotation naming a label outside the 28: drop that name (default) or send the text to "
+        "review",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (notices still show)")
     parser.add_argument(
