@@ -83,7 +83,7 @@ def _rows_line(rows: dict[str, int], train: Any) -> str:
 
 
 def origin_counts(dataset: Any) -> dict[str, int]:
-    """Rows per ``label_origin`` (human, pseudo, llm, human-reviewed, in that order), from the Arrow column."""
+    """Rows per ``label_origin`` (human, pseudo, llm, human-reviewed, in that order), from Arrow."""
     import pyarrow.compute as pc
 
     from goemobalance.schema import LABEL_ORIGINS
