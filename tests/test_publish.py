@@ -442,3 +442,18 @@ def test_a_republished_folder_is_read_as_it_is_now(split_pool, tmp_path):
     os.utime(shard, ns=(before.st_atime_ns, before.st_mtime_ns))
     assert shard.stat().st_size == before.st_size
     assert load_published(folder)["train"]["text"][0] == texts[0], "never the rows of an earlier publish"
+
+
+def test_read_dataset_packaged_keeps_the_goemotions_splits():
+    """`goemobalance publish packaged` publishes GoEmotions' own splits (was: 'dataset path not found')."""
+    from goemobalance.publish import make_dataset_dict
+    from goemobalance.publish.hub import read_dataset
+
+    dataset_dict = make_dataset_dict(read_dataset("packaged"))
+    assert {name: len(split) for name, split in dataset_dict.items()} == {
+        "train": 43410,
+        "validation": 5426,
+        "test": 5427,
+    }
+    with pytest.raises(FileNotFoundError, match="not an existing file or folder"):
+        read_dataset("no/such/folder")

@@ -136,3 +136,17 @@ def test_limit_and_quoted_quotes(tmp_path):
     )
     assert load_sentiment140(file)[0]["text"] == 'she said "hi", then left'
     assert len(load_sentiment140(file, limit=1)) == 1
+
+
+def test_packaged_reads_the_sample_shipped_in_the_package():
+    """``load_sentiment140("packaged")`` reads the shipped sample, as ``load_goemotions("packaged")`` does."""
+    import gzip
+
+    from goemobalance.data import packaged_file
+
+    tweets = load_sentiment140("packaged", limit=50)
+    with gzip.open(packaged_file("sentiment140/sample"), "rt", encoding="latin-1") as file:
+        first_id = file.readline().split('","')[1]
+    assert len(tweets) == 50
+    assert tweets[0]["id"] == f"sentiment140:{first_id}"
+    assert tweets[0]["labels"] == []

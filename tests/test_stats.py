@@ -259,3 +259,16 @@ def test_cli_output_into_a_closed_pipe_ends_quietly(tmp_path):
     assert piped.returncode == 0, piped.stderr
     assert piped.stdout == "split: train\n"
     assert "Traceback" not in piped.stderr and "BrokenPipe" not in piped.stderr
+
+
+def test_comparison_prints_as_an_aligned_table():
+    """print(compare_distributions(...)) shows before/after/change tables, not a dataclass dump."""
+    after = np.array([[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]], dtype=np.int8)
+    comparison = compare_distributions(MATRIX, after, SPACE)
+    lines = str(comparison).splitlines()
+    assert lines[0].split() == ["measure", "before", "after", "change"]
+    assert ["a", "4", "1", "-3"] in [line.split() for line in lines]
+    assert "DistributionStats(" not in str(comparison)
+    assert str(distribution_stats(MATRIX, SPACE)) == distribution_stats(MATRIX, SPACE).to_text()
+    markdown = comparison.to_markdown()
+    assert "| a | 4 | 1 | -3 |" in markdown and "| mean_ir | 2.3333 | 1.0000 | -1.3333 |" in markdown

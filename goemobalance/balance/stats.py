@@ -82,6 +82,9 @@ class DistributionStats:
         """Summary and per-label table as aligned plain text for the terminal."""
         return render_text(self)
 
+    def __str__(self) -> str:
+        return self.to_text()
+
 
 @dataclass
 class DistributionComparison:
@@ -107,16 +110,33 @@ class DistributionComparison:
         }
 
     def to_markdown(self) -> str:
-        summary = self.to_dict()["summary"]
-        lines = ["| measure | before | after | change |", "|---|---:|---:|---:|"]
-        lines += [
-            f"| {k} | {_fmt(v['before'])} | {_fmt(v['after'])} | {_fmt(v['delta'])} |"
-            for k, v in summary.items()
-        ]
-        lines += ["", "| label | before | after | change |", "|---|---:|---:|---:|"]
-        counts = self.to_dict()["label_counts"]
-        lines += [f"| {n} | {v['before']} | {v['after']} | {v['delta']:+d} |" for n, v in counts.items()]
+        """The measures and the per-label counts before / after / change, in GitHub markdown."""
+        summary, labels = self._tables()
+        lines = [f"| {' | '.join(summary[0])} |", "|---|---:|---:|---:|"]
+        lines += [f"| {' | '.join(row)} |" for row in summary[1:]]
+        lines += ["", f"| {' | '.join(labels[0])} |", "|---|---:|---:|---:|"]
+        lines += [f"| {' | '.join(row)} |" for row in labels[1:]]
         return "\n".join(lines) + "\n"
+
+    def to_text(self) -> str:
+        """The same two tables as `to_markdown`, aligned for a terminal."""
+        summary, labels = self._tables()
+        return "\n".join([*_aligned(summary), "", *_aligned(labels)]) + "\n"
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+    def _tables(self) -> tuple[list[tuple[str, ...]], list[tuple[str, ...]]]:
+        """(measure, before, after, change) and (label, before, after, change) rows, headers first."""
+        data = self.to_dict()
+        summary = [("measure", "before", "after", "change")] + [
+            (k, _fmt(v["before"]), _fmt(v["after"]), _fmt(v["delta"])) for k, v in data["summary"].items()
+        ]
+        labels = [("label", "before", "after", "change")] + [
+            (n, str(v["before"]), str(v["after"]), f"{v['delta']:+d}")
+            for n, v in data["label_counts"].items()
+        ]
+        return summary, labels
 
 
 def label_matrix(
@@ -269,14 +289,16 @@ def render_text(stats: DistributionStats) -> str:
     width = max(len(k) for k, _ in summary)
     lines = [f"{k.ljust(width)}  {v}" for k, v in summary]
     header = ("label", "count", "% rows", "IRLbl", "SCUMBLE")
-    rows = [header, *_label_rows(stats)]
-    widths = [max(len(r[i]) for r in rows) for i in range(len(header))]
-    lines.append("")
-    for row in rows:
-        lines.append(
-            "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
-        )
-    return "\n".join(lines) + "\n"
+    return "\n".join([*lines, "", *_aligned([header, *_label_rows(stats)])]) + "\n"
+
+
+def _aligned(rows: list[tuple[str, ...]]) -> list[str]:
+    """Rows of cells as terminal lines: the first column left-aligned, the others right-aligned."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return [
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(row, widths)))
+        for row in rows
+    ]
 
 
 def plot_distribution(stats: DistributionStats, out_png: str | Path) -> Path:

@@ -56,7 +56,7 @@ def summarize(result: BuildResult) -> str:
     manifest = result.manifest
     lines = [
         f"built {manifest['recipe']} -> {result.dataset_dir}",
-        "rows: " + ", ".join(f"{name} {rows:,}" for name, rows in manifest["rows"].items()),
+        _rows_line(manifest["rows"], result.dataset["train"]),
         _spread_line(result),
         _targets_line(ctx.reports.get("balanced", {}).get("labels", {})),
         *_pseudo_label_lines(ctx.reports.get("pool", {})),
@@ -70,6 +70,28 @@ def summarize(result: BuildResult) -> str:
         _next_line(result),
     ]
     return "\n".join(line for line in lines if line)
+
+
+def _rows_line(rows: dict[str, int], train: Any) -> str:
+    """``rows: train 15,424 (human 15,221, pseudo 203), validation 5,426, test 5,427``: the split sizes, and
+    where the training rows came from (what balancing kept of the tweets and LLM texts)."""
+    origins = origin_counts(train)
+    mix = ", ".join(f"{origin} {count:,}" for origin, count in origins.items())
+    return "rows: " + ", ".join(
+        f"{name} {count:,}" + (f" ({mix})" if name == "train" and mix else "") for name, count in rows.items()
+    )
+
+
+def origin_counts(dataset: Any) -> dict[str, int]:
+    """Rows per ``label_origin`` (human, pseudo, llm, human-reviewed, in that order), from Arrow."""
+    import pyarrow.compute as pc
+
+    from goemobalance.schema import LABEL_ORIGINS
+
+    counts = pc.value_counts(dataset.with_format("arrow")["label_origin"]).to_pylist()
+    found = {entry["values"]: entry["counts"] for entry in counts}
+    order = [*LABEL_ORIGINS, *sorted(set(found) - set(LABEL_ORIGINS))]
+    return {origin: found[origin] for origin in order if found.get(origin)}
 
 
 def _spread_line(result: BuildResult) -> str:

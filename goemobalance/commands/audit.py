@@ -29,7 +29,8 @@ def register(subparsers) -> None:
     )
     parser.add_argument(
         "--eval", dest="eval_path", default=None,
-        help="evaluation set checked for duplicates and leaks (e.g. the GoEmotions test split)",
+        help="evaluation set checked for duplicates and leaks (e.g. 'packaged': the GoEmotions copy "
+        "shipped in the package, its --eval-split)",
     )  # fmt: skip
     parser.add_argument("--eval-split", default="test", help="split to read from --eval (default: test)")
     parser.add_argument("--model", default="tfidf", choices=MODELS, help="probability model (default: tfidf)")

@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Generate texts for the labels (and labelsets) a balancer found short, annotate them with "
         "an LLM, keep those whose annotation agrees, and export the rest for human review. Works with the "
         "OpenAI API (key from the environment variable named by --api-key-env) or any OpenAI-compatible "
-        "server (--base-url: vLLM, Ollama, llama.cpp).",
+        "server (--base-url: vLLM, Ollama, llama.cpp). With --recipe, the recipe's llm settings apply and "
+        "flags override them; the defaults below apply when neither sets a value.",
     )
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument(
@@ -50,7 +51,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--test-split",
         metavar="PATH",
         default=None,
-        help="GoEmotions test split (file or folder): generated texts must not duplicate it",
+        help="GoEmotions test split ('packaged', a file or a folder): generated texts must not duplicate it",
     )
     client = parser.add_argument_group("model and server")
     client.add_argument("--model", default=None, help="generator model (default gpt-4o-mini)")
@@ -61,9 +62,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     client.add_argument(
         "--api-key-env", default=None, help="name of the variable holding the key (OPENAI_API_KEY)"
     )
-    client.add_argument("--concurrency", type=int, default=None)
-    client.add_argument("--timeout", type=float, default=None, help="seconds per request")
-    client.add_argument("--max-retries", type=int, default=None)
+    client.add_argument(
+        "--concurrency", type=int, default=None, help="requests in flight at once (default 8)"
+    )
+    client.add_argument("--timeout", type=float, default=None, help="seconds per request (default 60)")
+    client.add_argument(
+        "--max-retries", type=int, default=None, help="retries of a failed request, with backoff (default 6)"
+    )
     client.add_argument(
         "--max-wait",
         type=float,
@@ -72,7 +77,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="longest wait before a retry (default 60); a server asking for longer (Retry-After) fails "
         "that request at once",
     )
-    client.add_argument("--structured-output", choices=("auto", "json_schema", "off"), default=None)
+    client.add_argument(
+        "--structured-output",
+        choices=("auto", "json_schema", "off"),
+        default=None,
+        help="JSON-schema answers (response_format): auto (default; prompt-only JSON if the server "
+        "rejects it), json_schema (always), off (prompt-only JSON)",
+    )
     client.add_argument(
         "--price-input-per-1m", type=float, default=None, help="dollars per million prompt tokens"
     )
@@ -84,10 +95,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     gen = parser.add_argument_group("generation and agreement")
     gen.add_argument("--template", default=None, help="prompt template name or YAML path (default: default)")
-    gen.add_argument("--temperature", type=float, default=None)
-    gen.add_argument("--batch-size", type=int, default=None, help="texts per generation request")
-    gen.add_argument("--max-rounds", type=int, default=None, help="rounds to refill what was rejected")
-    gen.add_argument("--max-new-per-label", type=int, default=None)
+    gen.add_argument(
+        "--temperature", type=float, default=None, help="generator sampling temperature (default 0.9)"
+    )
+    gen.add_argument("--batch-size", type=int, default=None, help="texts per generation request (default 5)")
+    gen.add_argument(
+        "--max-rounds",
+        type=int,
+        default=None,
+        help="rounds in all, refills of rejected texts included (default 3)",
+    )
+    gen.add_argument(
+        "--max-new-per-label",
+        type=int,
+        default=None,
+        metavar="N",
+        help="ask for at most N texts per label (labelsets count toward each of their labels)",
+    )
     gen.add_argument(
         "--max-texts",
         type=int,
@@ -102,12 +126,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="N",
         help="send at most N requests, retries and refills included; a plan needing more is refused",
     )
-    gen.add_argument("--seed", type=int, default=None)
-    gen.add_argument("--agreement", choices=("subset", "jaccard", "exact"), default=None)
-    gen.add_argument("--jaccard-threshold", type=float, default=None)
-    gen.add_argument("--votes", type=int, default=None, help="self-consistency votes per text")
-    gen.add_argument("--min-confidence", type=float, default=None)
-    gen.add_argument("--on-unknown-label", choices=("drop", "review"), default=None)
+    gen.add_argument(
+        "--seed", type=int, default=None, help="seed of the requests (default: the recipe's, else 0)"
+    )
+    gen.add_argument(
+        "--agreement",
+        choices=("subset", "jaccard", "exact"),
+        default=None,
+        help="when the annotation confirms the intended labels: they are a subset of it (default), their "
+        "Jaccard similarity reaches --jaccard-threshold, or they are equal",
+    )
+    gen.add_argument(
+        "--jaccard-threshold", type=float, default=None, help="for --agreement jaccard (default 0.5)"
+    )
+    gen.add_argument("--votes", type=int, default=None, help="self-consistency votes per text (default 1)")
+    gen.add_argument(
+        "--min-confidence",
+        type=float,
+        default=None,
+        help="annotated labels below this confidence do not count (default 0.5)",
+    )
+    gen.add_argument(
+        "--on-unknown-label",
+        choices=("drop", "review"),
+        default=None,
+        help="an annotation naming a label outside the 28: drop that name (default) or send the text to "
+        "review",
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars (notices still show)")
     parser.add_argument(
         "--dry-run",

@@ -19,18 +19,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     export.add_argument(
         "dataset", metavar="DATASET", help="dataset path (save_to_disk folder, parquet, jsonl...)"
     )
-    export.add_argument("--out", required=True, metavar="FILE.csv")
+    export.add_argument(
+        "--out",
+        required=True,
+        metavar="FILE.csv",
+        help="the CSV to write: one row per text, a 0/1 column per label",
+    )
     export.add_argument("--jsonl", default=None, metavar="FILE.jsonl", help="default: next to the CSV")
     export.set_defaults(func=run_export)
     imp = actions.add_parser("import", help="read a reviewed CSV back into a dataset")
-    imp.add_argument("csv", metavar="FILE.csv")
+    imp.add_argument(
+        "csv", metavar="FILE.csv", help="the reviewed CSV (written by `review export`, then edited)"
+    )
     imp.add_argument(
         "--dataset",
         default=None,
         metavar="DATASET",
         help="the dataset the CSV was exported from (default: the JSONL next to the CSV)",
     )
-    imp.add_argument("--jsonl", default=None, metavar="FILE.jsonl")
+    imp.add_argument(
+        "--jsonl",
+        default=None,
+        metavar="FILE.jsonl",
+        help="the full rows written by `review export` (default: next to the CSV)",
+    )
     imp.add_argument("--out", required=True, metavar="DIR", help="save_to_disk folder for the reviewed rows")
     imp.set_defaults(func=run_import)
 

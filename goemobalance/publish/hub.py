@@ -253,14 +253,16 @@ def _write_plots(dataset_dict: datasets.DatasetDict, card: CardInfo, folder: Pat
 
 
 def read_dataset(path: str | Path) -> datasets.Dataset | datasets.DatasetDict:
-    """A dataset from a Hub-layout folder, a `save_to_disk` folder, or any path `load_dataset_any` reads."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"dataset path not found: {path}")
-    if path.is_dir() and is_hub_folder(path):
-        return load_published(path)
-    if path.is_dir() and any((path / name).is_file() for name in ("dataset_dict.json", "state.json")):
-        return datasets.load_from_disk(str(path))
-    from goemobalance.sources import load_dataset_any
+    """A dataset from a Hub-layout folder, a `save_to_disk` folder, or anything `load_dataset_any` reads;
+    ``packaged`` (GoEmotions shipped in the package) keeps its own train/dev/test splits."""
+    from goemobalance.sources import load_dataset_any, split_names
 
+    location = Path(path)
+    if location.is_dir() and is_hub_folder(location):
+        return load_published(location)
+    if location.is_dir() and any((location / name).is_file() for name in ("dataset_dict.json", "state.json")):
+        return datasets.load_from_disk(str(location))
+    names = [] if location.exists() else split_names(str(path))
+    if len(names) > 1:
+        return datasets.DatasetDict({name: load_dataset_any(str(path), name) for name in names})
     return load_dataset_any(path)

@@ -26,10 +26,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from goemobalance.data import packaged_file
 from goemobalance.sources.batches import Prepared, load_batches
 from goemobalance.sources.bytescan import byte_is, first_bytes, rows_where, value_lengths
 from goemobalance.sources.checks import RowChecks, blank_text, decode
 from goemobalance.sources.errors import LoadReport, RowErrors
+from goemobalance.sources.goemotions import PACKAGED
 from goemobalance.sources.reading import Chunk, drop_blank_rows, read_delimited
 from goemobalance.sources.records import JsonChoice, RawJson, json_objects
 
@@ -116,7 +118,8 @@ def load_sentiment140(
     ----------
     path : str or Path
         The CSV, plain or gzip (a truncated gzip keeps the complete lines before the damage under
-        ``on_error="skip"``, and the loss is counted).
+        ``on_error="skip"``, and the loss is counted), or ``"packaged"``: the 6,000-tweet sample shipped
+        in the package (``goemobalance/data/README.md``).
     clean : bool, CleanOptions or dict
         False, True (all `CleanOptions` steps), or the options; the options used go to ``meta["cleaning"]``.
     encoding : str
@@ -136,7 +139,7 @@ def load_sentiment140(
         Records in the schema; a large file's rows are memory-mapped from a temporary Arrow file.
     """
     options = _clean_options(clean)
-    file = Path(path)
+    file = packaged_file("sentiment140/sample") if str(path) == PACKAGED else Path(path)
     if not file.is_file():
         raise FileNotFoundError(f"Sentiment140 file not found: {file}")
     errors = RowErrors(file, on_error, report)
