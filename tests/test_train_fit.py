@@ -10,6 +10,7 @@ import pytest
 import torch
 
 from goemobalance.cli import main
+from goemobalance.errors import InputError
 from goemobalance.schema import from_records, make_record, multi_hot
 from goemobalance.train.compare import LeakError, check_untouched_test, find_leaks, remove_leaks
 from goemobalance.train.config import EmbeddingConfig, TrainConfig, TransformerConfig
@@ -195,7 +196,7 @@ def test_fit_refuses_unlabeled_rows(goemotions_train):
     rows = goemotions_train.select(range(5)).to_list()
     rows[2]["labels"] = []
     unlabeled = datasets.Dataset.from_list(rows, features=features())
-    with pytest.raises(ValueError, match="row 2 .* has no labels"):
+    with pytest.raises(InputError, match="row 3 .* has no labels"):
         fit(unlabeled, goemotions_train.select(range(5)), tiny_config(epochs=1))
 
 
@@ -269,4 +270,4 @@ def test_train_and_compare_commands_write_models_metrics_and_delta_table(
     assert (out / "comparison_delta.png").stat().st_size > 1000
     bad = tmp_path / "bad.yaml"
     bad.write_text("epochz: 1\n")
-    assert main(["train", str(tmp_path / "imb"), "--out", str(tmp_path / "x"), "--config", str(bad)]) == 1
+    assert main(["train", str(tmp_path / "imb"), "--out", str(tmp_path / "x"), "--config", str(bad)]) == 2

@@ -18,11 +18,12 @@ from typing import Any
 import datasets
 import numpy as np
 
-from goemobalance.errors import LeakError
+from goemobalance.errors import InputError, LeakError
 from goemobalance.schema import label_space_of, multi_hot
 from goemobalance.train.config import TrainConfig
-from goemobalance.train.loop import fit
-from goemobalance.train.metrics import mean_f1, rarest_labels, save_report
+from goemobalance.train.loop import capped_rows, column_values, fit, steps_per_epoch
+from goemobalance.train.metrics import mean_f1, multilabel_report, rarest_labels
+from goemobalance.train.stats import DEFAULT_RESAMPLES, paired_bootstrap, seed_summary
 from goemobalance.train.tokenize import normalize_text
 
 log = logging.getLogger(__name__)
@@ -46,7 +47,7 @@ def leak_key(text: str) -> str:
 def comment_ids(dataset: datasets.Dataset) -> list[str]:
     """The GoEmotions comment id of each row (``meta.comment_id``, else the id without its source prefix)."""
     out = []
-    for row_id, meta in zip(dataset["id"], dataset["meta"]):
+    for row_id, meta in zip(column_values(dataset, "id"), column_values(dataset, "meta")):
         try:
             value = json.loads(meta).get("comment_id") if meta else None
         except json.JSONDecodeError:
@@ -79,10 +80,10 @@ class LeakReport:
 
 def find_leaks(train_ds: datasets.Dataset, eval_sets: Sequence[datasets.Dataset]) -> LeakReport:
     """Training rows whose normalized text or comment id occurs in any evaluation set."""
-    eval_texts = {leak_key(t) for ds in eval_sets for t in ds["text"]}
+    eval_texts = {leak_key(t) for ds in eval_sets for t in column_values(ds, "text")}
     eval_ids = {cid for ds in eval_sets for cid in comment_ids(ds)}
     report = LeakReport(len(train_ds))
-    for row, (text, cid) in enumerate(zip(train_ds["text"], comment_ids(train_ds))):
+    for row, (text, cid) in enumerate(zip(column_values(train_ds, "text"), comment_ids(train_ds))):
         if leak_key(text) in eval_texts:
             report.text_overlap.append(row)
             if len(report.examples) < 10:
@@ -101,7 +102,7 @@ def remove_leaks(
 ) -> tuple[datasets.Dataset, LeakReport]:
     """Drop leaking training rows with a warning (``drop``), raise `LeakError` (``error``) or keep them."""
     if on_leak not in ("drop", "error", "ignore"):
-        raise ValueError(f"on_leak must be 'drop', 'error' or 'ignore', got {on_leak!r}")
+        raise InputError(f"on_leak must be 'drop', 'error' or 'ignore', got {on_leak!r}")
     report = find_leaks(train_ds, eval_sets)
     leaking = report.leaking_rows
     if not leaking or on_leak == "ignore":
@@ -120,96 +121,262 @@ def remove_leaks(
 
 def check_untouched_test(test_ds: datasets.Dataset) -> None:
     """Refuse evaluation data that is not plain human-labelled GoEmotions (e.g. a balanced test split)."""
-    bad = [
-        i
-        for i, (s, o) in enumerate(zip(test_ds["source"], test_ds["label_origin"]))
-        if s != "goemotions" or o != "human"
-    ]
+    sources, origins = column_values(test_ds, "source"), column_values(test_ds, "label_origin")
+    bad = [i for i, (s, o) in enumerate(zip(sources, origins)) if s != "goemotions" or o != "human"]
     if bad:
-        raise ValueError(
+        row = bad[0]
+        raise InputError(
             "evaluation data must be the untouched GoEmotions test split; "
-            f"row {bad[0]} (id={test_ds['id'][bad[0]]!r}) "
-            f"has source={test_ds['source'][bad[0]]!r}, label_origin={test_ds['label_origin'][bad[0]]!r}"
+            f"row {row + 1} (id={column_values(test_ds, 'id')[row]!r}) "
+            f"has source={sources[row]!r}, label_origin={origins[row]!r}"
         )
 
 
+def check_separate(val: datasets.Dataset, test: datasets.Dataset) -> None:
+    """Refuse validation data that shares rows (ids) with the test data: tuning would see test rows."""
+    shared = set(column_values(val, "id")) & set(column_values(test, "id"))
+    if shared:
+        raise InputError(
+            f"validation and test data share {len(shared)} row id(s), e.g. {sorted(shared)[:3]}; "
+            "thresholds and early stopping must not see test rows: pass the validation split as --val"
+        )
+
+
+@dataclass
+class Run:
+    """One trained model of a comparison: which training set, which seed, and its test predictions."""
+
+    name: str
+    seed: int
+    report: dict[str, Any]
+    predictions: np.ndarray
+    info: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "seed": self.seed, **self.info}
+
+
+def _per_seed(data: datasets.Dataset | Mapping[int, datasets.Dataset], seeds: Sequence[int], what: str):
+    if isinstance(data, datasets.Dataset):
+        return dict.fromkeys(seeds, data)
+    missing = [s for s in seeds if s not in data]
+    if missing:
+        raise InputError(f"{what} training data has no dataset for seed(s) {missing}")
+    return {s: data[s] for s in seeds}
+
+
 def compare(
-    balanced: datasets.Dataset,
-    imbalanced: datasets.Dataset,
+    balanced: datasets.Dataset | Mapping[int, datasets.Dataset],
+    imbalanced: datasets.Dataset | Mapping[int, datasets.Dataset],
     test: datasets.Dataset,
     val: datasets.Dataset,
     config: TrainConfig,
     out_dir: str | Path,
     *,
+    seeds: Sequence[int] | None = None,
+    equal_steps: bool = False,
+    n_bootstrap: int = DEFAULT_RESAMPLES,
+    bootstrap_seed: int = 0,
     on_leak: str = "drop",
     rare_k: int = 8,
     save_models: bool = False,
 ) -> dict[str, Any]:
-    """Train on both sets (same config, seed, validation split), evaluate on GoEmotions test, write deltas."""
+    """Train on both sets with each seed, evaluate on the untouched test split, report deltas with CIs.
+
+    Parameters
+    ----------
+    balanced, imbalanced
+        Training data: one Dataset, or one per seed (``{seed: Dataset}``, e.g. a balanced set rebuilt with
+        each seed).
+    test
+        The untouched GoEmotions test split (refused if any row is not human-labelled GoEmotions). Used
+        only to score the finished models.
+    val
+        Validation data (GoEmotions dev): early stopping and thresholds. Must share no row id with `test`.
+    config
+        Training settings for both sides (``config.seed`` is replaced by each seed).
+    out_dir
+        Output folder: ``comparison.json``, ``comparison.md``, ``comparison_delta.png`` and per run
+        ``<side>/seed_<seed>/test_metrics.json`` (+ ``model/`` with `save_models`).
+    seeds
+        Training seeds (default: ``[config.seed]``).
+    equal_steps
+        Give both sides the same number of optimizer steps: ``config.epochs`` passes over the larger
+        training set (the smaller set gets more, shorter-than-full-last, epochs). No effect on the proxy.
+    n_bootstrap, bootstrap_seed
+        Paired bootstrap over test rows (`goemobalance.train.stats.paired_bootstrap`); 0 skips it.
+    on_leak
+        Training rows whose text or comment id occurs in the test or validation data: ``drop`` (with a
+        warning), ``error`` (`LeakError`) or ``ignore``.
+    rare_k
+        How many of the rarest labels (in the imbalanced training data) count as rare.
+    save_models
+        Also save every trained model.
+
+    Returns
+    -------
+    dict
+        ``summary`` (per metric: means, stds, per-seed values and deltas, CIs for macro- and rare-F1),
+        ``per_label``, ``rare_labels``, ``bootstrap``, ``leaks``, ``runs``, ``config``, ``seeds``.
+    """
     check_untouched_test(test)
-    names = list(label_space_of(imbalanced).names)
-    for what, ds in (("balanced", balanced), ("test", test), ("validation", val)):
+    check_separate(val, test)
+    seeds = [int(s) for s in (seeds if seeds else [config.seed])]
+    sides = {
+        "imbalanced": _per_seed(imbalanced, seeds, "imbalanced"),
+        "balanced": _per_seed(balanced, seeds, "balanced"),
+    }
+    names = list(label_space_of(sides["imbalanced"][seeds[0]]).names)
+    for what, ds in [("test", test), ("validation", val), *((k, v[seeds[0]]) for k, v in sides.items())]:
         if list(label_space_of(ds).names) != names:
-            raise ValueError(f"{what} data does not use the imbalanced data's label space")
+            raise InputError(f"{what} data does not use the imbalanced data's label space")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    train_sets = {"imbalanced": imbalanced, "balanced": balanced}
-    reports, leaks, infos = {}, {}, {}
-    for name, train_ds in train_sets.items():
-        clean, leak = remove_leaks(train_ds, [test, val], on_leak=on_leak, name=name)
-        leaks[name] = leak.to_dict()
-        model = fit(clean, val, config)
-        reports[name] = model.evaluate(test)
-        infos[name] = {**model.info, "history": model.history, "train_rows_after_leak_check": len(clean)}
-        save_report(reports[name], out_dir / name, prefix="test_metrics")
-        if save_models:
-            model.save(out_dir / name / "model")
-    rare = rarest_labels(multi_hot(imbalanced), names, rare_k)
-    result = comparison_table(reports, names, rare, train_sets)
-    result.update(config=config.to_dict(), leaks=leaks, runs=infos)
+    clean, leaks = _remove_leaks_per_seed(sides, [test, val], on_leak)
+    y_test, test_texts = multi_hot(test), column_values(test, "text")
+    runs: dict[str, list[Run]] = {side: [] for side in sides}
+    for seed in seeds:
+        seed_config = config.replace(seed=seed)
+        if equal_steps and config.model != "proxy":
+            sizes = [len(capped_rows(clean[side][seed], seed_config)) for side in sides]
+            seed_config = seed_config.replace(
+                max_steps=config.epochs * steps_per_epoch(max(sizes), config.batch_size)
+            )
+        for side in sides:
+            runs[side].append(
+                _train_and_score(
+                    side, clean[side][seed], val, seed_config, test, y_test, test_texts, out_dir, save_models
+                )
+            )
+    rare = rarest_labels(multi_hot(sides["imbalanced"][seeds[0]]), names, rare_k)
+    result = comparison_table(runs, names, rare, clean, y_test, n_bootstrap, bootstrap_seed)
+    result.update(
+        config=config.to_dict(),
+        seeds=seeds,
+        equal_steps=equal_steps,
+        leaks=leaks,
+        runs={side: [run.to_dict() for run in side_runs] for side, side_runs in runs.items()},
+    )
     write_comparison(result, out_dir)
     return result
 
 
+def _remove_leaks_per_seed(sides, eval_sets, on_leak):
+    """Leak-checked training sets per side and seed (each distinct dataset checked once), and the reports."""
+    clean: dict[str, dict[int, datasets.Dataset]] = {}
+    leaks: dict[str, Any] = {}
+    for side, per_seed in sides.items():
+        done: dict[int, tuple[datasets.Dataset, dict]] = {}
+        clean[side] = {}
+        for seed, ds in per_seed.items():
+            if id(ds) not in done:
+                kept, report = remove_leaks(ds, eval_sets, on_leak=on_leak, name=side)
+                done[id(ds)] = (kept, report.to_dict())
+            clean[side][seed] = done[id(ds)][0]
+        reports = [report for _, report in done.values()]
+        leaks[side] = reports[0] if len(reports) == 1 else reports
+    return clean, leaks
+
+
+def _train_and_score(side, train_ds, val, config, test, y_test, test_texts, out_dir, save_models) -> Run:
+    """Fit on `train_ds` (validation: `val`), then, and only then, predict the test rows."""
+    model = fit(train_ds, val, config)
+    probabilities = model.predict_proba(test_texts)
+    report = multilabel_report(y_test, probabilities, model.label_names, model.thresholds)
+    folder = out_dir / side / f"seed_{config.seed}"
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "test_metrics.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+    if save_models:
+        model.save(folder / "model")
+    info = {
+        **model.info,
+        "history": model.history,
+        "thresholds": model.thresholds.to_dict()["per_label"],
+        "train_rows_after_leak_check": len(train_ds),
+        "test_metrics": str(folder / "test_metrics.json"),
+    }
+    return Run(side, config.seed, report, model.thresholds.apply(probabilities), info)
+
+
 def comparison_table(
-    reports: Mapping[str, dict],
+    runs: Mapping[str, Sequence[Run]],
     names: Sequence[str],
     rare: Sequence[str],
-    train_sets: Mapping[str, datasets.Dataset],
+    train_sets: Mapping[str, Mapping[int, datasets.Dataset]],
+    y_test: np.ndarray,
+    n_bootstrap: int = DEFAULT_RESAMPLES,
+    bootstrap_seed: int = 0,
 ) -> dict[str, Any]:
-    """Per-label F1 of both models on the test split and their difference (balanced - imbalanced)."""
-    imb, bal = reports["imbalanced"], reports["balanced"]
-    counts = {k: multi_hot(ds).sum(axis=0) for k, ds in train_sets.items()}
+    """Summary and per-label tables: seed means, stds, paired per-seed deltas (balanced - imbalanced), CIs."""
+    imb, bal = runs["imbalanced"], runs["balanced"]
+    summary = {}
+    for metric in SUMMARY_METRICS:
+        if any(run.report[metric] is None for run in (*imb, *bal)):
+            summary[metric] = {"imbalanced": None, "balanced": None, "delta": None}
+            continue
+        summary[metric] = _seed_row([r.report[metric] for r in imb], [r.report[metric] for r in bal])
+    summary["rare_f1"] = _seed_row(
+        [mean_f1(r.report, rare) for r in imb], [mean_f1(r.report, rare) for r in bal]
+    )
+    rare_idx = [list(names).index(name) for name in rare]
+    boot = None
+    if n_bootstrap:
+        boot = paired_bootstrap(
+            y_test,
+            [r.predictions for r in imb],
+            [r.predictions for r in bal],
+            {"f1_macro": range(len(names)), "rare_f1": rare_idx},
+            n_resamples=n_bootstrap,
+            seed=bootstrap_seed,
+        )
+        for metric in ("f1_macro", "rare_f1"):
+            summary[metric]["ci"] = boot["groups"][metric]["ci"]
+    counts = {
+        side: np.mean([multi_hot(ds).sum(axis=0) for ds in per_seed.values()], axis=0)
+        for side, per_seed in train_sets.items()
+    }
     rows = []
     for i, name in enumerate(names):
-        f_imb, f_bal = imb["per_label"][name]["f1"], bal["per_label"][name]["f1"]
+        f_imb = [r.report["per_label"][name]["f1"] for r in imb]
+        f_bal = [r.report["per_label"][name]["f1"] for r in bal]
+        row = _seed_row(f_imb, f_bal)
         rows.append(
             {
                 "label": name,
                 "rare": name in rare,
-                "test_support": imb["per_label"][name]["support"],
-                "train_imbalanced": int(counts["imbalanced"][i]),
-                "train_balanced": int(counts["balanced"][i]),
-                "f1_imbalanced": f_imb,
-                "f1_balanced": f_bal,
-                "delta": f_bal - f_imb,
+                "test_support": imb[0].report["per_label"][name]["support"],
+                "train_imbalanced": round(float(counts["imbalanced"][i])),
+                "train_balanced": round(float(counts["balanced"][i])),
+                "f1_imbalanced": row["imbalanced"],
+                "f1_balanced": row["balanced"],
+                "delta": row["delta"],
+                "delta_std": row["delta_std"],
+                "ci": boot["per_label"]["ci"][i] if boot else None,
             }
         )
-    summary = {
-        m: {
-            "imbalanced": imb[m],
-            "balanced": bal[m],
-            "delta": None if imb[m] is None or bal[m] is None else bal[m] - imb[m],
-        }
-        for m in SUMMARY_METRICS
+    bootstrap = None if boot is None else {k: v for k, v in boot.items() if k not in ("groups", "per_label")}
+    return {"rare_labels": list(rare), "summary": summary, "per_label": rows, "bootstrap": bootstrap}
+
+
+def _seed_row(imbalanced: Sequence[float], balanced: Sequence[float]) -> dict[str, Any]:
+    stats = seed_summary(imbalanced, balanced)
+    return {
+        "imbalanced": stats["first"],
+        "balanced": stats["second"],
+        "delta": stats["delta"],
+        "imbalanced_std": stats["first_std"],
+        "balanced_std": stats["second_std"],
+        "delta_std": stats["delta_std"],
+        "per_seed": {
+            "imbalanced": list(map(float, imbalanced)),
+            "balanced": list(map(float, balanced)),
+            "delta": stats["deltas"],
+        },
     }
-    rare_imb, rare_bal = mean_f1(imb, rare), mean_f1(bal, rare)
-    summary["rare_f1"] = {"imbalanced": rare_imb, "balanced": rare_bal, "delta": rare_bal - rare_imb}
-    return {"rare_labels": list(rare), "summary": summary, "per_label": rows, "reports": dict(reports)}
 
 
 def write_comparison(result: dict[str, Any], out_dir: Path) -> list[Path]:
-    """comparison.json, comparison.md (markdown delta table) and comparison_delta.png."""
+    """comparison.json, comparison.md (markdown delta tables) and comparison_delta.png."""
     paths = [out_dir / "comparison.json", out_dir / "comparison.md", out_dir / "comparison_delta.png"]
     paths[0].write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
     paths[1].write_text(comparison_markdown(result), encoding="utf-8")
@@ -217,12 +384,42 @@ def write_comparison(result: dict[str, Any], out_dir: Path) -> list[Path]:
     return paths
 
 
+def _fmt(value: float | None, spec: str = ".4f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _mean_std(row: dict[str, Any], side: str) -> str:
+    std = row.get(f"{side}_std")
+    return _fmt(row[side]) + ("" if std is None else f" ± {std:.4f}")
+
+
+def _ci(ci: Sequence[float] | None, spec: str = "+.4f") -> str:
+    return "" if not ci else f"[{ci[0]:{spec}}, {ci[1]:{spec}}]"
+
+
 def comparison_markdown(result: dict[str, Any]) -> str:
-    """The summary and per-label delta tables as markdown."""
-    lines = ["| metric | imbalanced | balanced | delta |", "|---|---:|---:|---:|"]
+    """The summary table (mean ± std over seeds, mean paired delta, 95% CI, per-seed deltas) and the
+    per-label table, as Markdown."""
+    seeds = result.get("seeds", [])
+    boot = result.get("bootstrap")
+    lines = [
+        f"Seeds: {', '.join(map(str, seeds))}"
+        + (" · equal optimizer steps" if result.get("equal_steps") else "")
+        + (
+            f" · CI: {boot['confidence']:.0%} {boot['method']}, {boot['n_resamples']} resamples, seed {boot['seed']}"
+            if boot
+            else ""
+        ),
+        "",
+        "| metric | imbalanced | balanced | delta | 95% CI of delta | per-seed deltas |",
+        "|---|---:|---:|---:|---:|---|",
+    ]
     for metric, row in result["summary"].items():
-        cells = ["n/a" if row[k] is None else f"{row[k]:.4f}" for k in ("imbalanced", "balanced", "delta")]
-        lines.append(f"| {metric} | " + " | ".join(cells) + " |")
+        deltas = row.get("per_seed", {}).get("delta", [])
+        lines.append(
+            f"| {metric} | {_mean_std(row, 'imbalanced')} | {_mean_std(row, 'balanced')} | "
+            f"{_fmt(row['delta'], '+.4f')} | {_ci(row.get('ci'))} | {', '.join(f'{d:+.4f}' for d in deltas)} |"
+        )
     lines += [
         "",
         f"Rare labels (the {len(result['rare_labels'])} rarest in the imbalanced training set, marked *): "
@@ -230,15 +427,16 @@ def comparison_markdown(result: dict[str, Any]) -> str:
         "",
         (
             "| label | test support | train rows (imb.) | train rows (bal.) | F1 imbalanced | F1 balanced "
-            "| delta |"
+            "| delta | 95% CI |"
         ),
-        "|---|---:|---:|---:|---:|---:|---:|",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for row in result["per_label"]:
         label = f"{row['label']}*" if row["rare"] else row["label"]
         lines.append(
             f"| {label} | {row['test_support']} | {row['train_imbalanced']} | {row['train_balanced']} | "
-            f"{row['f1_imbalanced']:.3f} | {row['f1_balanced']:.3f} | {row['delta']:+.3f} |"
+            f"{row['f1_imbalanced']:.3f} | {row['f1_balanced']:.3f} | {row['delta']:+.3f} | "
+            f"{_ci(row.get('ci'), '+.3f')} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -251,14 +449,19 @@ def _plot_delta(result: dict[str, Any], path: Path) -> None:
 
     rows = sorted(result["per_label"], key=lambda r: r["train_imbalanced"])
     x = np.arange(len(rows))
+    deltas = np.array([r["delta"] for r in rows])
     fig, ax = plt.subplots(figsize=(max(8, 0.4 * len(rows)), 4.5))
-    colors = ["tab:green" if r["delta"] >= 0 else "tab:red" for r in rows]
-    ax.bar(x, [r["delta"] for r in rows], color=colors)
+    colors = ["tab:green" if d >= 0 else "tab:red" for d in deltas]
+    errors = None
+    if all(r.get("ci") for r in rows):
+        cis = np.array([r["ci"] for r in rows])
+        errors = np.clip(np.stack([deltas - cis[:, 0], cis[:, 1] - deltas]), 0, None)
+    ax.bar(x, deltas, color=colors, yerr=errors, capsize=2, ecolor="gray")
     ax.axhline(0, color="black", lw=0.8)
     ax.set(
         xticks=x,
         ylabel="F1 balanced - F1 imbalanced",
-        title="Per-label F1 change on GoEmotions test (rarest first)",
+        title="Per-label F1 change on GoEmotions test (rarest first; bars: 95% bootstrap CI)",
     )
     ax.set_xticklabels([f"{r['label']}*" if r["rare"] else r["label"] for r in rows], rotation=70, ha="right")
     fig.tight_layout()
@@ -269,6 +472,8 @@ def _plot_delta(result: dict[str, Any], path: Path) -> None:
 __all__ = [
     "LeakError",
     "LeakReport",
+    "Run",
+    "check_separate",
     "check_untouched_test",
     "comment_ids",
     "compare",
