@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import datasets
 import numpy as np
@@ -263,7 +264,7 @@ def test_train_and_compare_commands_write_models_metrics_and_delta_table(
     assert code == 0
     result = json.loads((out / "comparison.json").read_text())
     assert len(result["per_label"]) == 28 and len(result["rare_labels"]) == 8
-    assert result["reports"]["balanced"]["n_rows"] == 5427
+    assert json.loads(Path(result["runs"]["balanced"][0]["test_metrics"]).read_text())["n_rows"] == 5427
     row = result["summary"]["f1_macro"]
     assert row["delta"] == pytest.approx(row["balanced"] - row["imbalanced"])
     assert f"| {result['rare_labels'][0]}* |" in (out / "comparison.md").read_text()

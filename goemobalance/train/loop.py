@@ -274,7 +274,7 @@ def _build(
 
 
 def _build_hybrid(texts: Sequence[str], label_names: list[str], config: TrainConfig):
-    from goemobalance.train.embeddings import embedding_matrix, resolve_vectors
+    from goemobalance.train.embeddings import vocabulary_matrix
     from goemobalance.train.tokenize import Vocabulary, tokenize
 
     emb = config.embeddings
@@ -283,15 +283,15 @@ def _build_hybrid(texts: Sequence[str], label_names: list[str], config: TrainCon
     ]
     vocab = Vocabulary.build(token_lists, min_freq=emb.min_freq, max_size=emb.max_size)
     started = time.perf_counter()
-    vectors = resolve_vectors(
+    matrix, coverage = vocabulary_matrix(
         emb.source,
+        vocab,
         token_lists,
+        seed=config.seed,
         dim=emb.fasttext_dim,
         epochs=emb.fasttext_epochs,
         min_count=emb.fasttext_min_count,
-        seed=config.seed,
     )
-    matrix, coverage = embedding_matrix(vocab, vectors, seed=config.seed)
     hybrid = replace(
         config.hybrid, vocab_size=len(vocab), embedding_dim=matrix.shape[1], num_labels=len(label_names)
     )
@@ -300,7 +300,7 @@ def _build_hybrid(texts: Sequence[str], label_names: list[str], config: TrainCon
     info = {
         "vocab_size": len(vocab),
         "embedding_source": str(emb.source),
-        "embedding_coverage": round(coverage, 4),
+        "embedding_coverage": next(iter(coverage.values())) if len(coverage) == 1 else coverage,
         "embedding_seconds": round(time.perf_counter() - started, 2),
     }
     return HybridEncoder(vocab, hybrid.max_len), model, replace(config, hybrid=hybrid), info

@@ -71,7 +71,11 @@ class ProxyClassifier:
 
 
 def build_proxy(config: TrainConfig) -> tuple[TfidfVectorizer, OneVsRestClassifier]:
-    """The unfitted vectorizer and classifier `config.proxy` describes (liblinear, seeded)."""
+    """The unfitted vectorizer and classifier `config.proxy` describes.
+
+    liblinear's dual solver (seeded): with far more n-gram features than rows it fits several times faster
+    than the primal solver, to the same optimum.
+    """
     options = config.proxy
     vectorizer = TfidfVectorizer(
         ngram_range=(1, options.ngram_max),
@@ -84,6 +88,7 @@ def build_proxy(config: TrainConfig) -> tuple[TfidfVectorizer, OneVsRestClassifi
         C=options.C,
         class_weight=options.class_weight,
         solver="liblinear",
+        dual=True,
         max_iter=options.max_iter,
         random_state=config.seed,
     )
