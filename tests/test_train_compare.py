@@ -215,9 +215,12 @@ def test_paired_bootstrap_matches_a_naive_sklearn_bootstrap():
         def f1(pred, labels):
             return f1_score(y[idx][:, labels], pred[idx][:, labels], average="macro", zero_division=0)
 
+        every = list(range(5))
         return [
-            np.mean([f1(b, list(range(5))) - f1(a, list(range(5))) for a, b in zip(first, second)]),
+            np.mean([f1(b, every) - f1(a, every) for a, b in zip(first, second)]),
             np.mean([f1(b, rare) - f1(a, rare) for a, b in zip(first, second)]),
+            np.mean([f1(a, every) for a in first]),
+            np.mean([f1(b, rare) for b in second]),
         ]
 
     reference = stats.bootstrap(
@@ -232,9 +235,14 @@ def test_paired_bootstrap_matches_a_naive_sklearn_bootstrap():
     low, high = reference.confidence_interval
     assert ours["groups"]["macro"]["ci"] == pytest.approx([low[0], high[0]], abs=1e-12)
     assert ours["groups"]["rare"]["ci"] == pytest.approx([low[1], high[1]], abs=1e-12)
+    assert ours["scores"]["first"]["macro"]["ci"] == pytest.approx([low[2], high[2]], abs=1e-12)
+    assert ours["scores"]["second"]["rare"]["ci"] == pytest.approx([low[3], high[3]], abs=1e-12)
+    point = naive(np.arange(len(y)))
     assert [ours["groups"]["macro"]["delta"], ours["groups"]["rare"]["delta"]] == pytest.approx(
-        naive(np.arange(len(y))), abs=1e-12
+        point[:2], abs=1e-12
     )
+    alone = paired_bootstrap(y, first, None, {"macro": range(5)}, n_resamples=100, seed=7)
+    assert "groups" not in alone and alone["scores"]["first"]["macro"]["value"] == pytest.approx(point[2])
 
 
 def test_compare_summary_is_the_seed_mean_of_per_run_reports(packaged, tmp_path):
@@ -381,3 +389,62 @@ def test_compare_seed_template_loads_one_training_set_per_seed(packaged, tmp_pat
     result = json.loads((tmp_path / "c/comparison.json").read_text())
     assert [run["seed"] for run in result["runs"]["balanced"]] == [1, 2]
     assert len(result["summary"]["f1_macro"]["per_seed"]["delta"]) == 2
+
+
+# ------------------------------------------------------------------ baseline only, resume and reuse
+
+
+def test_baseline_only_reports_scores_with_cis_and_no_deltas(packaged, tmp_path):
+    result = compare(
+        None,
+        packaged["imbalanced"],
+        packaged["test"],
+        packaged["val"],
+        TrainConfig(model="proxy"),
+        tmp_path,
+        n_bootstrap=100,
+    )
+    macro = result["summary"]["f1_macro"]
+    assert "balanced" not in macro and "delta" not in macro
+    low, high = macro["imbalanced_ci"]
+    assert low < macro["imbalanced"] < high
+    assert list(result["runs"]) == ["imbalanced"]
+    table = (tmp_path / "comparison.md").read_text()
+    assert "| metric | imbalanced | per-seed values |" in table and f"[{low:.4f}, {high:.4f}]" in table
+
+
+def test_finished_runs_are_reused_by_key_and_changed_settings_retrain(packaged, tmp_path):
+    def run(out, config, reuse=()):
+        return compare(
+            packaged["balanced"],
+            packaged["imbalanced"],
+            packaged["test"],
+            packaged["val"],
+            config,
+            tmp_path / out,
+            n_bootstrap=0,
+            reuse=reuse,
+        )
+
+    first = run("a", TrainConfig(model="proxy"))
+    again = run("a", TrainConfig(model="proxy"))
+    assert [r["reused"] for r in again["runs"]["balanced"]] == [True]
+    assert again["summary"] == first["summary"]
+    elsewhere = run("b", TrainConfig(model="proxy"), reuse=[tmp_path / "a"])
+    assert (
+        elsewhere["runs"]["imbalanced"][0]["reused"]
+        and (tmp_path / "b/imbalanced/seed_13/run.json").is_file()
+    )
+    changed = run("c", TrainConfig(model="proxy", proxy=ProxyConfig(C=1.0)), reuse=[tmp_path / "a"])
+    assert not changed["runs"]["imbalanced"][0]["reused"]
+    other_data = compare(
+        packaged["balanced"].select(range(100)),
+        packaged["imbalanced"],
+        packaged["test"],
+        packaged["val"],
+        TrainConfig(model="proxy"),
+        tmp_path / "d",
+        n_bootstrap=0,
+        reuse=[tmp_path / "a"],
+    )
+    assert [other_data["runs"][s][0]["reused"] for s in ("imbalanced", "balanced")] == [True, False]

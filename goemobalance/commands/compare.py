@@ -24,10 +24,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--balanced",
-        required=True,
         metavar="DS",
         help="balanced training data (any dataset path; its train split); '{seed}' in the path is replaced "
-        "by each seed, for a set rebuilt per seed",
+        "by each seed, for a set rebuilt per seed. Without it only the imbalanced side (a baseline) is "
+        "trained and reported",
     )
     parser.add_argument(
         "--imbalanced",
@@ -64,6 +64,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--rare-k", type=int, default=8, help="how many of the rarest labels count as rare (default 8)"
     )
     parser.add_argument("--save-models", action="store_true", help="also save every trained model")
+    parser.add_argument(
+        "--reuse",
+        nargs="+",
+        default=(),
+        metavar="DIR",
+        help="earlier compare output folders: runs with the same settings, seed and data are not trained "
+        "again (--out itself is always searched, so a rerun resumes)",
+    )
     add_training_args(parser)
     parser.set_defaults(func=run)
 
@@ -90,7 +98,7 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args)
     seeds = args.seeds or [config.seed]
     compare(
-        training_sets(args.balanced, seeds),
+        training_sets(args.balanced, seeds) if args.balanced else None,
         training_sets(args.imbalanced, seeds),
         load_split(args.test, "test"),
         load_split(validation_source(args), "validation"),
@@ -103,6 +111,7 @@ def run(args: argparse.Namespace) -> int:
         on_leak=args.on_leak,
         rare_k=args.rare_k,
         save_models=args.save_models,
+        reuse=args.reuse,
     )
     print(Path(args.out, "comparison.md").read_text(encoding="utf-8").split("\n\nRare labels")[0])
     print(

@@ -1,4 +1,4 @@
-"""`goemobalance train DATASET --out DIR`: train the hybrid model (or a transformer, or the proxy) and evaluate it."""
+"""`goemobalance train DATASET --out DIR`: train the hybrid model (or a transformer or the proxy), evaluate it."""
 
 from __future__ import annotations
 

@@ -7,9 +7,11 @@ with a warning (``on_leak="drop"``, the default) or stops the run (``on_leak="er
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import re
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -24,6 +26,7 @@ from goemobalance.train.config import TrainConfig
 from goemobalance.train.loop import capped_rows, column_values, fit, steps_per_epoch
 from goemobalance.train.metrics import mean_f1, multilabel_report, rarest_labels
 from goemobalance.train.stats import DEFAULT_RESAMPLES, paired_bootstrap, seed_summary
+from goemobalance.train.thresholds import Thresholds
 from goemobalance.train.tokenize import normalize_text
 
 log = logging.getLogger(__name__)
@@ -142,6 +145,10 @@ def check_separate(val: datasets.Dataset, test: datasets.Dataset) -> None:
         )
 
 
+RUN_FILE = "run.json"
+PROBABILITIES_FILE = "test_probabilities.npy"
+
+
 @dataclass
 class Run:
     """One trained model of a comparison: which training set, which seed, and its test predictions."""
@@ -156,6 +163,24 @@ class Run:
         return {"name": self.name, "seed": self.seed, **self.info}
 
 
+def data_digest(dataset: datasets.Dataset) -> str:
+    """SHA-256 of a dataset's texts and labels, in row order (what a training run depends on)."""
+    payload = json.dumps([column_values(dataset, "text"), column_values(dataset, "labels")])
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def run_key(
+    config: TrainConfig, train_ds: datasets.Dataset, val: datasets.Dataset, test: datasets.Dataset
+) -> str:
+    """What identifies a run's result: its settings (seed included) and the training, validation and
+    test data. Two runs with the same key give the same model and test predictions."""
+    settings = {k: v for k, v in config.to_dict().items() if k != "progress"}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode("utf-8"))
+    for dataset in (train_ds, val, test):
+        digest.update(data_digest(dataset).encode("ascii"))
+    return digest.hexdigest()
+
+
 def _per_seed(data: datasets.Dataset | Mapping[int, datasets.Dataset], seeds: Sequence[int], what: str):
     if isinstance(data, datasets.Dataset):
         return dict.fromkeys(seeds, data)
@@ -166,7 +191,7 @@ def _per_seed(data: datasets.Dataset | Mapping[int, datasets.Dataset], seeds: Se
 
 
 def compare(
-    balanced: datasets.Dataset | Mapping[int, datasets.Dataset],
+    balanced: datasets.Dataset | Mapping[int, datasets.Dataset] | None,
     imbalanced: datasets.Dataset | Mapping[int, datasets.Dataset],
     test: datasets.Dataset,
     val: datasets.Dataset,
@@ -180,6 +205,7 @@ def compare(
     on_leak: str = "drop",
     rare_k: int = 8,
     save_models: bool = False,
+    reuse: Sequence[str | Path] = (),
 ) -> dict[str, Any]:
     """Train on both sets with each seed, evaluate on the untouched test split, report deltas with CIs.
 
@@ -187,7 +213,8 @@ def compare(
     ----------
     balanced, imbalanced
         Training data: one Dataset, or one per seed (``{seed: Dataset}``, e.g. a balanced set rebuilt with
-        each seed).
+        each seed). `balanced` may be None: then only the imbalanced (baseline) side is trained and
+        reported (mean, std and CIs, no deltas).
     test
         The untouched GoEmotions test split (refused if any row is not human-labelled GoEmotions). Used
         only to score the finished models.
@@ -197,7 +224,8 @@ def compare(
         Training settings for both sides (``config.seed`` is replaced by each seed).
     out_dir
         Output folder: ``comparison.json``, ``comparison.md``, ``comparison_delta.png`` and per run
-        ``<side>/seed_<seed>/test_metrics.json`` (+ ``model/`` with `save_models`).
+        ``<side>/seed_<seed>/`` with ``run.json``, ``test_probabilities.npy``, ``test_metrics.json``
+        (+ ``model/`` with `save_models`).
     seeds
         Training seeds (default: ``[config.seed]``).
     equal_steps
@@ -212,6 +240,10 @@ def compare(
         How many of the rarest labels (in the imbalanced training data) count as rare.
     save_models
         Also save every trained model.
+    reuse
+        Earlier output folders of `compare`: a run whose key (`run_key`: settings, seed, training,
+        validation and test data) matches one there is not trained again; `out_dir` itself is always
+        searched, so an interrupted comparison resumes with the runs it finished.
 
     Returns
     -------
@@ -222,10 +254,9 @@ def compare(
     check_untouched_test(test)
     check_separate(val, test)
     seeds = [int(s) for s in (seeds if seeds else [config.seed])]
-    sides = {
-        "imbalanced": _per_seed(imbalanced, seeds, "imbalanced"),
-        "balanced": _per_seed(balanced, seeds, "balanced"),
-    }
+    sides = {"imbalanced": _per_seed(imbalanced, seeds, "imbalanced")}
+    if balanced is not None:
+        sides["balanced"] = _per_seed(balanced, seeds, "balanced")
     names = list(label_space_of(sides["imbalanced"][seeds[0]]).names)
     for what, ds in [("test", test), ("validation", val), *((k, v[seeds[0]]) for k, v in sides.items())]:
         if list(label_space_of(ds).names) != names:
@@ -233,7 +264,7 @@ def compare(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     clean, leaks = _remove_leaks_per_seed(sides, [test, val], on_leak)
-    y_test, test_texts = multi_hot(test), column_values(test, "text")
+    scorer = _TestScorer(test, out_dir, [out_dir, *map(Path, reuse)], save_models)
     runs: dict[str, list[Run]] = {side: [] for side in sides}
     for seed in seeds:
         seed_config = config.replace(seed=seed)
@@ -243,13 +274,9 @@ def compare(
                 max_steps=config.epochs * steps_per_epoch(max(sizes), config.batch_size)
             )
         for side in sides:
-            runs[side].append(
-                _train_and_score(
-                    side, clean[side][seed], val, seed_config, test, y_test, test_texts, out_dir, save_models
-                )
-            )
+            runs[side].append(scorer.run(side, clean[side][seed], val, seed_config))
     rare = rarest_labels(multi_hot(sides["imbalanced"][seeds[0]]), names, rare_k)
-    result = comparison_table(runs, names, rare, clean, y_test, n_bootstrap, bootstrap_seed)
+    result = comparison_table(runs, names, rare, clean, scorer.y_test, n_bootstrap, bootstrap_seed)
     result.update(
         config=config.to_dict(),
         seeds=seeds,
@@ -278,24 +305,59 @@ def _remove_leaks_per_seed(sides, eval_sets, on_leak):
     return clean, leaks
 
 
-def _train_and_score(side, train_ds, val, config, test, y_test, test_texts, out_dir, save_models) -> Run:
-    """Fit on `train_ds` (validation: `val`), then, and only then, predict the test rows."""
-    model = fit(train_ds, val, config)
-    probabilities = model.predict_proba(test_texts)
-    report = multilabel_report(y_test, probabilities, model.label_names, model.thresholds)
-    folder = out_dir / side / f"seed_{config.seed}"
-    folder.mkdir(parents=True, exist_ok=True)
-    (folder / "test_metrics.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
-    if save_models:
-        model.save(folder / "model")
-    info = {
-        **model.info,
-        "history": model.history,
-        "thresholds": model.thresholds.to_dict()["per_label"],
-        "train_rows_after_leak_check": len(train_ds),
-        "test_metrics": str(folder / "test_metrics.json"),
-    }
-    return Run(side, config.seed, report, model.thresholds.apply(probabilities), info)
+class _TestScorer:
+    """Trains (or reuses) one run and scores it on the test rows, writing its files under `out_dir`."""
+
+    def __init__(self, test: datasets.Dataset, out_dir: Path, search: Sequence[Path], save_models: bool):
+        self.test, self.out_dir, self.search, self.save_models = test, out_dir, search, save_models
+        self.y_test, self.texts = multi_hot(test), column_values(test, "text")
+
+    def run(self, side: str, train_ds: datasets.Dataset, val: datasets.Dataset, config: TrainConfig) -> Run:
+        """Fit on `train_ds` (validation: `val`), then, and only then, predict the test rows."""
+        key = run_key(config, train_ds, val, self.test)
+        folder = self.out_dir / side / f"seed_{config.seed}"
+        found = self._find(key)
+        if found is not None:
+            log.info("%s, seed %s: reusing the finished run in %s", side, config.seed, found)
+            meta = json.loads((found / RUN_FILE).read_text(encoding="utf-8"))
+            probabilities = np.load(found / PROBABILITIES_FILE)
+            info, label_names = meta["info"], meta["label_names"]
+            if found.resolve() != folder.resolve():
+                folder.mkdir(parents=True, exist_ok=True)
+                for name in (RUN_FILE, PROBABILITIES_FILE):
+                    shutil.copy2(found / name, folder / name)
+        else:
+            model = fit(train_ds, val, config)
+            probabilities = model.predict_proba(self.texts)
+            label_names = model.label_names
+            info = {
+                **model.info,
+                "history": model.history,
+                "thresholds": model.thresholds.to_dict()["per_label"],
+                "train_rows_after_leak_check": len(train_ds),
+            }
+            folder.mkdir(parents=True, exist_ok=True)
+            if self.save_models:
+                model.save(folder / "model")
+            np.save(folder / PROBABILITIES_FILE, probabilities)
+            meta = {"key": key, "side": side, "seed": config.seed, "label_names": label_names, "info": info}
+            (folder / RUN_FILE).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+        thresholds = Thresholds(np.asarray(info["thresholds"], dtype=np.float64), "per_label")
+        report = multilabel_report(self.y_test, probabilities, label_names, thresholds)
+        (folder / "test_metrics.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+        info = {**info, "test_metrics": str(folder / "test_metrics.json"), "reused": found is not None}
+        return Run(side, config.seed, report, thresholds.apply(probabilities), info)
+
+    def _find(self, key: str) -> Path | None:
+        for folder in self.search:
+            for path in sorted(Path(folder).glob(f"*/seed_*/{RUN_FILE}")):
+                try:
+                    meta = json.loads(path.read_text(encoding="utf-8"))
+                except (OSError, json.JSONDecodeError):
+                    continue
+                if meta.get("key") == key and (path.parent / PROBABILITIES_FILE).is_file():
+                    return path.parent
+        return None
 
 
 def comparison_table(
@@ -307,72 +369,67 @@ def comparison_table(
     n_bootstrap: int = DEFAULT_RESAMPLES,
     bootstrap_seed: int = 0,
 ) -> dict[str, Any]:
-    """Summary and per-label tables: seed means, stds, paired per-seed deltas (balanced - imbalanced), CIs."""
-    imb, bal = runs["imbalanced"], runs["balanced"]
+    """Summary and per-label tables: seed means, stds, paired per-seed deltas (balanced - imbalanced), CIs.
+
+    With only an ``imbalanced`` side, the tables hold its scores (mean, std, CI) and no deltas.
+    """
+    sides = [side for side in ("imbalanced", "balanced") if side in runs]
     summary = {}
     for metric in SUMMARY_METRICS:
-        if any(run.report[metric] is None for run in (*imb, *bal)):
-            summary[metric] = {"imbalanced": None, "balanced": None, "delta": None}
-            continue
-        summary[metric] = _seed_row([r.report[metric] for r in imb], [r.report[metric] for r in bal])
-    summary["rare_f1"] = _seed_row(
-        [mean_f1(r.report, rare) for r in imb], [mean_f1(r.report, rare) for r in bal]
-    )
-    rare_idx = [list(names).index(name) for name in rare]
+        values = {side: [r.report[metric] for r in runs[side]] for side in sides}
+        summary[metric] = _seed_row(values) if all(None not in v for v in values.values()) else None
+    summary["rare_f1"] = _seed_row({side: [mean_f1(r.report, rare) for r in runs[side]] for side in sides})
     boot = None
     if n_bootstrap:
         boot = paired_bootstrap(
             y_test,
-            [r.predictions for r in imb],
-            [r.predictions for r in bal],
-            {"f1_macro": range(len(names)), "rare_f1": rare_idx},
+            [r.predictions for r in runs["imbalanced"]],
+            [r.predictions for r in runs["balanced"]] if "balanced" in runs else None,
+            {"f1_macro": range(len(names)), "rare_f1": [list(names).index(name) for name in rare]},
             n_resamples=n_bootstrap,
             seed=bootstrap_seed,
         )
         for metric in ("f1_macro", "rare_f1"):
-            summary[metric]["ci"] = boot["groups"][metric]["ci"]
+            for side, key in zip(sides, ("first", "second")):
+                summary[metric][f"{side}_ci"] = boot["scores"][key][metric]["ci"]
+            if "groups" in boot:
+                summary[metric]["ci"] = boot["groups"][metric]["ci"]
     counts = {
         side: np.mean([multi_hot(ds).sum(axis=0) for ds in per_seed.values()], axis=0)
         for side, per_seed in train_sets.items()
     }
     rows = []
     for i, name in enumerate(names):
-        f_imb = [r.report["per_label"][name]["f1"] for r in imb]
-        f_bal = [r.report["per_label"][name]["f1"] for r in bal]
-        row = _seed_row(f_imb, f_bal)
+        row = _seed_row({side: [r.report["per_label"][name]["f1"] for r in runs[side]] for side in sides})
         rows.append(
             {
                 "label": name,
                 "rare": name in rare,
-                "test_support": imb[0].report["per_label"][name]["support"],
-                "train_imbalanced": round(float(counts["imbalanced"][i])),
-                "train_balanced": round(float(counts["balanced"][i])),
-                "f1_imbalanced": row["imbalanced"],
-                "f1_balanced": row["balanced"],
-                "delta": row["delta"],
-                "delta_std": row["delta_std"],
-                "ci": boot["per_label"]["ci"][i] if boot else None,
+                "test_support": runs["imbalanced"][0].report["per_label"][name]["support"],
+                **{f"train_{side}": round(float(counts[side][i])) for side in sides},
+                **{f"f1_{side}": row[side] for side in sides},
+                "delta": row.get("delta"),
+                "delta_std": row.get("delta_std"),
+                "ci": boot["per_label"]["ci"][i] if boot and "per_label" in boot else None,
             }
         )
-    bootstrap = None if boot is None else {k: v for k, v in boot.items() if k not in ("groups", "per_label")}
+    bootstrap = None
+    if boot is not None:
+        bootstrap = {k: v for k, v in boot.items() if k not in ("groups", "per_label", "scores")}
     return {"rare_labels": list(rare), "summary": summary, "per_label": rows, "bootstrap": bootstrap}
 
 
-def _seed_row(imbalanced: Sequence[float], balanced: Sequence[float]) -> dict[str, Any]:
-    stats = seed_summary(imbalanced, balanced)
-    return {
-        "imbalanced": stats["first"],
-        "balanced": stats["second"],
-        "delta": stats["delta"],
-        "imbalanced_std": stats["first_std"],
-        "balanced_std": stats["second_std"],
-        "delta_std": stats["delta_std"],
-        "per_seed": {
-            "imbalanced": list(map(float, imbalanced)),
-            "balanced": list(map(float, balanced)),
-            "delta": stats["deltas"],
-        },
-    }
+def _seed_row(values: Mapping[str, Sequence[float]]) -> dict[str, Any]:
+    """Mean and std over seeds per side; with both sides, the paired deltas (balanced - imbalanced)."""
+    row: dict[str, Any] = {"per_seed": {side: [float(v) for v in vals] for side, vals in values.items()}}
+    for side, vals in values.items():
+        row[side] = float(np.mean(vals))
+        row[f"{side}_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else None
+    if "balanced" in values:
+        stats = seed_summary(values["imbalanced"], values["balanced"])
+        row.update(delta=stats["delta"], delta_std=stats["delta_std"])
+        row["per_seed"]["delta"] = stats["deltas"]
+    return row
 
 
 def write_comparison(result: dict[str, Any], out_dir: Path) -> list[Path]:
@@ -388,81 +445,104 @@ def _fmt(value: float | None, spec: str = ".4f") -> str:
     return "n/a" if value is None else format(value, spec)
 
 
-def _mean_std(row: dict[str, Any], side: str) -> str:
-    std = row.get(f"{side}_std")
-    return _fmt(row[side]) + ("" if std is None else f" ± {std:.4f}")
-
-
 def _ci(ci: Sequence[float] | None, spec: str = "+.4f") -> str:
     return "" if not ci else f"[{ci[0]:{spec}}, {ci[1]:{spec}}]"
 
 
+def _score_cell(row: dict[str, Any], side: str) -> str:
+    """``mean ± std [CI]`` of one side (std with several seeds, CI where the bootstrap gave one)."""
+    std, ci = row.get(f"{side}_std"), row.get(f"{side}_ci")
+    return " ".join(
+        [_fmt(row[side]), *([f"± {std:.4f}"] if std is not None else []), *([_ci(ci, ".4f")] if ci else [])]
+    )
+
+
 def comparison_markdown(result: dict[str, Any]) -> str:
-    """The summary table (mean ± std over seeds, mean paired delta, 95% CI, per-seed deltas) and the
-    per-label table, as Markdown."""
+    """The summary table (mean ± std over seeds [95% CI], mean paired delta, its CI, per-seed deltas) and
+    the per-label table, as Markdown; one side only (a baseline) gives its scores without deltas."""
     seeds = result.get("seeds", [])
     boot = result.get("bootstrap")
+    sides = [side for side in ("imbalanced", "balanced") if f"train_{side}" in result["per_label"][0]]
+    paired = len(sides) == 2
+    header = f"Seeds: {', '.join(map(str, seeds))}"
+    if result.get("equal_steps"):
+        header += " · equal optimizer steps"
+    if boot:
+        header += (
+            f" · CIs: {boot['confidence']:.0%} {boot['method']}, {boot['n_resamples']} resamples, "
+            f"seed {boot['seed']}"
+        )
+    columns = [*sides, *(["delta", "95% CI of delta", "per-seed deltas"] if paired else ["per-seed values"])]
     lines = [
-        f"Seeds: {', '.join(map(str, seeds))}"
-        + (" · equal optimizer steps" if result.get("equal_steps") else "")
-        + (
-            f" · CI: {boot['confidence']:.0%} {boot['method']}, {boot['n_resamples']} resamples, seed {boot['seed']}"
-            if boot
-            else ""
-        ),
+        header,
         "",
-        "| metric | imbalanced | balanced | delta | 95% CI of delta | per-seed deltas |",
-        "|---|---:|---:|---:|---:|---|",
+        "| metric | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * (len(columns) - 1) + "---|",
     ]
     for metric, row in result["summary"].items():
-        deltas = row.get("per_seed", {}).get("delta", [])
-        lines.append(
-            f"| {metric} | {_mean_std(row, 'imbalanced')} | {_mean_std(row, 'balanced')} | "
-            f"{_fmt(row['delta'], '+.4f')} | {_ci(row.get('ci'))} | {', '.join(f'{d:+.4f}' for d in deltas)} |"
-        )
+        if row is None:
+            lines.append(f"| {metric} | " + " | ".join("n/a" for _ in columns) + " |")
+            continue
+        cells = [_score_cell(row, side) for side in sides]
+        if paired:
+            deltas = ", ".join(f"{d:+.4f}" for d in row["per_seed"]["delta"])
+            cells += [_fmt(row["delta"], "+.4f"), _ci(row.get("ci")), deltas]
+        else:
+            cells.append(", ".join(f"{v:.4f}" for v in row["per_seed"][sides[0]]))
+        lines.append(f"| {metric} | " + " | ".join(cells) + " |")
     lines += [
         "",
         f"Rare labels (the {len(result['rare_labels'])} rarest in the imbalanced training set, marked *): "
         + ", ".join(result["rare_labels"]),
         "",
-        (
-            "| label | test support | train rows (imb.) | train rows (bal.) | F1 imbalanced | F1 balanced "
-            "| delta | 95% CI |"
-        ),
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
     ]
+    short = {"imbalanced": "imb.", "balanced": "bal."}
+    label_columns = [
+        "test support",
+        *(f"train rows ({short[s]})" for s in sides),
+        *(f"F1 {s}" for s in sides),
+    ]
+    if paired:
+        label_columns += ["delta", "95% CI"]
+    lines += ["| label | " + " | ".join(label_columns) + " |", "|---|" + "---:|" * len(label_columns)]
     for row in result["per_label"]:
+        cells = [
+            str(row["test_support"]),
+            *(str(row[f"train_{s}"]) for s in sides),
+            *(f"{row[f'f1_{s}']:.3f}" for s in sides),
+        ]
+        if paired:
+            cells += [f"{row['delta']:+.3f}", _ci(row.get("ci"), "+.3f")]
         label = f"{row['label']}*" if row["rare"] else row["label"]
-        lines.append(
-            f"| {label} | {row['test_support']} | {row['train_imbalanced']} | {row['train_balanced']} | "
-            f"{row['f1_imbalanced']:.3f} | {row['f1_balanced']:.3f} | {row['delta']:+.3f} | "
-            f"{_ci(row.get('ci'), '+.3f')} |"
-        )
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def _plot_delta(result: dict[str, Any], path: Path) -> None:
+    """Per-label deltas with CI bars (two sides), or per-label F1 of the one side."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = sorted(result["per_label"], key=lambda r: r["train_imbalanced"])
+    paired = rows[0].get("delta") is not None
     x = np.arange(len(rows))
-    deltas = np.array([r["delta"] for r in rows])
+    values = np.array([r["delta"] if paired else r["f1_imbalanced"] for r in rows])
     fig, ax = plt.subplots(figsize=(max(8, 0.4 * len(rows)), 4.5))
-    colors = ["tab:green" if d >= 0 else "tab:red" for d in deltas]
+    colors = ["tab:green" if v >= 0 else "tab:red" for v in values] if paired else "tab:blue"
     errors = None
-    if all(r.get("ci") for r in rows):
+    if paired and all(r.get("ci") for r in rows):
         cis = np.array([r["ci"] for r in rows])
-        errors = np.clip(np.stack([deltas - cis[:, 0], cis[:, 1] - deltas]), 0, None)
-    ax.bar(x, deltas, color=colors, yerr=errors, capsize=2, ecolor="gray")
+        errors = np.clip(np.stack([values - cis[:, 0], cis[:, 1] - values]), 0, None)
+    ax.bar(x, values, color=colors, yerr=errors, capsize=2, ecolor="gray")
     ax.axhline(0, color="black", lw=0.8)
-    ax.set(
-        xticks=x,
-        ylabel="F1 balanced - F1 imbalanced",
-        title="Per-label F1 change on GoEmotions test (rarest first; bars: 95% bootstrap CI)",
+    title = (
+        "Per-label F1 change on GoEmotions test (rarest first; bars: 95% bootstrap CI)"
+        if paired
+        else "Per-label F1 on GoEmotions test (rarest first; mean over seeds)"
     )
+    ax.set(xticks=x, ylabel="F1 balanced - F1 imbalanced" if paired else "F1", title=title)
     ax.set_xticklabels([f"{r['label']}*" if r["rare"] else r["label"] for r in rows], rotation=70, ha="right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -479,8 +559,10 @@ __all__ = [
     "compare",
     "comparison_markdown",
     "comparison_table",
+    "data_digest",
     "find_leaks",
     "leak_key",
     "remove_leaks",
+    "run_key",
     "write_comparison",
 ]

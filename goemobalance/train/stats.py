@@ -111,7 +111,7 @@ def resampled_label_f1(y_true: np.ndarray, y_pred: np.ndarray, indices: np.ndarr
 def paired_bootstrap(
     y_true: np.ndarray,
     first: Sequence[np.ndarray],
-    second: Sequence[np.ndarray],
+    second: Sequence[np.ndarray] | None,
     groups: Mapping[str, Sequence[int]],
     *,
     n_resamples: int = DEFAULT_RESAMPLES,
@@ -119,14 +119,15 @@ def paired_bootstrap(
     confidence: float = 0.95,
     batch: int = DEFAULT_BATCH,
 ) -> dict[str, Any]:
-    """Percentile bootstrap CIs of the seed-mean F1 delta (second - first), resampling the test rows.
+    """Percentile bootstrap CIs of seed-mean F1 scores and of their paired delta, resampling the test rows.
 
     Parameters
     ----------
     y_true
         (n_rows, n_labels) 0/1 test labels.
     first, second
-        One (n_rows, n_labels) 0/1 prediction matrix per seed for each side, seeds in the same order.
+        One (n_rows, n_labels) 0/1 prediction matrix per seed for each side, seeds in the same order;
+        `second` may be None (one side: scores only, no deltas).
     groups
         Label groups to average, e.g. ``{"f1_macro": range(28), "rare_f1": rare_indices}``.
     n_resamples, seed, confidence, batch
@@ -136,29 +137,34 @@ def paired_bootstrap(
     Returns
     -------
     dict
-        ``groups``: {name: {"delta", "ci": [low, high]}}; ``per_label``: {"delta": [...], "ci":
-        [[low, high], ...]}; and the settings (``n_resamples``, ``seed``, ``confidence``, ``method``).
+        ``scores``: {"first"/"second": {group: {"value", "ci": [low, high]}}}; with two sides also
+        ``groups``: {group: {"delta", "ci"}} and ``per_label``: {"delta": [...], "ci": [[low, high], ...]}
+        (second - first); and the settings (``n_resamples``, ``seed``, ``confidence``, ``method``).
     """
     y_true = np.asarray(y_true)
-    if len(first) != len(second) or not len(first):
-        raise InputError(
-            f"need the same number (>= 1) of seeds on both sides, got {len(first)}, {len(second)}"
-        )
-    for pred in (*first, *second):
+    sides = [list(first)] if second is None else [list(first), list(second)]
+    if any(len(side) != len(first) for side in sides) or not len(first):
+        raise InputError(f"need the same number (>= 1) of seeds on each side, got {[len(s) for s in sides]}")
+    for pred in (p for side in sides for p in side):
         if np.shape(pred) != y_true.shape:
             raise InputError(f"predictions of shape {np.shape(pred)} do not match the labels {y_true.shape}")
     names = list(groups)
     members = [np.asarray(list(groups[name]), dtype=int) for name in names]
-
-    columns = _outcome_columns(y_true, [*first, *second])
+    columns = _outcome_columns(y_true, [p for side in sides for p in side])
     n_seeds = len(first)
+
+    def grouped(per_label: np.ndarray) -> np.ndarray:
+        return np.stack([per_label[:, m].mean(axis=1) for m in members])
 
     def statistic(indices: np.ndarray, axis: int = -1) -> np.ndarray:
         single = np.ndim(indices) == 1
-        f1 = _resampled_f1(columns, np.atleast_2d(indices), 2 * n_seeds)
-        per_label = (f1[:, n_seeds:] - f1[:, :n_seeds]).mean(axis=1)
-        grouped = np.stack([per_label[:, m].mean(axis=1) for m in members])
-        out = np.concatenate([grouped, per_label.T])
+        f1 = _resampled_f1(columns, np.atleast_2d(indices), len(sides) * n_seeds)
+        means = [f1[:, i * n_seeds : (i + 1) * n_seeds].mean(axis=1) for i in range(len(sides))]
+        parts = [grouped(m) for m in means]
+        if len(sides) == 2:
+            delta = means[1] - means[0]
+            parts = [grouped(delta), delta.T, *parts]
+        out = np.concatenate(parts)
         return out[:, 0] if single else out
 
     everything = np.arange(len(y_true))
@@ -174,21 +180,27 @@ def paired_bootstrap(
         rng=np.random.default_rng(seed),
     )
     low, high = result.confidence_interval
-    k = len(names)
-    return {
-        "groups": {
-            name: {"delta": float(point[i]), "ci": [float(low[i]), float(high[i])]}
-            for i, name in enumerate(names)
-        },
-        "per_label": {
-            "delta": [float(v) for v in point[k:]],
-            "ci": [[float(lo), float(hi)] for lo, hi in zip(low[k:], high[k:])],
-        },
-        "n_resamples": n_resamples,
-        "seed": seed,
-        "confidence": confidence,
-        "method": "percentile bootstrap over test rows (scipy.stats.bootstrap), seeds fixed",
+    rows = [(float(p), [float(lo), float(hi)]) for p, lo, hi in zip(point, low, high)]
+    k, n_labels = len(names), y_true.shape[1]
+    out: dict[str, Any] = {}
+    if len(sides) == 2:
+        out["groups"] = {name: {"delta": rows[i][0], "ci": rows[i][1]} for i, name in enumerate(names)}
+        out["per_label"] = {
+            "delta": [value for value, _ in rows[k : k + n_labels]],
+            "ci": [ci for _, ci in rows[k : k + n_labels]],
+        }
+        rows = rows[k + n_labels :]
+    out["scores"] = {
+        side: {name: {"value": rows[j * k + i][0], "ci": rows[j * k + i][1]} for i, name in enumerate(names)}
+        for j, side in enumerate(("first", "second")[: len(sides)])
     }
+    out.update(
+        n_resamples=n_resamples,
+        seed=seed,
+        confidence=confidence,
+        method="percentile bootstrap over test rows (scipy.stats.bootstrap), seeds fixed",
+    )
+    return out
 
 
 __all__ = ["DEFAULT_RESAMPLES", "paired_bootstrap", "resampled_label_f1", "seed_summary"]
