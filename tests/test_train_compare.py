@@ -448,3 +448,25 @@ def test_finished_runs_are_reused_by_key_and_changed_settings_retrain(packaged, 
         reuse=[tmp_path / "a"],
     )
     assert [other_data["runs"][s][0]["reused"] for s in ("imbalanced", "balanced")] == [True, False]
+
+
+def test_balanced_config_changes_only_the_balanced_side(packaged, tmp_path):
+    same_data = packaged["imbalanced"]
+    config = TrainConfig(model="proxy")
+    plain = compare(
+        same_data, same_data, packaged["test"], packaged["val"], config, tmp_path / "p", n_bootstrap=0
+    )
+    assert plain["summary"]["f1_macro"]["delta"] == 0.0
+    weighted = compare(
+        same_data,
+        same_data,
+        packaged["test"],
+        packaged["val"],
+        config,
+        tmp_path / "w",
+        n_bootstrap=0,
+        balanced_config=config.replace(sample_weighting="inverse"),
+    )
+    assert weighted["balanced_config"]["sample_weighting"] == "inverse"
+    assert weighted["summary"]["f1_macro"]["imbalanced"] == plain["summary"]["f1_macro"]["imbalanced"]
+    assert weighted["summary"]["f1_macro"]["delta"] != 0.0

@@ -63,6 +63,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--rare-k", type=int, default=8, help="how many of the rarest labels count as rare (default 8)"
     )
+    parser.add_argument(
+        "--balanced-config",
+        metavar="YAML",
+        help="other training settings for the balanced side (e.g. sample_weighting); flags apply to both",
+    )
     parser.add_argument("--save-models", action="store_true", help="also save every trained model")
     parser.add_argument(
         "--reuse",
@@ -96,6 +101,7 @@ def run(args: argparse.Namespace) -> int:
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = load_config(args)
+    balanced_config = load_config(args, args.balanced_config) if args.balanced_config else None
     seeds = args.seeds or [config.seed]
     compare(
         training_sets(args.balanced, seeds) if args.balanced else None,
@@ -112,6 +118,7 @@ def run(args: argparse.Namespace) -> int:
         rare_k=args.rare_k,
         save_models=args.save_models,
         reuse=args.reuse,
+        balanced_config=balanced_config,
     )
     print(Path(args.out, "comparison.md").read_text(encoding="utf-8").split("\n\nRare labels")[0])
     print(

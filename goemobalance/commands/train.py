@@ -96,13 +96,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.set_defaults(func=run)
 
 
-def load_config(args: argparse.Namespace):
-    """The YAML config (or defaults) with command-line overrides applied."""
+def load_config(args: argparse.Namespace, path: str | None = None):
+    """The YAML config `path` (default ``--config``; or defaults) with command-line overrides applied."""
     from dataclasses import replace
 
     from goemobalance.train.config import TrainConfig
 
-    config = TrainConfig.from_yaml(args.config) if args.config else TrainConfig()
+    path = path or args.config
+    config = TrainConfig.from_yaml(path) if path else TrainConfig()
     changes = {
         k: v
         for k, v in (

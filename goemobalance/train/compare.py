@@ -206,6 +206,7 @@ def compare(
     rare_k: int = 8,
     save_models: bool = False,
     reuse: Sequence[str | Path] = (),
+    balanced_config: TrainConfig | None = None,
 ) -> dict[str, Any]:
     """Train on both sets with each seed, evaluate on the untouched test split, report deltas with CIs.
 
@@ -222,6 +223,9 @@ def compare(
         Validation data (GoEmotions dev): early stopping and thresholds. Must share no row id with `test`.
     config
         Training settings for both sides (``config.seed`` is replaced by each seed).
+    balanced_config
+        Other settings for the balanced side (e.g. row weights: "adding + weights"); default `config`.
+        With `equal_steps`, both sides get the step count `config` (epochs, batch size) gives.
     out_dir
         Output folder: ``comparison.json``, ``comparison.md``, ``comparison_delta.png`` and per run
         ``<side>/seed_<seed>/`` with ``run.json``, ``test_probabilities.npy``, ``test_metrics.json``
@@ -265,20 +269,20 @@ def compare(
     out_dir.mkdir(parents=True, exist_ok=True)
     clean, leaks = _remove_leaks_per_seed(sides, [test, val], on_leak)
     scorer = _TestScorer(test, out_dir, [out_dir, *map(Path, reuse)], save_models)
+    configs = {"imbalanced": config, "balanced": balanced_config or config}
     runs: dict[str, list[Run]] = {side: [] for side in sides}
     for seed in seeds:
-        seed_config = config.replace(seed=seed)
+        changes: dict[str, Any] = {"seed": seed}
         if equal_steps and config.model != "proxy":
-            sizes = [len(capped_rows(clean[side][seed], seed_config)) for side in sides]
-            seed_config = seed_config.replace(
-                max_steps=config.epochs * steps_per_epoch(max(sizes), config.batch_size)
-            )
+            sizes = [len(capped_rows(clean[side][seed], configs[side].replace(seed=seed))) for side in sides]
+            changes["max_steps"] = config.epochs * steps_per_epoch(max(sizes), config.batch_size)
         for side in sides:
-            runs[side].append(scorer.run(side, clean[side][seed], val, seed_config))
+            runs[side].append(scorer.run(side, clean[side][seed], val, configs[side].replace(**changes)))
     rare = rarest_labels(multi_hot(sides["imbalanced"][seeds[0]]), names, rare_k)
     result = comparison_table(runs, names, rare, clean, scorer.y_test, n_bootstrap, bootstrap_seed)
     result.update(
         config=config.to_dict(),
+        balanced_config=None if balanced_config is None else balanced_config.to_dict(),
         seeds=seeds,
         equal_steps=equal_steps,
         leaks=leaks,
