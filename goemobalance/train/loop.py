@@ -1,10 +1,11 @@
-"""`fit`: train the hybrid model or the transformer baseline on schema Datasets -> `TrainedModel`.
+"""`fit`: train the hybrid model, the transformer baseline or the proxy on schema Datasets -> `TrainedModel`.
 
-One loop for both model kinds: BCE-with-logits (optional ``pos_weight``) or focal loss, AdamW with a
-linear warmup/decay schedule, mixed precision (`torch.autocast`, bf16 or fp16 with a `GradScaler` on CUDA),
-gradient clipping, early stopping on validation macro-F1, per-epoch checkpoints that hold every state
-needed to resume bit-for-bit (model, optimizer, scheduler, scaler, RNGs, early-stopping state), and
-validation-tuned thresholds.
+One loop for both network kinds: BCE-with-logits or focal loss with optional positive-class, label and row
+weights (`goemobalance.train.losses`), AdamW with a linear warmup/decay schedule over ``epochs`` or
+``max_steps``, mixed precision (`torch.autocast`, bf16 or fp16 with a `GradScaler` on CUDA), gradient
+clipping, early stopping on validation macro-F1, per-epoch checkpoints that hold every state needed to
+resume bit-for-bit (model, optimizer, scheduler, scaler, RNGs, early-stopping state), and
+validation-tuned thresholds. The proxy model (`goemobalance.train.proxy`) shares `fit` and `TrainedModel`.
 """
 
 from __future__ import annotations
@@ -141,6 +142,11 @@ def fit(
     stop_after_epoch: int | None = None,
 ) -> TrainedModel:
     """Train `config.model` on `train_ds`, early-stop and tune thresholds on `val_ds`.
+
+    ``model: proxy`` fits the TF-IDF + logistic-regression proxy instead (`goemobalance.train.proxy`);
+    ``max_steps`` ends training after that many optimizer steps; ``sample_weighting`` weights each row's
+    loss (`goemobalance.balance.weights`). `val_ds` is the only data that early stopping and thresholds
+    see; test data never enters `fit`.
 
     With `checkpoint_dir`, a checkpoint is written after every epoch; `resume=True` continues from it and
     gives the same weights as an uninterrupted run with the same seed. `stop_after_epoch` ends the run
