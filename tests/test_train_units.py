@@ -254,4 +254,4 @@ def test_config_from_yaml_nested_sections_and_errors(tmp_path):
         TrainConfig.from_yaml(bad)
     with pytest.raises(ValueError, match="amp"):
         TrainConfig(amp="fp8")
-    assert TrainConfig().learning_rate == 1e-3 and TrainConfig(model="transformer").learning_rate == 5e-5
+    assert TrainConfig().learning_rate == 2e-3 and TrainConfig(model="transformer").learning_rate == 5e-5
