@@ -295,6 +295,17 @@ def test_equal_steps_gives_both_sets_the_same_optimizer_steps(packaged, tmp_path
     expected = 2 * -(-imbalanced["train_rows_after_leak_check"] // 32)
     assert imbalanced["steps"] == balanced["steps"] == expected
     assert len(imbalanced["history"]) == 2 and len(balanced["history"]) > 2
+    plain = compare(
+        packaged["balanced"],
+        packaged["imbalanced"],
+        packaged["test"],
+        packaged["val"],
+        config,
+        tmp_path / "plain",
+        n_bootstrap=0,
+        reuse=[tmp_path],
+    )
+    assert plain["runs"]["imbalanced"][0]["reused"] and not plain["runs"]["balanced"][0]["reused"]
 
 
 # ------------------------------------------------------------------ the proxy model

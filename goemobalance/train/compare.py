@@ -23,7 +23,7 @@ import numpy as np
 from goemobalance.errors import InputError, LeakError
 from goemobalance.schema import label_space_of, multi_hot
 from goemobalance.train.config import TrainConfig
-from goemobalance.train.loop import capped_rows, column_values, fit, steps_per_epoch
+from goemobalance.train.loop import capped_rows, column_values, fit, planned_steps, steps_per_epoch
 from goemobalance.train.metrics import mean_f1, multilabel_report, rarest_labels
 from goemobalance.train.stats import DEFAULT_RESAMPLES, paired_bootstrap, seed_summary
 from goemobalance.train.thresholds import Thresholds
@@ -272,12 +272,11 @@ def compare(
     configs = {"imbalanced": config, "balanced": balanced_config or config}
     runs: dict[str, list[Run]] = {side: [] for side in sides}
     for seed in seeds:
-        changes: dict[str, Any] = {"seed": seed}
+        seeded = {side: configs[side].replace(seed=seed) for side in sides}
         if equal_steps and config.model != "proxy":
-            sizes = [len(capped_rows(clean[side][seed], configs[side].replace(seed=seed))) for side in sides]
-            changes["max_steps"] = config.epochs * steps_per_epoch(max(sizes), config.batch_size)
+            seeded = _equal_steps(seeded, {side: clean[side][seed] for side in sides}, config)
         for side in sides:
-            runs[side].append(scorer.run(side, clean[side][seed], val, configs[side].replace(**changes)))
+            runs[side].append(scorer.run(side, clean[side][seed], val, seeded[side]))
     rare = rarest_labels(multi_hot(sides["imbalanced"][seeds[0]]), names, rare_k)
     result = comparison_table(runs, names, rare, clean, scorer.y_test, n_bootstrap, bootstrap_seed)
     result.update(
@@ -290,6 +289,23 @@ def compare(
     )
     write_comparison(result, out_dir)
     return result
+
+
+def _equal_steps(
+    configs: Mapping[str, TrainConfig], train_sets: Mapping[str, datasets.Dataset], reference: TrainConfig
+) -> dict[str, TrainConfig]:
+    """Each side's config with ``max_steps`` set to `reference`'s epochs over the larger training set.
+
+    A side that already takes that many steps keeps ``max_steps`` unset, so its run is the same run (same
+    `run_key`) as without equal steps and can be reused from a baseline comparison.
+    """
+    sizes = [len(capped_rows(train_sets[side], configs[side])) for side in configs]
+    target = reference.epochs * steps_per_epoch(max(sizes), reference.batch_size)
+    out = {}
+    for side, side_config in configs.items():
+        natural = planned_steps(side_config, len(capped_rows(train_sets[side], side_config)))
+        out[side] = side_config if natural == target else side_config.replace(max_steps=target)
+    return out
 
 
 def _remove_leaks_per_seed(sides, eval_sets, on_leak):
