@@ -137,8 +137,9 @@ def _with_copies(train: datasets.Dataset, source: datasets.Dataset, rows: list[i
     return datasets.concatenate_datasets([train, copies.cast(train.features)])
 
 
-def test_leak_check_removes_rows_found_only_in_the_validation_data(packaged, tmp_path):
-    leaky = _with_copies(packaged["imbalanced"], packaged["val"], [0, 5, 9])
+def test_leak_check_removes_rows_found_in_the_validation_or_the_test_data(packaged, tmp_path):
+    leaky = _with_copies(packaged["imbalanced"], packaged["val"], [0, 5])
+    leaky = _with_copies(leaky, packaged["test"], [9])
     result = compare(
         packaged["balanced"],
         leaky,
