@@ -510,7 +510,7 @@ def test_train_stage_compares_on_the_untouched_test_split(tiny_goemotions, tweet
     result = run_recipe(write_recipe(tmp_path / "r.yaml", data), tmp_path / "out")
     assert result.manifest["stages"]["train"]["status"] == "ran"
     comparison = json.loads((tmp_path / "out" / "compare" / "comparison.json").read_text())
-    assert set(comparison["summary"]["f1_macro"]) == {"imbalanced", "balanced", "delta"}
+    assert {"imbalanced", "balanced", "delta"} <= set(comparison["summary"]["f1_macro"])
     delta = comparison["summary"]["f1_macro"]
     assert delta["delta"] == pytest.approx(delta["balanced"] - delta["imbalanced"])
     assert comparison["leaks"]["imbalanced"]["id_overlap"] == 0, (
