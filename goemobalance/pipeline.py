@@ -39,7 +39,7 @@ from goemobalance.recipe import (
     package_versions,
     stable_hash,
 )
-from goemobalance.schema import COLUMNS, multi_hot
+from goemobalance.schema import COLUMNS, multi_hot, split_labeled
 
 log = logging.getLogger(__name__)
 
@@ -103,14 +103,6 @@ def input_fingerprints(recipe: Recipe) -> list[dict[str, Any]]:
             entry["sha256"] = file_sha256(path)
         prints.append(entry)
     return prints
-
-
-def split_labeled(dataset: datasets.Dataset) -> tuple[datasets.Dataset, datasets.Dataset]:
-    """Rows that already have labels, and rows waiting for the pseudo-labeler."""
-    has_labels = [len(labels) > 0 for labels in dataset["labels"]]
-    labeled = [i for i, flag in enumerate(has_labels) if flag]
-    unlabeled = [i for i, flag in enumerate(has_labels) if not flag]
-    return dataset.select(labeled), dataset.select(unlabeled)
 
 
 def concatenate(parts: list[datasets.Dataset]) -> datasets.Dataset:

@@ -273,6 +273,8 @@ class StageCache:
         output = compute()
         _save_stage(output, folder)
         (folder / "key").write_text(key)
+        if isinstance(output, (datasets.Dataset, datasets.DatasetDict)):
+            output = _load_stage(folder / "data")  # memory-mapped: later stages do not hold it in RAM
         return output, False
 
 

@@ -14,7 +14,7 @@ from goemobalance.audit.duplicates import find_duplicates, short_texts
 from goemobalance.audit.issues import DEFAULT_MAX_FLAG_FRACTION, LabelIssues, find_label_issues
 from goemobalance.audit.probs import cross_val_probs
 from goemobalance.audit.report import AuditReport
-from goemobalance.schema import label_space_of, multi_hot
+from goemobalance.schema import column_list, label_space_of, multi_hot
 
 BREAKDOWN_COLUMNS: tuple[str, ...] = ("source", "label_origin", "split")
 
@@ -42,8 +42,8 @@ def audit(
     splits = _as_splits(data, eval_dataset)
     combined, split_names = _concatenate(splits)
     names = list(label_space_of(combined).names)
-    texts = list(combined["text"])
-    labels = [list(row) for row in combined["labels"]]
+    texts = column_list(combined, "text")
+    labels = column_list(combined, "labels")
     labeled = np.flatnonzero([len(row) > 0 for row in labels])
     if len(labeled) < folds:
         raise ValueError(f"only {len(labeled)} labeled rows; the label audit needs at least folds={folds}")
@@ -118,9 +118,9 @@ def _concatenate(splits: dict[str, datasets.Dataset]) -> tuple[datasets.Dataset,
 
 
 def _row_frame(dataset: datasets.Dataset, split_names: list[str]) -> pd.DataFrame:
-    frame = pd.DataFrame({"id": dataset["id"], "split": split_names})
+    frame = pd.DataFrame({"id": column_list(dataset, "id"), "split": split_names})
     for name in ("source", "label_origin"):
-        frame[name] = dataset[name] if name in dataset.column_names else "unknown"
+        frame[name] = column_list(dataset, name) if name in dataset.column_names else "unknown"
     return frame
 
 

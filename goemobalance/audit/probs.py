@@ -30,7 +30,7 @@ from sklearn.multiclass import OneVsRestClassifier
 from tqdm.auto import tqdm
 
 from goemobalance.balance.split import MultilabelStratifiedKFold
-from goemobalance.schema import multi_hot
+from goemobalance.schema import column_list, multi_hot
 
 MODELS: tuple[str, ...] = ("tfidf", "tfidf-char", "minilm", "tfidf+minilm")
 CALIBRATIONS: tuple[str | None, ...] = (None, "sigmoid", "isotonic")
@@ -57,7 +57,7 @@ def cross_val_probs(
         return _checked_probs(model, y.shape)
     if calibration not in CALIBRATIONS:
         raise ValueError(f"calibration must be one of {CALIBRATIONS}, got {calibration!r}")
-    texts = list(dataset["text"])
+    texts = column_list(dataset, "text")
     if model == "tfidf+minilm":
         parts = [
             cross_val_probs(

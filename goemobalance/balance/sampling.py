@@ -403,7 +403,8 @@ def balance_dataset(
     balancer = MultilabelBalancer(
         sampling_strategy, source_priority, source_caps, seed, label_names=label_space_of(dataset).names
     )
-    balancer.fit(dataset, dataset[source_column])
+    sources = dataset.select_columns([source_column]).with_format("arrow")[:].column(source_column)
+    balancer.fit(dataset, sources.to_numpy(zero_copy_only=False))
     return dataset.select(balancer.sample_indices_)
 
 

@@ -19,6 +19,7 @@ from huggingface_hub import DatasetCard, DatasetCardData
 
 from goemobalance.publish.hashing import ordered_splits
 from goemobalance.publish.measures import LabelData, imbalance_measures, label_counts, label_space_of_any
+from goemobalance.schema import column_list
 
 SECRET_KEY = re.compile(r"(token|secret|password|passwd|api[_-]?key|authorization|credential)", re.IGNORECASE)
 SECRET_VALUE = re.compile(r"\b(hf_[A-Za-z0-9]{20,}|sk-[A-Za-z0-9_\-]{20,})\b")
@@ -215,12 +216,11 @@ def card_body(
 
 def source_mix(dataset_dict: datasets.DatasetDict) -> dict[str, dict[str, int]]:
     """Rows per split by ``source/label_origin``."""
-    return {
-        name: dict(
-            sorted(Counter(f"{s}/{o}" for s, o in zip(split["source"], split["label_origin"])).items())
-        )
-        for name, split in dataset_dict.items()
-    }
+    mix = {}
+    for name, split in dataset_dict.items():
+        pairs = zip(column_list(split, "source"), column_list(split, "label_origin"))
+        mix[name] = dict(sorted(Counter(f"{s}/{o}" for s, o in pairs).items()))
+    return mix
 
 
 def size_category(n_rows: int) -> str:

@@ -9,7 +9,7 @@ import datasets
 from goemobalance.balance.split import train_val_test_split
 from goemobalance.errors import InputError
 from goemobalance.publish.hashing import SPLIT_ORDER
-from goemobalance.schema import features, label_space_of, validate
+from goemobalance.schema import column_list, features, label_space_of, validate
 
 SplitFunction = Callable[..., datasets.DatasetDict]
 SPLIT_ALIASES: dict[str, str] = {"dev": "validation", "valid": "validation", "val": "validation"}
@@ -94,7 +94,7 @@ def _common_features(dataset_dict: datasets.DatasetDict) -> datasets.Features:
 def _check_no_shared_ids(dataset_dict: datasets.DatasetDict) -> None:
     owner: dict[str, str] = {}
     for name, split in dataset_dict.items():
-        for row, row_id in enumerate(split["id"]):
+        for row, row_id in enumerate(column_list(split, "id")):
             if row_id in owner:
                 raise PublishError(
                     f"id {row_id!r} is in split {owner[row_id]!r} and in split {name!r} (row {row}): "

@@ -1,0 +1,188 @@
+"""Pseudo-labelling on Ray Data: the labeler as a callable class in an actor pool, one actor per CPU or GPU.
+
+The same code runs on a laptop (``ray.init(num_cpus=2)``) and on a cluster (``ray.init(address="auto")``)::
+
+    import ray
+    from goemobalance.label.ray import label_with_ray, to_dataset
+
+    ray.init(address="auto")
+    labelled = label_with_ray("s3://bucket/unlabeled/", labeler)    # or a datasets.Dataset
+    labelled.write_parquet("s3://bucket/labelled/")                # read back by a `dataset` source
+    # or, when it fits in memory: to_dataset(labelled, labeler.space)
+
+Every actor holds one copy of the labeler (sent once through the object store) and labels Arrow batches
+with its ``predict_proba`` and the same `prediction_columns` as `ProbaLabeler.label`, so the labels,
+scores and meta are identical to the single-process path. Row order is preserved. See docs/scale.md.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import datasets
+import pyarrow as pa
+
+from goemobalance.label.base import ProbaLabeler, prediction_columns
+from goemobalance.label.selection import SelectionRule
+from goemobalance.labels import LabelSpace
+from goemobalance.schema import COLUMNS, features
+
+if TYPE_CHECKING:
+    import ray.data
+
+RAY_BATCH_SIZE = 4096
+BLOCK_BATCHES = 4
+
+
+def label_with_ray(
+    data: Any,
+    labeler: ProbaLabeler,
+    *,
+    rule: SelectionRule | None = None,
+    batch_size: int = RAY_BATCH_SIZE,
+    concurrency: int | None = None,
+    num_gpus: float | None = None,
+) -> ray.data.Dataset:
+    """Pseudo-label `data` with `labeler` on Ray Data (`map_batches` over an actor pool).
+
+    Parameters
+    ----------
+    data : ray.data.Dataset, datasets.Dataset, str or list of str
+        Rows in the record schema (at least ``text``; ``meta`` is kept and stamped): a Ray dataset, a
+        `datasets.Dataset`, or parquet path(s) / folder(s) that every node can read.
+    labeler : ProbaLabeler
+        A fitted labeler; it is pickled once into the object store and loaded by each actor.
+    rule : SelectionRule, optional
+        How probabilities become labels (default: the labeler's rule).
+    batch_size : int
+        Rows per batch given to an actor.
+    concurrency : int, optional
+        Actors in the pool; default one per GPU when `num_gpus` is set, else one per CPU of the cluster.
+    num_gpus : float, optional
+        GPUs per actor (e.g. 1 for a transformer labeler on a GPU cluster); default none.
+
+    Returns
+    -------
+    ray.data.Dataset
+        The rows with ``labels``, ``scores``, ``label_origin="pseudo"`` and provenance in ``meta``, in input
+        order (lazy: nothing runs until it is consumed, e.g. by ``write_parquet`` or `to_dataset`).
+    """
+    import ray
+
+    if not ray.is_initialized():
+        ray.init()
+    rows = _as_ray_dataset(data, block_rows=batch_size * BLOCK_BATCHES)
+    size = concurrency or _pool_size(num_gpus)
+    labelled = rows.map_batches(
+        RayLabeler,
+        fn_constructor_args=(ray.put(labeler), rule or labeler.rule),
+        batch_size=batch_size,
+        batch_format="pyarrow",
+        concurrency=size,
+        num_cpus=0 if num_gpus else 1,
+        num_gpus=num_gpus or None,
+    )
+    labelled.context.execution_options.preserve_order = True
+    return labelled
+
+
+class RayLabeler:
+    """The callable class each Ray actor runs: labels one Arrow batch, as `ProbaLabeler.label` does."""
+
+    def __init__(self, labeler: Any, rule: SelectionRule):
+        import ray
+
+        self.labeler: ProbaLabeler = ray.get(labeler) if isinstance(labeler, ray.ObjectRef) else labeler
+        self.rule = rule
+        self.provenance = self.labeler.provenance()
+
+    def __call__(self, batch: pa.Table) -> pa.Table:
+        return label_table(batch, self.labeler, self.rule, self.provenance)
+
+
+def label_table(
+    batch: pa.Table, labeler: ProbaLabeler, rule: SelectionRule, provenance: dict[str, Any] | None = None
+) -> pa.Table:
+    """One Arrow batch in the record schema with the labeler's labels, scores and provenance.
+
+    Parameters
+    ----------
+    batch : pyarrow.Table
+        Rows with a ``text`` column (and usually the other schema columns).
+    labeler : ProbaLabeler
+        Gives ``predict_proba`` and the label space.
+    rule : SelectionRule
+        How probabilities become labels.
+    provenance : dict, optional
+        The labeler's provenance (computed once per actor by `RayLabeler`).
+
+    Returns
+    -------
+    pyarrow.Table
+        `batch` with ``labels``, ``scores``, ``label_origin`` and ``meta`` replaced or added.
+    """
+    texts = batch.column("text").to_pylist()
+    metas = batch.column("meta").to_pylist() if "meta" in batch.column_names else ["{}"] * len(texts)
+    probs = labeler.predict_proba(texts)
+    columns = prediction_columns(probs, labeler.space, rule, provenance or labeler.provenance(), metas)
+    types = {"labels": pa.list_(pa.int64()), "scores": pa.list_(pa.float32()), "label_origin": pa.string(),
+             "meta": pa.string()}  # fmt: skip
+    for name, values in columns.items():
+        array = pa.array(values, types[name])
+        if name in batch.column_names:
+            batch = batch.set_column(batch.schema.get_field_index(name), name, array)
+        else:
+            batch = batch.append_column(name, array)
+    return batch
+
+
+def to_dataset(labelled: ray.data.Dataset, space: LabelSpace) -> datasets.Dataset:
+    """Collect a labelled Ray dataset into a `datasets.Dataset` with the record features of `space`.
+
+    For outputs that fit in the driver's memory (tests, a few million rows); larger ones are written with
+    ``labelled.write_parquet(folder)`` and read back by a recipe source (docs/scale.md).
+    """
+    import ray
+
+    tables = [ray.get(ref) for ref in labelled.to_arrow_refs()]
+    table = pa.concat_tables([t for t in tables if t.num_rows] or tables[:1])
+    dataset = datasets.Dataset(table)
+    target = features(space)
+    updated = dataset.features.copy()
+    for name in COLUMNS:
+        if name in updated:
+            updated[name] = target[name]
+    return dataset.cast(updated)
+
+
+def _as_ray_dataset(data: Any, block_rows: int) -> ray.data.Dataset:
+    """`data` as a Ray dataset; a `datasets.Dataset` is cut into blocks of `block_rows` for the actors."""
+    import ray.data
+
+    if isinstance(data, ray.data.Dataset):
+        return data
+    if isinstance(data, datasets.Dataset):
+        table = data.with_format("arrow")[:]
+        return ray.data.from_arrow(
+            [table.slice(start, block_rows) for start in range(0, len(table), block_rows)]
+        )
+    if isinstance(data, (str, Path, list, tuple)):
+        paths = [os.fspath(p) for p in data] if isinstance(data, (list, tuple)) else os.fspath(data)
+        return ray.data.read_parquet(paths)
+    raise TypeError(f"expected a ray.data.Dataset, a datasets.Dataset or parquet path(s), got {type(data)}")
+
+
+def _pool_size(num_gpus: float | None) -> int:
+    """Actors for the pool: one per GPU (or per `num_gpus` share) when GPUs are asked for, else one per CPU."""
+    import ray
+
+    resources = ray.cluster_resources()
+    if num_gpus:
+        return max(1, math.floor(resources.get("GPU", 0) / num_gpus))
+    return max(1, int(resources.get("CPU", 1)))
+
+
+__all__ = ["RAY_BATCH_SIZE", "RayLabeler", "label_table", "label_with_ray", "to_dataset"]
