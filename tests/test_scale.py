@@ -162,19 +162,22 @@ def test_synthetic_sentiment140_has_fresh_ids_and_the_sample_lines(sentiment140_
 @pytest.mark.slow
 def test_ray_data_labels_like_the_single_process_path(labeler, tweets, tmp_path):
     ray = pytest.importorskip("ray", reason="ray[data] is not installed (pip install 'goemobalance[ray]')")
-    from goemobalance.label.ray import label_with_ray, to_dataset
+    from goemobalance.label.ray import accepted_rows, label_with_ray, to_dataset
     from goemobalance.sources import load_dataset_any
 
     rows = tweets.select(range(300))
-    expected = labeler.label(rows)
+    rule = SelectionRule(threshold=0.3, min_confidence=0.35, max_labels=2)
+    expected = labeler.label(rows, rule)
+    expected_accepted, _ = accept(expected, rule)
     ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
     try:
-        labelled = label_with_ray(rows, labeler, batch_size=32).materialize()
+        labelled = label_with_ray(rows, labeler, rule=rule, batch_size=32).materialize()
         got = to_dataset(labelled, labeler.space)
         assert got.features == expected.features
         assert got.to_list() == expected.to_list()
-        labelled.write_parquet(str(tmp_path / "labelled"))
+        accepted_rows(labelled).write_parquet(str(tmp_path / "labelled"))
     finally:
         ray.shutdown()
     read_back = load_dataset_any(tmp_path / "labelled")
-    assert read_back.to_list() == expected.to_list()
+    assert 0 < len(read_back) < len(rows)
+    assert read_back.to_list() == expected_accepted.remove_columns("reject_reason").to_list()

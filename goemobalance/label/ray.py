@@ -3,11 +3,11 @@
 The same code runs on a laptop (``ray.init(num_cpus=2)``) and on a cluster (``ray.init(address="auto")``)::
 
     import ray
-    from goemobalance.label.ray import label_with_ray, to_dataset
+    from goemobalance.label.ray import accepted_rows, label_with_ray, to_dataset
 
     ray.init(address="auto")
     labelled = label_with_ray("s3://bucket/unlabeled/", labeler)    # or a datasets.Dataset
-    labelled.write_parquet("s3://bucket/labelled/")                # read back by a `dataset` source
+    accepted_rows(labelled).write_parquet("s3://bucket/labelled/")  # read back by a `dataset` source
     # or, when it fits in memory: to_dataset(labelled, labeler.space)
 
 Every actor holds one copy of the labeler (sent once through the object store) and labels Arrow batches
@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import datasets
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from goemobalance.label.base import ProbaLabeler, prediction_columns
 from goemobalance.label.selection import SelectionRule
@@ -139,6 +140,20 @@ def label_table(
     return batch
 
 
+def accepted_rows(labelled: ray.data.Dataset) -> ray.data.Dataset:
+    """The rows that kept labels, as `accept` would accept them (a row the rule leaves without labels,
+    for its top probability under ``min_confidence`` or no label over its threshold, is dropped).
+
+    Write these for a recipe to read back: a row without labels would be taken as still unlabeled and
+    pseudo-labelled again by the build.
+    """
+    return labelled.map_batches(_with_labels, batch_format="pyarrow")
+
+
+def _with_labels(batch: pa.Table) -> pa.Table:
+    return batch.filter(pc.greater(pc.list_value_length(batch.column("labels")), 0))
+
+
 def to_dataset(labelled: ray.data.Dataset, space: LabelSpace) -> datasets.Dataset:
     """Collect a labelled Ray dataset into a `datasets.Dataset` with the record features of `space`.
 
@@ -185,4 +200,4 @@ def _pool_size(num_gpus: float | None) -> int:
     return max(1, int(resources.get("CPU", 1)))
 
 
-__all__ = ["RAY_BATCH_SIZE", "RayLabeler", "label_table", "label_with_ray", "to_dataset"]
+__all__ = ["RAY_BATCH_SIZE", "RayLabeler", "accepted_rows", "label_table", "label_with_ray", "to_dataset"]
