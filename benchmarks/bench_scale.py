@@ -103,6 +103,29 @@ def tree_rss_kb(pid: int) -> int:
     return total
 
 
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its live descendants (the Ray processes)."""
+    import psutil
+
+    total = 0.0
+    root = psutil.Process(pid)
+    for process in [root, *root.children(recursive=True)]:
+        try:
+            times = process.cpu_times()
+            total += times.user + times.system
+        except psutil.NoSuchProcess:
+            pass
+    return total
+
+
+def _cpu_seconds() -> float:
+    """User + system CPU time of this process and its finished children: on a busy machine, the step's
+    time on a quiet one (for a single-threaded step)."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def _gb(kb: float) -> float:
     return round(kb / 1024**2, 3)
 
@@ -214,6 +237,39 @@ def _same_as_single(step: Step, ray_folder: Path) -> bool:
     return True
 
 
+def prepare_tile(step: Step):
+    """The input of ``accept`` at N when ``load``/``label`` were skipped: the largest smaller N's labelled
+    rows repeated to N rows with fresh ids (the sample's texts repeat anyway)."""
+    import datasets
+
+    smaller = sorted(
+        int(folder.name[1:])
+        for folder in step.work.glob("n*")
+        if (folder / "labelled" / "state.json").is_file()
+    )
+    smaller = [n for n in smaller if n < step.n_rows]
+    if not smaller:
+        raise SystemExit(f"no labelled output of a smaller N under {step.work} to tile from")
+    source = _load_from_disk(Step(step.work, smaller[-1]).data("labelled"))
+
+    def fresh_ids(batch: dict, indices: list[int]) -> dict:
+        return {"id": [f"sentiment140:{5_000_000_000 + i}" for i in indices]}
+
+    def run():
+        repeats = -(-step.n_rows // len(source))
+        tiled = datasets.concatenate_datasets([source] * repeats).select(range(step.n_rows))
+        tiled = tiled.map(
+            fresh_ids, batched=True, batch_size=100_000, with_indices=True, input_columns=["id"]
+        )
+        return tiled, {"rows": step.n_rows, "tiled_from": len(source)}
+
+    def save(tiled):
+        tiled.save_to_disk(str(step.data("labelled")))
+        source.cleanup_cache_files()
+
+    return run, save
+
+
 def prepare_accept(step: Step):
     from goemobalance.label import OfflineLabeler, accept
 
@@ -224,7 +280,11 @@ def prepare_accept(step: Step):
         accepted, rejected = accept(labelled, rule)
         return accepted, {"rows": len(labelled), "accepted": len(accepted), "rejected": len(rejected)}
 
-    return run, lambda accepted: accepted.save_to_disk(str(step.data("accepted")))
+    def save(accepted):
+        accepted.save_to_disk(str(step.data("accepted")))
+        labelled.cleanup_cache_files()
+
+    return run, save
 
 
 def prepare_balance(step: Step):
@@ -246,6 +306,7 @@ def prepare_balance(step: Step):
         pool, balanced = outputs
         pool.save_to_disk(str(step.data("pool")))
         balanced.save_to_disk(str(step.data("balanced")))
+        accepted.cleanup_cache_files()
 
     return run, save
 
@@ -283,6 +344,7 @@ PREPARE = {
     "load": prepare_load,
     "label": prepare_label,
     "label_ray": prepare_label_ray,
+    "tile": prepare_tile,
     "accept": prepare_accept,
     "balance": prepare_balance,
     "split": prepare_split,
@@ -297,15 +359,16 @@ def child(step_name: str, n_rows: int, work: Path) -> dict:
     pid = os.getpid()
     ray_tree = step_name == "label_ray"
     read = (lambda: tree_rss_kb(pid)) if ray_tree else (lambda: _status_kb(pid, "RssAnon"))
+    cpu = (lambda: tree_cpu_seconds(pid)) if ray_tree else _cpu_seconds
     run, save = PREPARE[step_name](step)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     base_anon = read()
     load_before = os.getloadavg()
     sampler = PeakSampler(read)
     with sampler:
-        start = time.perf_counter()
+        start, cpu_start = time.perf_counter(), cpu()
         output, info = run()
-        seconds = time.perf_counter() - start
+        seconds, cpu_seconds = time.perf_counter() - start, cpu() - cpu_start
         save_start = time.perf_counter()
         if save is not None:
             save(output)
@@ -314,6 +377,7 @@ def child(step_name: str, n_rows: int, work: Path) -> dict:
         "step": step_name,
         "n": n_rows,
         "seconds": round(seconds, 2),
+        "cpu_seconds": round(cpu_seconds, 2),
         "save_seconds": round(save_seconds, 2),
         **info,
         "peak_rss_gb": _gb(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss),
@@ -372,6 +436,7 @@ def run_recipe(n_rows: int, work: Path, log) -> dict:
         "command": " ".join(command),
         "exit": os.waitstatus_to_exitcode(status),
         "seconds": round(seconds, 1),
+        "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
         "peak_rss_gb": _gb(usage.ru_maxrss),
         "peak_anon_gb": _gb(sampler.peak_kb),
         "stages": {name: {"seconds": s["seconds"], "rows": s["rows"]} for name, s in stages.items()},
@@ -392,6 +457,28 @@ def estimated_peak_gb(results: list[dict], step_name: str, n_rows: int) -> float
     return m2 + slope * (n_rows - n2)
 
 
+def estimated_hours(results: list[dict], step_name: str, n_rows: int) -> float | None:
+    """CPU hours of the step at `n_rows` from the CPU seconds per row of its largest measured run."""
+    runs = sorted(
+        (r["n"], r["cpu_seconds"]) for r in results if r.get("step") == step_name and r.get("cpu_seconds")
+    )
+    if not runs or not runs[-1][0]:
+        return None
+    n, cpu = runs[-1]
+    return cpu / n * n_rows / 3600
+
+
+def skip_reason(history: list[dict], step_name: str, n_rows: int, args: argparse.Namespace) -> str | None:
+    """Why the step cannot run at `n_rows` on this machine (from the growth measured at smaller N), or None."""
+    gb = estimated_peak_gb(history, step_name, n_rows)
+    if gb is not None and gb > args.max_rss_gb:
+        return f"estimated peak RSS {gb:.1f} GB > --max-rss-gb {args.max_rss_gb}"
+    hours = estimated_hours(history, step_name, n_rows)
+    if hours is not None and hours > args.max_step_hours:
+        return f"estimated {hours:.1f} CPU hours > --max-step-hours {args.max_step_hours}"
+    return None
+
+
 def per_million(results: list[dict]) -> list[dict]:
     """Seconds and peak GB per million input rows for each step, with the growth between sizes."""
     rows = []
@@ -403,6 +490,7 @@ def per_million(results: list[dict]) -> list[dict]:
             rows.append({
                 "step": step_name, "from_n": before["n"], "to_n": after["n"],
                 "seconds_per_million": round(after["seconds"] / after["n"] * 1e6, 2),
+                "cpu_seconds_per_million": round(after.get("cpu_seconds", float("nan")) / after["n"] * 1e6, 2),
                 "time_growth_exponent": _exponent(before["n"], after["n"], before["seconds"], after["seconds"]),
                 "anon_gb_growth_per_million": round(
                     (after.get("peak_anon_gb", 0) - before.get("peak_anon_gb", 0)) / (after["n"] - before["n"]) * 1e6, 3
@@ -424,21 +512,40 @@ def markdown(result: dict) -> str:
     lines = [
         f"machine: {result['machine']}; load average at start {result['loadavg_start']}, end {result['loadavg_end']}",
         "",
-        "| step | rows | seconds | s / M rows | peak RSS GB | peak anon GB (after imports) | load |",
-        "|---|---:|---:|---:|---:|---:|---|",
+        "| step | rows | seconds | CPU seconds | CPU s / M rows | peak RSS GB | peak anon GB (after imports) | load |",
+        "|---|---:|---:|---:|---:|---:|---:|---|",
     ]  # fmt: skip
     for r in result["steps"]:
         if "skipped" in r or "failed" in r:
-            lines.append(f"| {r['step']} | {r['n']:,} | {r.get('skipped') or r.get('failed')} | | | | |")
+            lines.append(f"| {r['step']} | {r['n']:,} | {r.get('skipped') or r.get('failed')} | | | | | |")
             continue
         anon = r.get("peak_anon_gb", r.get("peak_tree_rss_gb"))
         base = r.get("anon_after_imports_gb", r.get("tree_rss_after_imports_gb"))
-        per_million = f"{r['seconds'] / r['n'] * 1e6:.1f}" if r["n"] else ""
+        cpu = r.get("cpu_seconds", float("nan"))
+        per_million = f"{cpu / r['n'] * 1e6:.1f}" if r["n"] else ""
+        after_imports = f" ({base:.2f})" if base is not None else ""
         lines.append(
-            f"| {r['step']} | {r['n']:,} | {r['seconds']:.1f} | {per_million} | "
-            f"{r['peak_rss_gb']:.2f} | {anon:.2f} ({base:.2f}) | {r['loadavg_before'][0]:.1f} |"
+            f"| {r['step']} | {r['n']:,} | {r['seconds']:.1f} | {cpu:.1f} | {per_million} | "
+            f"{r['peak_rss_gb']:.2f} | {anon:.2f}{after_imports} | {r['loadavg_before'][0]:.1f} |"
         )
     return "\n".join(lines)
+
+
+def report(result: dict, outcome: dict) -> dict:
+    """Record one step's outcome and print it as a JSON line."""
+    result["steps"].append(outcome)
+    print(json.dumps(outcome), flush=True)
+    return outcome
+
+
+def missing_input(result: dict, skipped: set[str], step_name: str, n_rows: int, work: Path, log, tile: bool):
+    """Why a step lacks its input when earlier steps did not run (None once ``tile`` has made it)."""
+    if tile and step_name == "accept" and skipped <= {"load", "label"}:
+        reason = report(result, run_child("tile", n_rows, work, log)).get("failed")
+        if reason is None:
+            skipped.clear()
+        return reason
+    return f"no input ({', '.join(sorted(skipped))} did not run)"
 
 
 def main() -> None:
@@ -449,6 +556,11 @@ def main() -> None:
     parser.add_argument("--recipe-rows", default="", help="N values at which to time the quickstart recipe")
     parser.add_argument("--work", default="/tmp/goemobalance-scale")
     parser.add_argument("--max-rss-gb", type=float, default=20.0, help="skip steps estimated above this")
+    parser.add_argument("--max-step-hours", type=float, default=2.0, help="skip steps estimated above this")
+    parser.add_argument("--previous", nargs="*", default=[], help="earlier result JSONs, for the estimates")
+    parser.add_argument(
+        "--tile", action="store_true", help="when load/label are skipped, tile a smaller N's labelled rows"
+    )
     parser.add_argument("--json-out", default=None)
     parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--n", type=int, default=0, help=argparse.SUPPRESS)
@@ -471,38 +583,33 @@ def main() -> None:
         "loadavg_start": [round(x, 2) for x in os.getloadavg()],
         "steps": [],
     }
+    previous = [step for path in args.previous for step in json.loads(Path(path).read_text())["steps"]]
     log_path = work / "bench_scale.log"
     with open(log_path, "a") as log:
         if not (work / "labeler" / "labeler.json").is_file():
-            result["steps"].append(run_child("fit", 0, work, log))
-            print(json.dumps(result["steps"][-1]), flush=True)
+            report(result, run_child("fit", 0, work, log))
         for n_rows in sorted(set(sizes) | ray_sizes | set(recipe_sizes)):
             csv = Step(work, n_rows).csv
             if not csv.is_file():
                 write_sentiment140(csv, n_rows, seed=SEED)
             if n_rows not in sizes:
                 continue
+            skipped: set[str] = set()
             for step_name in steps:
-                estimate = estimated_peak_gb(result["steps"], step_name, n_rows)
-                if estimate is not None and estimate > args.max_rss_gb:
-                    result["steps"].append({
-                        "step": step_name, "n": n_rows,
-                        "skipped": f"estimated peak RSS {estimate:.1f} GB > --max-rss-gb {args.max_rss_gb}",
-                    })  # fmt: skip
-                    break
-                outcome = run_child(step_name, n_rows, work, log)
-                result["steps"].append(outcome)
-                print(json.dumps(outcome), flush=True)
+                reason = skip_reason(previous + result["steps"], step_name, n_rows, args)
+                if reason is None and skipped:
+                    reason = missing_input(result, skipped, step_name, n_rows, work, log, args.tile)
+                if reason is not None:
+                    skipped.add(step_name)
+                    report(result, {"step": step_name, "n": n_rows, "skipped": reason})
+                    continue
+                outcome = report(result, run_child(step_name, n_rows, work, log))
                 if "failed" in outcome:
-                    break
-                if step_name == "label" and n_rows in ray_sizes:
-                    outcome = run_child("label_ray", n_rows, work, log)
-                    result["steps"].append(outcome)
-                    print(json.dumps(outcome), flush=True)
+                    skipped.add(step_name)
+                elif step_name == "label" and n_rows in ray_sizes:
+                    report(result, run_child("label_ray", n_rows, work, log))
         for n_rows in recipe_sizes:
-            outcome = run_recipe(n_rows, work, log)
-            result["steps"].append(outcome)
-            print(json.dumps(outcome), flush=True)
+            report(result, run_recipe(n_rows, work, log))
     result["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     result["growth"] = per_million(result["steps"])
     if args.json_out:

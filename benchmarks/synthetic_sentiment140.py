@@ -16,7 +16,9 @@ from pathlib import Path
 
 import numpy as np
 
-SAMPLE = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sentiment140" / "training_sample.csv"
+SAMPLE = (
+    Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sentiment140" / "training_sample.csv"
+)
 FIRST_ID = 3_000_000_000
 _ID_FIELD = re.compile(rb'^("[^"]*",)"[^"]*"(,.*)$', re.DOTALL)
 

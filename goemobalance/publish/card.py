@@ -324,7 +324,7 @@ def _dataset_info(dataset_dict: datasets.DatasetDict, download_size: int) -> Dat
 
 
 def _column_values(dataset_dict: datasets.DatasetDict, column: str) -> set[str]:
-    return {value for split in dataset_dict.values() for value in split[column]}
+    return {value for split in dataset_dict.values() for value in column_list(split, column)}
 
 
 def _usage_section(dataset_dict: datasets.DatasetDict, info: CardInfo, content_hash: str) -> str:
