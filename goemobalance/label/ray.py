@@ -79,7 +79,7 @@ def label_with_ray(
     size = concurrency or _pool_size(num_gpus)
     labelled = rows.map_batches(
         RayLabeler,
-        fn_constructor_args=(ray.put(labeler), rule or labeler.rule),
+        fn_constructor_args=(ray.put(labeler), rule or labeler.rule or SelectionRule()),
         batch_size=batch_size,
         batch_format="pyarrow",
         concurrency=size,
