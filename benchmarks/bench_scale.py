@@ -34,6 +34,7 @@ import json
 import os
 import platform
 import resource
+import shutil
 import subprocess
 import sys
 import threading
@@ -208,6 +209,7 @@ def prepare_label_ray(step: Step):
     labeler = OfflineLabeler.load(step.labeler)
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
     out = step.data("ray_labelled")
+    shutil.rmtree(out, ignore_errors=True)
 
     def run():
         label_with_ray(loaded, labeler).write_parquet(str(out))
@@ -354,6 +356,9 @@ PREPARE = {
 
 def child(step_name: str, n_rows: int, work: Path) -> dict:
     """Run one step in this (fresh) process; returns its measurements."""
+    import datasets
+
+    datasets.disable_caching()  # a map result cached by an earlier run must not stand in for the work
     step = Step(work, n_rows)
     step.folder.mkdir(parents=True, exist_ok=True)
     pid = os.getpid()
