@@ -86,37 +86,36 @@ class PeakSampler:
             self.peak_kb = max(self.peak_kb, self.read())
 
 
-def tree_rss_kb(pid: int) -> int:
-    """RSS of a process and all its descendants (Ray's raylet, workers), from /proc via psutil."""
-    import psutil
+class ProcessTree:
+    """A process and its descendants (Ray's raylet and workers): RSS now, and CPU seconds so far, counting
+    workers that have exited since a sample saw them (Ray Data stops its actors when a dataset is done)."""
 
-    try:
-        root = psutil.Process(pid)
-        processes = [root, *root.children(recursive=True)]
-    except psutil.NoSuchProcess:
-        return 0
-    total = 0
-    for process in processes:
+    def __init__(self, pid: int):
+        self.pid = pid
+        self.cpu_by_pid: dict[int, float] = {}
+
+    def rss_kb(self) -> int:
+        import psutil
+
         try:
-            total += process.memory_info().rss // 1024
+            root = psutil.Process(self.pid)
+            processes = [root, *root.children(recursive=True)]
         except psutil.NoSuchProcess:
-            pass
-    return total
+            return 0
+        total = 0
+        for process in processes:
+            try:
+                with process.oneshot():
+                    total += process.memory_info().rss // 1024
+                    times = process.cpu_times()
+                    self.cpu_by_pid[process.pid] = times.user + times.system
+            except psutil.NoSuchProcess:
+                pass
+        return total
 
-
-def tree_cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process and its live descendants (the Ray processes)."""
-    import psutil
-
-    total = 0.0
-    root = psutil.Process(pid)
-    for process in [root, *root.children(recursive=True)]:
-        try:
-            times = process.cpu_times()
-            total += times.user + times.system
-        except psutil.NoSuchProcess:
-            pass
-    return total
+    def cpu_seconds(self) -> float:
+        self.rss_kb()
+        return sum(self.cpu_by_pid.values())
 
 
 def _cpu_seconds() -> float:
@@ -363,8 +362,9 @@ def child(step_name: str, n_rows: int, work: Path) -> dict:
     step.folder.mkdir(parents=True, exist_ok=True)
     pid = os.getpid()
     ray_tree = step_name == "label_ray"
-    read = (lambda: tree_rss_kb(pid)) if ray_tree else (lambda: _status_kb(pid, "RssAnon"))
-    cpu = (lambda: tree_cpu_seconds(pid)) if ray_tree else _cpu_seconds
+    tree = ProcessTree(pid)
+    read = tree.rss_kb if ray_tree else (lambda: _status_kb(pid, "RssAnon"))
+    cpu = tree.cpu_seconds if ray_tree else _cpu_seconds
     run, save = PREPARE[step_name](step)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     base_anon = read()
@@ -451,9 +451,10 @@ def run_recipe(n_rows: int, work: Path, log) -> dict:
 
 
 def estimated_peak_gb(results: list[dict], step_name: str, n_rows: int) -> float | None:
-    """Peak RSS at `n_rows` extrapolated linearly from the two largest measured runs of the step."""
+    """Peak anonymous memory (what can run out; RSS also counts memory-mapped file pages, which the kernel
+    can drop) at `n_rows`, extrapolated linearly from the two largest measured runs of the step."""
     runs = sorted(
-        (r["n"], r["peak_rss_gb"]) for r in results if r.get("step") == step_name and "peak_rss_gb" in r
+        (r["n"], r["peak_anon_gb"]) for r in results if r.get("step") == step_name and "peak_anon_gb" in r
     )
     if len(runs) < 2:
         return None
@@ -477,7 +478,7 @@ def skip_reason(history: list[dict], step_name: str, n_rows: int, args: argparse
     """Why the step cannot run at `n_rows` on this machine (from the growth measured at smaller N), or None."""
     gb = estimated_peak_gb(history, step_name, n_rows)
     if gb is not None and gb > args.max_rss_gb:
-        return f"estimated peak RSS {gb:.1f} GB > --max-rss-gb {args.max_rss_gb}"
+        return f"estimated peak anonymous memory {gb:.1f} GB > --max-rss-gb {args.max_rss_gb}"
     hours = estimated_hours(history, step_name, n_rows)
     if hours is not None and hours > args.max_step_hours:
         return f"estimated {hours:.1f} CPU hours > --max-step-hours {args.max_step_hours}"

@@ -82,8 +82,8 @@ def label_with_ray(
         fn_constructor_args=(ray.put(labeler), rule or labeler.rule or SelectionRule()),
         batch_size=batch_size,
         batch_format="pyarrow",
-        concurrency=size,
-        num_cpus=0 if num_gpus else 1,
+        compute=ray.data.ActorPoolStrategy(size=size),
+        num_cpus=0 if num_gpus else _actor_cpus(size),
         num_gpus=num_gpus or None,
     )
     labelled.context.execution_options.preserve_order = True
@@ -174,20 +174,46 @@ def to_dataset(labelled: ray.data.Dataset, space: LabelSpace) -> datasets.Datase
 
 
 def _as_ray_dataset(data: Any, block_rows: int) -> ray.data.Dataset:
-    """`data` as a Ray dataset; a `datasets.Dataset` is cut into blocks of `block_rows` for the actors."""
+    """`data` as a Ray dataset of blocks of `block_rows` rows for the actors.
+
+    A memory-mapped `datasets.Dataset` (saved or loaded from disk) is read block by block by Ray tasks, so
+    memory stays flat whatever its size (its files must be readable by every node); an in-memory one is
+    copied into the object store.
+    """
     import ray.data
 
     if isinstance(data, ray.data.Dataset):
         return data
+    if isinstance(data, datasets.Dataset) and data.cache_files:
+        n_blocks = max(1, math.ceil(len(data) / block_rows))
+        return ray.data.range(n_blocks, override_num_blocks=n_blocks).map_batches(
+            _read_blocks, fn_kwargs={"dataset": data, "block_rows": block_rows}, batch_size=1
+        )
     if isinstance(data, datasets.Dataset):
         table = data.with_format("arrow")[:]
         return ray.data.from_arrow(
-            [table.slice(start, block_rows) for start in range(0, len(table), block_rows)]
+            [table.slice(start, block_rows) for start in range(0, len(table), block_rows)] or [table]
         )
     if isinstance(data, (str, Path, list, tuple)):
         paths = [os.fspath(p) for p in data] if isinstance(data, (list, tuple)) else os.fspath(data)
         return ray.data.read_parquet(paths)
     raise TypeError(f"expected a ray.data.Dataset, a datasets.Dataset or parquet path(s), got {type(data)}")
+
+
+def _read_blocks(batch: dict[str, Any], dataset: datasets.Dataset, block_rows: int) -> pa.Table:
+    """Blocks of a memory-mapped `datasets.Dataset`, read by number in the worker: only the file paths
+    travel, so no process holds more than the blocks it works on."""
+    rows = dataset.with_format("arrow")
+    return pa.concat_tables([rows[int(i) * block_rows : (int(i) + 1) * block_rows] for i in batch["id"]])
+
+
+def _actor_cpus(pool_size: int) -> float:
+    """Logical CPUs per CPU actor: one each, but one CPU of the cluster is left to Ray Data's read and
+    write tasks, which would otherwise wait for the actors forever (2 actors on 2 CPUs: 0.5 each)."""
+    import ray
+
+    total = ray.cluster_resources().get("CPU", 1)
+    return max(0.0, min(1.0, (total - 1) / pool_size))
 
 
 def _pool_size(num_gpus: float | None) -> int:
