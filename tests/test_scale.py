@@ -169,12 +169,16 @@ def test_ray_data_labels_like_the_single_process_path(labeler, tweets, tmp_path)
     rule = SelectionRule(threshold=0.3, min_confidence=0.35, max_labels=2)
     expected = labeler.label(rows, rule)
     expected_accepted, _ = accept(expected, rule)
+    rows.save_to_disk(str(tmp_path / "rows"))
+    on_disk = datasets.load_from_disk(str(tmp_path / "rows"))
     ray.init(num_cpus=2, include_dashboard=False, ignore_reinit_error=True)
     try:
         labelled = label_with_ray(rows, labeler, rule=rule, batch_size=32).materialize()
         got = to_dataset(labelled, labeler.space)
         assert got.features == expected.features
         assert got.to_list() == expected.to_list()
+        read_in_blocks = to_dataset(label_with_ray(on_disk, labeler, rule=rule, batch_size=32), labeler.space)
+        assert read_in_blocks.to_list() == expected.to_list()
         accepted_rows(labelled).write_parquet(str(tmp_path / "labelled"))
     finally:
         ray.shutdown()
