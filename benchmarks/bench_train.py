@@ -28,14 +28,13 @@ import numpy as np
 import torch
 
 from goemobalance.data import packaged_file
-from goemobalance.schema import multi_hot
+from goemobalance.schema import column, multi_hot
 from goemobalance.sources import load_goemotions
 from goemobalance.train.config import TrainConfig
 from goemobalance.train.encoders import HybridEncoder
 from goemobalance.train.loop import (
     _train_one_epoch,
     _TrainState,
-    column_values,
     resolve_device,
     seed_everything,
 )
@@ -63,7 +62,7 @@ def real_rows(n: int) -> datasets.Dataset:
 
 
 def build(rows: datasets.Dataset, config: TrainConfig, device):
-    texts = column_values(rows, "text")
+    texts = column(rows, "text")
     vocab = Vocabulary.build((tokenize(t) for t in texts), max_size=config.embeddings.max_size)
     hybrid = HybridConfig(vocab_size=len(vocab))
     seed_everything(config.seed)
@@ -110,7 +109,7 @@ def time_peer(rows: datasets.Dataset) -> float:
         OneVsRestClassifier(LogisticRegression(C=4.0, solver="liblinear")),
     )
     started = time.perf_counter()
-    peer.fit(column_values(rows, "text"), multi_hot(rows))
+    peer.fit(column(rows, "text"), multi_hot(rows))
     return time.perf_counter() - started
 
 

@@ -35,7 +35,7 @@ from goemobalance.balance.split import MultilabelStratifiedKFold
 from goemobalance.errors import InputError
 from goemobalance.label.batching import clean_texts
 from goemobalance.label.offline import EmbeddingLogRegLabeler, TfidfLogRegLabeler
-from goemobalance.schema import multi_hot
+from goemobalance.schema import column, multi_hot
 
 
 def cross_val_probs(
@@ -59,7 +59,7 @@ def cross_val_probs(
         return _checked_probs(model, y.shape)
     if calibration not in CALIBRATIONS:
         raise ValueError(f"calibration must be one of {CALIBRATIONS}, got {calibration!r}")
-    texts = list(dataset["text"])
+    texts = column(dataset, "text")
     if model == "tfidf+minilm":
         parts = [
             cross_val_probs(

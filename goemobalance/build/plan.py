@@ -16,9 +16,10 @@ import datasets
 
 from goemobalance.build.cache import StageCache
 from goemobalance.build.preflight import preflight
-from goemobalance.build.stages import STAGES, balance_target, concatenate, load_source, split_labeled
+from goemobalance.build.stages import STAGES, balance_target, concatenate, load_source
 from goemobalance.outputs import OwnedFolder
 from goemobalance.recipe import LLMSpec, Recipe, load_recipe
+from goemobalance.schema import split_labeled
 
 SHOWN_DEFICITS = 28
 

@@ -27,7 +27,6 @@ from typing import Any, ClassVar
 
 import datasets
 import numpy as np
-import pyarrow.compute as pc
 
 from goemobalance.atomic import staged_folder, write_json
 from goemobalance.build import inputs
@@ -37,7 +36,7 @@ from goemobalance.errors import InputError, NothingAcceptedError
 from goemobalance.hashing import stable_hash
 from goemobalance.provenance import code_version, package_versions
 from goemobalance.recipe import BalanceSpec, LabelerSpec, Recipe, SourceSpec
-from goemobalance.schema import COLUMNS, column
+from goemobalance.schema import COLUMNS, column, split_labeled
 
 
 class Stage:
@@ -203,13 +202,6 @@ class PoolStage(Stage):
             "dropped": {f"pseudo-label rejected: {reason}": n for reason, n in reasons.items()},
         }
         return StageOutput(concatenate([labeled, accepted]), report)
-
-
-def split_labeled(dataset: datasets.Dataset) -> tuple[datasets.Dataset, datasets.Dataset]:
-    """Rows that already have labels, and rows waiting for the pseudo-labeler."""
-    lengths = pc.list_value_length(dataset.with_format("arrow")["labels"]).to_numpy(zero_copy_only=False)
-    has_labels = lengths > 0
-    return dataset.select(np.flatnonzero(has_labels)), dataset.select(np.flatnonzero(~has_labels))
 
 
 def _accept(labeled: datasets.Dataset, rule: Any) -> tuple[datasets.Dataset, datasets.Dataset]:
@@ -761,5 +753,4 @@ __all__ = [
     "load_source",
     "make_labeler",
     "reason_of",
-    "split_labeled",
 ]

@@ -98,14 +98,14 @@ def _label(args: argparse.Namespace) -> int:
     import datasets
 
     from goemobalance.label import accept
+    from goemobalance.schema import split_labeled
     from goemobalance.sources import load_dataset_any
 
     dataset = load_dataset_any(args.input, args.split)
     labeler = _labeler(args)
     rule = _rule(args, labeler)
     if args.only_unlabeled:
-        todo = dataset.filter(lambda labels: not labels, input_columns="labels")
-        done = dataset.filter(lambda labels: bool(labels), input_columns="labels")
+        done, todo = split_labeled(dataset)
         labelled = labeler.label(todo, rule)
         result = (
             datasets.concatenate_datasets([done.cast(labelled.features), labelled]) if len(done) else labelled

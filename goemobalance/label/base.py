@@ -12,6 +12,7 @@ from typing import Any
 import datasets
 import numpy as np
 
+from goemobalance.label.batching import predict_proba_in_batches
 from goemobalance.label.selection import SelectionRule
 from goemobalance.labels import LabelSpace
 from goemobalance.schema import COLUMNS, features
@@ -41,7 +42,7 @@ class ProbaLabeler(ABC):
     def label(self, dataset: datasets.Dataset, rule: SelectionRule | None = None) -> datasets.Dataset:
         """Pseudo-label every row of `dataset`: ``labels``, ``scores``, ``label_origin="pseudo"``, provenance."""
         _require_text(dataset)
-        probs = self.predict_proba(dataset["text"])
+        probs = predict_proba_in_batches(self.predict_proba, dataset, len(self.space))
         return write_predictions(dataset, probs, self.space, rule or self.active_rule, self.provenance())
 
     def __call__(self, batch: Any) -> Any:

@@ -6,10 +6,13 @@ over a plain `transformers.pipeline` comes from; results are scattered back to t
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
+import datasets
 import numpy as np
 import torch
+
+PREDICT_BATCH_SIZE = 16_384
 
 
 def resolve_device(device: str | torch.device = "auto") -> torch.device:
@@ -101,3 +104,37 @@ def chunks(n: int, size: int) -> Iterator[slice]:
     """Consecutive slices of ``range(n)`` of at most `size` items."""
     for start in range(0, n, size):
         yield slice(start, min(start + size, n))
+
+
+def predict_proba_in_batches(
+    predict_proba: Callable[[list[str]], np.ndarray],
+    dataset: datasets.Dataset,
+    n_labels: int,
+    batch_size: int = PREDICT_BATCH_SIZE,
+) -> np.ndarray:
+    """`predict_proba` over the ``text`` column, `batch_size` rows at a time, read from Arrow.
+
+    Only one batch of texts (and its features, e.g. a TF-IDF matrix) is in memory at a time; the result
+    is the (n_rows, n_labels) float32 probability matrix.
+
+    Parameters
+    ----------
+    predict_proba : callable
+        Texts -> (n, n_labels) probabilities, e.g. a labeler's ``predict_proba``.
+    dataset : datasets.Dataset
+        Rows with a ``text`` column.
+    n_labels : int
+        Columns of the result.
+    batch_size : int
+        Texts per call of `predict_proba`.
+
+    Returns
+    -------
+    numpy.ndarray
+        Probabilities in row order, float32.
+    """
+    texts = dataset.select_columns(["text"]).with_format("arrow")
+    probs = np.empty((len(dataset), n_labels), dtype=np.float32)
+    for rows in chunks(len(dataset), batch_size):
+        probs[rows] = predict_proba(texts[rows].column("text").to_pylist())
+    return probs

@@ -13,14 +13,17 @@ from dataclasses import asdict, dataclass
 
 import datasets
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 from sklearn.metrics import f1_score
 
 from goemobalance.labels import LabelSpace
-from goemobalance.schema import label_space_of
+from goemobalance.schema import SchemaError, label_space_of
 
 REJECT_UNSCORED = "unscored"
 REJECT_LOW_CONFIDENCE = "low_confidence"
 REJECT_NO_LABEL = "no_label_above_threshold"
+ACCEPT_BATCH_SIZE = 10_000
 
 
 @dataclass(frozen=True)
@@ -76,12 +79,7 @@ class SelectionRule:
         probs = np.asarray(probs, dtype=np.float64)
         if not len(probs):
             return []
-        keep = self.select_mask(probs, space)
-        low = probs.max(axis=1) < self.min_confidence
-        return [
-            REJECT_LOW_CONFIDENCE if is_low else ("" if kept.any() else REJECT_NO_LABEL)
-            for is_low, kept in zip(low, keep)
-        ]
+        return _reasons(self.select_mask(probs, space), probs, self).tolist()
 
     def to_dict(self, space: LabelSpace) -> dict:
         """A JSON-ready description (per-label thresholds spelt out) for provenance.
@@ -125,39 +123,133 @@ def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
     return float(f1_score(np.asarray(y_true), np.asarray(y_pred), average="macro", zero_division=0))
 
 
-def accept(dataset: datasets.Dataset, rule: SelectionRule) -> tuple[datasets.Dataset, datasets.Dataset]:
+def accept(
+    dataset: datasets.Dataset, rule: SelectionRule, *, batch_size: int = ACCEPT_BATCH_SIZE
+) -> tuple[datasets.Dataset, datasets.Dataset]:
     """Split pseudo-labelled rows into (accepted, rejected) under `rule`; both get a ``reject_reason`` column.
 
     Labels of scored rows are re-derived from their ``scores`` with `rule`; rows whose ``label_origin``
     is not ``pseudo`` pass through unchanged; pseudo rows without scores are rejected as ``unscored``.
+    Pseudo rows get ``meta["labeled"]`` set to whether they keep labels.
+
+    Works on Arrow batches of `batch_size` rows (`datasets.Dataset.map` with the ``arrow`` format), so
+    memory does not grow with the number of rows and an on-disk dataset stays memory-mapped.
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset
+        Rows in the record schema (`goemobalance.schema`), e.g. the output of a labeler's ``label``.
+    rule : SelectionRule
+        How probabilities become labels.
+    batch_size : int
+        Rows per Arrow batch.
+
+    Returns
+    -------
+    accepted, rejected : datasets.Dataset
+        The rows in input order, with ``reject_reason`` ('' for accepted rows; ``unscored``,
+        ``low_confidence`` or ``no_label_above_threshold`` for rejected ones).
     """
     space = label_space_of(dataset)
-    new_labels = [list(labels) for labels in dataset["labels"]]
-    reasons = [""] * len(dataset)
-    scores = dataset["scores"]
-    pseudo = [i for i, origin in enumerate(dataset["label_origin"]) if origin == "pseudo"]
-    scored = [i for i in pseudo if len(scores[i])]
-    for i in set(pseudo) - set(scored):
-        reasons[i] = REJECT_UNSCORED
-    if scored:
-        probs = np.asarray([scores[i] for i in scored], dtype=np.float64)
-        for i, labels, reason in zip(scored, rule.select(probs, space), rule.reject_reasons(probs, space)):
-            new_labels[i], reasons[i] = labels, reason
     rule_json = json.dumps(rule.to_dict(space))
-    labelled = dataset.map(
-        lambda row, i: {"labels": new_labels[i], "reject_reason": reasons[i],
-                        "meta": _with_labeled_flag(row["meta"], bool(new_labels[i]), row["label_origin"])},
-        with_indices=True, features=_with_reason(dataset.features), desc="accept",
+    labelled = dataset.with_format("arrow").map(
+        _AcceptBatch(rule, space), batched=True, batch_size=batch_size, with_indices=True,
+        features=_with_reason(dataset.features), desc="accept",
     )  # fmt: skip
-    accepted = labelled.filter(lambda r: r == "", input_columns="reject_reason")
-    rejected = labelled.filter(lambda r: r != "", input_columns="reject_reason")
+    labelled = labelled.with_format(**_format_of(dataset))
+    reasons = labelled.with_format("arrow", columns=["reject_reason"])[:].column("reject_reason")
+    is_accepted = np.asarray(pc.equal(reasons, "").to_numpy(zero_copy_only=False), dtype=bool)
+    accepted = labelled.select(np.flatnonzero(is_accepted))
+    rejected = labelled.select(np.flatnonzero(~is_accepted))
     accepted.info.description = rejected.info.description = f"accept rule: {rule_json}"
     return accepted, rejected
 
 
-def _with_labeled_flag(meta: str, labeled: bool, origin: str) -> str:
-    if origin != "pseudo":
-        return meta
+class _AcceptBatch:
+    """`accept` on one Arrow batch: labels and reasons from the scores, the labeled flag in meta."""
+
+    def __init__(self, rule: SelectionRule, space: LabelSpace):
+        self.rule = rule
+        self.space = space
+
+    def __call__(self, batch: pa.Table, indices: list[int]) -> pa.Table:
+        pseudo = _bool_array(pc.equal(batch.column("label_origin"), "pseudo"))
+        scores = batch.column("scores").combine_chunks()
+        scored = pseudo & (_int_array(pc.list_value_length(scores)) > 0)
+        scored_rows = np.flatnonzero(scored)
+        reasons = np.where(pseudo, REJECT_UNSCORED, "").astype(object)
+        labels = batch.column("labels").combine_chunks()
+        if len(scored_rows):
+            probs = _probability_matrix(
+                scores.take(pa.array(scored_rows)), len(self.space), indices, scored_rows
+            )
+            keep = self.rule.select_mask(probs, self.space)
+            reasons[scored_rows] = _reasons(keep, probs, self.rule)
+            labels = _with_rows_replaced(labels, scored_rows, _list_array(keep, labels.type))
+        metas = batch.column("meta").to_pylist()
+        has_labels = _int_array(pc.list_value_length(labels)) > 0
+        for row in np.flatnonzero(pseudo).tolist():
+            metas[row] = _with_labeled_flag(metas[row], bool(has_labels[row]))
+        return (
+            batch.set_column(batch.schema.get_field_index("labels"), "labels", labels)
+            .set_column(batch.schema.get_field_index("meta"), "meta", pa.array(metas, pa.string()))
+            .append_column("reject_reason", pa.array(reasons.tolist(), pa.string()))
+        )
+
+
+def _probability_matrix(
+    scores: pa.ListArray, n_labels: int, indices: list[int], rows: np.ndarray
+) -> np.ndarray:
+    """The scored rows' probabilities as an (n, L) float64 matrix; a row of another length is an error."""
+    lengths = _int_array(pc.list_value_length(scores))
+    wrong = np.flatnonzero(lengths != n_labels)
+    if len(wrong):
+        row = indices[int(rows[wrong[0]])]
+        raise SchemaError(
+            f"row {row}, field 'scores': expected {n_labels} probabilities, got {lengths[wrong[0]]}"
+        )
+    flat = pc.list_flatten(scores).to_numpy(zero_copy_only=False)
+    return np.asarray(flat, dtype=np.float64).reshape(len(scores), n_labels)
+
+
+def _reasons(keep: np.ndarray, probs: np.ndarray, rule: SelectionRule) -> np.ndarray:
+    """Why each row is rejected ('' when kept): its top probability under ``min_confidence``, or no label."""
+    low = probs.max(axis=1) < rule.min_confidence
+    return np.where(low, REJECT_LOW_CONFIDENCE, np.where(keep.any(axis=1), "", REJECT_NO_LABEL))
+
+
+def _list_array(mask: np.ndarray, list_type: pa.DataType) -> pa.ListArray:
+    """Each row's True columns, ascending, as an Arrow list array of `list_type`."""
+    offsets = np.zeros(len(mask) + 1, dtype=np.int32)
+    np.cumsum(mask.sum(axis=1), out=offsets[1:])
+    values = pa.array(np.nonzero(mask)[1], type=list_type.value_type)
+    return pa.ListArray.from_arrays(pa.array(offsets), values, type=list_type)
+
+
+def _with_rows_replaced(column: pa.Array, rows: np.ndarray, replacement: pa.Array) -> pa.Array:
+    """`column` with its entries at `rows` replaced by `replacement` (one entry per row, in order)."""
+    take = np.arange(len(column), dtype=np.int64)
+    take[rows] = len(column) + np.arange(len(rows))
+    return pa.concat_arrays([column, replacement.cast(column.type)]).take(pa.array(take))
+
+
+def _bool_array(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.fill_null(values, False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _int_array(values: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    return np.asarray(pc.fill_null(values, 0).to_numpy(zero_copy_only=False), dtype=np.int64)
+
+
+def _format_of(dataset: datasets.Dataset) -> dict:
+    """`dataset`'s output format as `datasets.Dataset.with_format` arguments (all columns: ``columns=None``)."""
+    current = dataset.format
+    columns = None if set(current["columns"]) == set(dataset.column_names) else current["columns"]
+    return {"type": current["type"], "columns": columns,
+            "output_all_columns": current["output_all_columns"], **current["format_kwargs"]}  # fmt: skip
+
+
+def _with_labeled_flag(meta: str | None, labeled: bool) -> str:
     data = json.loads(meta) if meta else {}
     data["labeled"] = labeled
     return json.dumps(data, ensure_ascii=False, sort_keys=True)

@@ -73,7 +73,6 @@ class LoadReport:
         }
 
 
-
 def reason_kind(message: str) -> str:
     """A short, stable key for a bad-row message (its leading words), used to count rows by reason."""
     head = re.split(r"[:(,'\"\d]", message, maxsplit=1)[0]

@@ -102,7 +102,6 @@ class CleanOptions:
         return asdict(self)
 
 
-
 def load_sentiment140(
     path: str | Path,
     *,

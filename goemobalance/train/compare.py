@@ -20,10 +20,10 @@ import datasets
 import numpy as np
 
 from goemobalance.errors import InputError, LeakError
-from goemobalance.schema import label_space_of, multi_hot
+from goemobalance.schema import column, label_space_of, multi_hot
 from goemobalance.text import normalize_text
 from goemobalance.train.config import TrainConfig
-from goemobalance.train.loop import capped_rows, column_values, fit, planned_steps, steps_per_epoch
+from goemobalance.train.loop import capped_rows, fit, planned_steps, steps_per_epoch
 from goemobalance.train.metrics import mean_f1, multilabel_report, rarest_labels
 from goemobalance.train.stats import DEFAULT_RESAMPLES, paired_bootstrap, seed_summary
 from goemobalance.train.thresholds import Thresholds
@@ -49,7 +49,7 @@ def leak_key(text: str) -> str:
 def comment_ids(dataset: datasets.Dataset) -> list[str]:
     """The GoEmotions comment id of each row (``meta.comment_id``, else the id without its source prefix)."""
     out = []
-    for row_id, meta in zip(column_values(dataset, "id"), column_values(dataset, "meta")):
+    for row_id, meta in zip(column(dataset, "id"), column(dataset, "meta")):
         try:
             value = json.loads(meta).get("comment_id") if meta else None
         except json.JSONDecodeError:
@@ -82,10 +82,10 @@ class LeakReport:
 
 def find_leaks(train_ds: datasets.Dataset, eval_sets: Sequence[datasets.Dataset]) -> LeakReport:
     """Training rows whose normalized text or comment id occurs in any evaluation set."""
-    eval_texts = {leak_key(t) for ds in eval_sets for t in column_values(ds, "text")} - {""}
+    eval_texts = {leak_key(t) for ds in eval_sets for t in column(ds, "text")} - {""}
     eval_ids = {cid for ds in eval_sets for cid in comment_ids(ds)}
     report = LeakReport(len(train_ds))
-    for row, (text, cid) in enumerate(zip(column_values(train_ds, "text"), comment_ids(train_ds))):
+    for row, (text, cid) in enumerate(zip(column(train_ds, "text"), comment_ids(train_ds))):
         if leak_key(text) in eval_texts:
             report.text_overlap.append(row)
             if len(report.examples) < 10:
@@ -123,20 +123,20 @@ def remove_leaks(
 
 def check_untouched_test(test_ds: datasets.Dataset) -> None:
     """Refuse evaluation data that is not plain human-labelled GoEmotions (e.g. a balanced test split)."""
-    sources, origins = column_values(test_ds, "source"), column_values(test_ds, "label_origin")
+    sources, origins = column(test_ds, "source"), column(test_ds, "label_origin")
     bad = [i for i, (s, o) in enumerate(zip(sources, origins)) if s != "goemotions" or o != "human"]
     if bad:
         row = bad[0]
         raise InputError(
             "evaluation data must be the untouched GoEmotions test split; "
-            f"row {row + 1} (id={column_values(test_ds, 'id')[row]!r}) "
+            f"row {row + 1} (id={column(test_ds, 'id')[row]!r}) "
             f"has source={sources[row]!r}, label_origin={origins[row]!r}"
         )
 
 
 def check_separate(val: datasets.Dataset, test: datasets.Dataset) -> None:
     """Refuse validation data that shares rows (ids) with the test data: tuning would see test rows."""
-    shared = set(column_values(val, "id")) & set(column_values(test, "id"))
+    shared = set(column(val, "id")) & set(column(test, "id"))
     if shared:
         raise InputError(
             f"validation and test data share {len(shared)} row id(s), e.g. {sorted(shared)[:3]}; "
@@ -164,7 +164,7 @@ class Run:
 
 def data_digest(dataset: datasets.Dataset) -> str:
     """SHA-256 of a dataset's texts and labels, in row order (what a training run depends on)."""
-    payload = json.dumps([column_values(dataset, "text"), column_values(dataset, "labels")])
+    payload = json.dumps([column(dataset, "text"), column(dataset, "labels")])
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -329,7 +329,7 @@ class _TestScorer:
 
     def __init__(self, test: datasets.Dataset, out_dir: Path, search: Sequence[Path], save_models: bool):
         self.test, self.out_dir, self.search, self.save_models = test, out_dir, search, save_models
-        self.y_test, self.texts = multi_hot(test), column_values(test, "text")
+        self.y_test, self.texts = multi_hot(test), column(test, "text")
 
     def run(self, side: str, train_ds: datasets.Dataset, val: datasets.Dataset, config: TrainConfig) -> Run:
         """Fit on `train_ds` (validation: `val`), then, and only then, predict the test rows."""

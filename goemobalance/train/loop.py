@@ -29,7 +29,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from goemobalance.errors import InputError
-from goemobalance.schema import label_space_of, multi_hot
+from goemobalance.schema import column, label_space_of, multi_hot
 from goemobalance.train.config import TrainConfig
 from goemobalance.train.encoders import HybridEncoder, trim_batch
 from goemobalance.train.losses import make_loss, row_weights
@@ -76,7 +76,7 @@ class TrainedModel:
         _check_label_space(dataset, self.label_names, "evaluation data")
         return multilabel_report(
             multi_hot(dataset),
-            self.predict_proba(column_values(dataset, "text")),
+            self.predict_proba(column(dataset, "text")),
             self.label_names,
             self.thresholds,
         )
@@ -176,8 +176,8 @@ def fit(
         encoder.save(checkpoint_dir)
     model.to(device)
     x_train, x_val = (
-        encoder.encode(column_values(train_ds, "text")),
-        encoder.encode(column_values(val_ds, "text")),
+        encoder.encode(column(train_ds, "text")),
+        encoder.encode(column(val_ds, "text")),
     )
     state = _TrainState.create(model, config, len(train_ds), y_train, device)
     if checkpoint is not None:
@@ -205,11 +205,6 @@ def capped_rows(train_ds: datasets.Dataset, config: TrainConfig) -> datasets.Dat
     if config.max_train_rows is not None and len(train_ds) > config.max_train_rows:
         return train_ds.shuffle(seed=config.seed).select(range(config.max_train_rows))
     return train_ds
-
-
-def column_values(dataset: datasets.Dataset, name: str) -> list[Any]:
-    """One whole column as a Python list, read once from Arrow (not row by row)."""
-    return dataset.select_columns([name]).with_format("arrow")[:].column(name).to_pylist()
 
 
 def _check_label_space(dataset: datasets.Dataset, label_names: list[str], what: str) -> list[str]:
@@ -276,7 +271,7 @@ def _build(
         hybrid = HybridConfig.from_dict(checkpoint["hybrid_config"])
         encoder = HybridEncoder.load(resume_dir, hybrid.max_len)
         return encoder, HybridClassifier(hybrid), replace(config, hybrid=hybrid), dict(checkpoint["info"])
-    return _build_hybrid(column_values(train_ds, "text"), label_names, config)
+    return _build_hybrid(column(train_ds, "text"), label_names, config)
 
 
 def _build_hybrid(texts: Sequence[str], label_names: list[str], config: TrainConfig):

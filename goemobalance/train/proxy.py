@@ -26,7 +26,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 
 from goemobalance.balance.weights import sample_weights
-from goemobalance.schema import multi_hot
+from goemobalance.schema import column, multi_hot
 from goemobalance.train.config import TrainConfig
 from goemobalance.train.thresholds import tune_thresholds
 
@@ -114,12 +114,12 @@ def fit_proxy(
     TrainedModel
         With ``history == []`` (no epochs) and timing in ``info``.
     """
-    from goemobalance.train.loop import TrainedModel, column_values
+    from goemobalance.train.loop import TrainedModel
 
     started = time.perf_counter()
     vectorizer, classifier = build_proxy(config)
     y_train = multi_hot(train_ds)
-    features = vectorizer.fit_transform(column_values(train_ds, "text"))
+    features = vectorizer.fit_transform(column(train_ds, "text"))
     weights = None
     if config.sample_weighting != "none":
         weights = sample_weights(
@@ -130,7 +130,7 @@ def fit_proxy(
         classifier.estimator.set_fit_request(sample_weight=True)
         classifier.fit(features, y_train, sample_weight=weights)
     encoder, model = ProxyEncoder(vectorizer), ProxyClassifier(classifier)
-    val_prob = model.predict_proba(encoder.encode(column_values(val_ds, "text")))
+    val_prob = model.predict_proba(encoder.encode(column(val_ds, "text")))
     thresholds = tune_thresholds(multi_hot(val_ds), val_prob, mode=config.thresholds)
     info = {
         "features": len(vectorizer.vocabulary_),
