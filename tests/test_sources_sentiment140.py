@@ -56,7 +56,7 @@ def _utf8_non_ascii(line: bytes) -> bool:
 
 
 def test_latin1_mode_is_byte_exact(sentiment140_sample):
-    """On the first real line with UTF-8 bytes (shared sample: tweet 1981720296, "£18.10K"): latin-1 mode
+    """On the first line of the real sample with UTF-8 bytes (shared or packaged sample alike): latin-1 mode
     keeps every byte as one character (mojibake), auto mode decodes the UTF-8."""
     lines = sentiment140_sample.read_bytes().split(b"\n")
     index = next(i for i, line in enumerate(lines) if _utf8_non_ascii(line))
