@@ -98,8 +98,8 @@ def bench_one(name: str, model, tokenizer, texts: list[str], args) -> dict:
     labeler.predict_proba(warm)
     pipeline_probs(pipe, warm, args.pipeline_batch, args.max_length)
 
-    # Interleave the two in rounds (alternating who goes first) so load changes on a shared machine
-    # hit both alike; each round labels a fresh block of tweets.
+    # Interleave the two in rounds (alternating who goes first, an even number of rounds) so load changes
+    # on a shared machine hit both alike; each round labels a fresh block of tweets, once by each side.
     seconds = {"ours": 0.0, "theirs": 0.0}
     probs = {"ours": [], "theirs": []}
     for round_index, block in enumerate(np.array_split(np.arange(len(texts)), args.rounds)):
@@ -139,9 +139,18 @@ def main() -> None:
     parser.add_argument("--max-batch", type=int, default=256)
     parser.add_argument("--max-length", type=int, default=128)
     parser.add_argument("--dtype", default="auto", help="labeler autocast on CUDA: auto (bf16), float32...")
-    parser.add_argument("--rounds", type=int, default=10, help="interleaved timing rounds")
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=10,
+        help="interleaved timing rounds (even: each side goes first in half)",
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object per model")
     args = parser.parse_args()
+    if args.rounds < 2 or args.rounds % 2:
+        parser.error(
+            f"--rounds must be even and at least 2 (each side goes first equally often), got {args.rounds}"
+        )
     torch.set_num_threads(args.threads)
     texts = load_tweets(args.data, args.n)
     builders = {

@@ -80,6 +80,15 @@ def noisy_probs(noisy_subset):
     return cross_val_probs(dataset, "tfidf", folds=5, seed=0, progress=False)
 
 
+@pytest.fixture(scope="module")
+def noisy_issues(noisy_subset, noisy_probs):
+    """The label issues on the word TF-IDF probabilities, found once for the tests that read them (the
+    ranking and health score do not depend on the flagging budget; the flags use a 15% budget)."""
+    dataset, _ = noisy_subset
+    labels = [list(r) for r in dataset["labels"]]
+    return find_label_issues(labels, noisy_probs, class_names=GOEMOTIONS.names, max_flag_fraction=0.15)
+
+
 def small_dataset(texts: list[str], labels: list[list[int]], prefix: str = "r", source: str = "goemotions"):
     records = [
         make_record(id=f"{prefix}{i}", text=t, labels=l, source=source, label_origin="human")
@@ -89,11 +98,11 @@ def small_dataset(texts: list[str], labels: list[list[int]], prefix: str = "r", 
 
 
 @pytest.mark.slow
-def test_planted_noise_precision_at_k_is_eight_times_the_base_rate(noisy_subset, noisy_probs):
-    """On 8,000 rows TF-IDF gives p@k 0.296 here (0.26-0.34 over noise seeds 11-13; 0.38-0.40 on all 43k
+def test_planted_noise_precision_at_k_is_eight_times_the_base_rate(noisy_subset, noisy_issues):
+    """On these 8,000 rows (noise seed 11) TF-IDF gives p@k 0.34 (char n-grams 0.375; 0.38-0.40 on all 43k
     rows in bench_audit.py); cleanlab's default moving-average ranking stays near 0.15."""
-    dataset, planted = noisy_subset
-    found = find_label_issues(dataset["labels"], noisy_probs, max_flag_fraction=0.15)
+    _, planted = noisy_subset
+    found = noisy_issues
     top_k = found.ranking[: len(planted)]
     precision_at_k = np.isin(top_k, planted).mean()
     assert precision_at_k >= 8 * NOISE_RATE, precision_at_k
@@ -130,22 +139,22 @@ def test_probs_are_out_of_sample_not_memorised():
     assert in_sample.predict_proba(TfidfVectorizer().fit_transform(texts)).max(1).mean() > given.mean()
 
 
-def test_char_ngrams_rank_planted_noise_at_least_as_well_as_words(noisy_subset, noisy_probs):
+def test_char_ngrams_rank_planted_noise_at_least_as_well_as_words(noisy_subset, noisy_issues):
     """The word+char TF-IDF model (half of ``tfidf+minilm``) is deterministic and no worse than words alone."""
     dataset, planted = noisy_subset
     labels = [list(row) for row in dataset["labels"]]
     char_probs = cross_val_probs(dataset, "tfidf-char", folds=5, seed=0, progress=False)
-    small = dataset.select(range(1500))
+    small = dataset.select(range(1000))
     assert np.array_equal(
         cross_val_probs(small, "tfidf-char", folds=3, seed=0, progress=False),
         cross_val_probs(small, "tfidf-char", folds=3, seed=0, progress=False),
     )
 
-    def precision_at_k(probs):
-        ranking = find_label_issues(labels, probs).ranking[: len(planted)]
-        return np.isin(ranking, planted).mean()
+    def precision_at_k(ranking):
+        return np.isin(ranking[: len(planted)], planted).mean()
 
-    assert precision_at_k(char_probs) >= precision_at_k(noisy_probs) - 0.02
+    char_ranking = find_label_issues(labels, char_probs).ranking
+    assert precision_at_k(char_ranking) >= precision_at_k(noisy_issues.ranking) - 0.02
 
 
 @pytest.mark.filterwarnings("ignore:Label not .* is present in all training examples")
@@ -165,10 +174,10 @@ def test_estimator_and_precomputed_probs_are_accepted(goemotions_train):
 
 
 @pytest.mark.slow
-def test_health_score_matches_cleanlab_and_per_label_table(noisy_subset, noisy_probs):
+def test_health_score_matches_cleanlab_and_per_label_table(noisy_subset, noisy_probs, noisy_issues):
     dataset, _ = noisy_subset
     labels = [list(r) for r in dataset["labels"]]
-    found = find_label_issues(labels, noisy_probs, class_names=GOEMOTIONS.names)
+    found = noisy_issues
     assert found.health_score == pytest.approx(overall_multilabel_health_score(labels, noisy_probs))
     assert set(found.per_label["Class Name"]) == set(GOEMOTIONS.names)
     assert found.flagged.sum() <= found.cleanlab_flagged.sum()
@@ -383,16 +392,19 @@ def test_report_plots_draw_without_switching_the_global_backend(monkeypatch, tmp
 def test_cross_fitted_calibration_handles_rare_labels_and_tracks_base_rates(goemotions_train):
     dataset = goemotions_train.select(range(600))
     raw = cross_val_probs(dataset, "tfidf", folds=3, seed=0, progress=False)
+    calibrated = {}
     for method in ("sigmoid", "isotonic"):
-        calibrated = cross_val_probs(dataset, "tfidf", folds=3, seed=0, calibration=method, progress=False)
-        assert calibrated.shape == raw.shape
-        assert calibrated.min() >= 0 and calibrated.max() <= 1
-        assert not np.allclose(calibrated, raw)
+        calibrated[method] = cross_val_probs(
+            dataset, "tfidf", folds=3, seed=0, calibration=method, progress=False
+        )
+        assert calibrated[method].shape == raw.shape
+        assert calibrated[method].min() >= 0 and calibrated[method].max() <= 1
+        assert not np.allclose(calibrated[method], raw)
     y = multi_hot(dataset)
     neutral = GOEMOTIONS.id("neutral")
-    calibrated = cross_val_probs(dataset, "tfidf", folds=3, seed=0, calibration="isotonic", progress=False)
+    isotonic = calibrated["isotonic"]
     assert (
-        abs(calibrated[:, neutral].mean() - y[:, neutral].mean())
+        abs(isotonic[:, neutral].mean() - y[:, neutral].mean())
         < abs(raw[:, neutral].mean() - y[:, neutral].mean()) + 0.02
     )
     with pytest.raises(ValueError, match="calibration"):

@@ -23,8 +23,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def tweets(sentiment140_dir) -> datasets.Dataset:
-    return load_sentiment140(sentiment140_dir / "training_sample.csv", limit=400)
+def tweets(sentiment140_sample) -> datasets.Dataset:
+    return load_sentiment140(sentiment140_sample, limit=400)
 
 
 @pytest.fixture(scope="module")

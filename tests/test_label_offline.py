@@ -59,10 +59,8 @@ def test_selection_rule_thresholds_cap_fallback_and_floor():
 
 
 @pytest.mark.slow
-def test_tfidf_beats_constant_and_round_trips(tfidf, goemotions_dir, goemotions_test, tmp_path):
-    from goemobalance.sources import load_goemotions
-
-    dev = load_goemotions(goemotions_dir, split="dev").select(range(2000))
+def test_tfidf_beats_constant_and_round_trips(tfidf, goemotions_dev, goemotions_test, tmp_path):
+    dev = goemotions_dev.select(range(2000))
     thresholds = tfidf.tune_acceptance(dev["text"], multi_hot(dev)).thresholds_
     assert thresholds.shape == (28,) and len(set(thresholds.tolist())) > 1
     test = goemotions_test.select(range(2000))
@@ -82,10 +80,10 @@ def test_tfidf_beats_constant_and_round_trips(tfidf, goemotions_dir, goemotions_
         EmbeddingLogRegLabeler.load(tmp_path / "tfidf")
 
 
-def test_offline_label_writes_pseudo_rows(tfidf, sentiment140_dir):
+def test_offline_label_writes_pseudo_rows(tfidf, sentiment140_sample):
     from goemobalance.sources.sentiment140 import load_sentiment140
 
-    tweets = load_sentiment140(sentiment140_dir / "training_sample.csv", limit=50)
+    tweets = load_sentiment140(sentiment140_sample, limit=50)
     labelled = tfidf.label(tweets)
     validate(labelled, allow_unlabeled=True)
     assert set(labelled["label_origin"]) == {"pseudo"} and all(len(s) == 28 for s in labelled["scores"])
@@ -138,11 +136,10 @@ def test_embedding_labeler_learns_and_round_trips(goemotions_train, goemotions_t
                                atol=1e-6)  # fmt: skip
 
 
-def test_cli_labels_with_offline_and_local_model(tfidf, sentiment140_dir, tmp_path):
+def test_cli_labels_with_offline_and_local_model(tfidf, sentiment140_sample, tmp_path):
     tfidf.save(tmp_path / "offline")
-    source = sentiment140_dir / "training_sample.csv"
     subset = tmp_path / "tweets.csv"
-    subset.write_bytes(b"".join(source.read_bytes().splitlines(keepends=True)[:60]))
+    subset.write_bytes(b"".join(sentiment140_sample.read_bytes().splitlines(keepends=True)[:60]))
     out = tmp_path / "labelled.parquet"
     assert main(["label", str(subset), "--out", str(out), "--offline", str(tmp_path / "offline")]) == 0
     labelled = datasets.Dataset.from_parquet(str(out))
@@ -195,11 +192,13 @@ def test_sklearn_clone_gives_an_unfitted_copy_for_cross_validation(tfidf, goemot
     assert probs.shape == (10, 28) and tfidf.model_ is not copy.model_
 
 
-def test_accept_passes_human_rows_and_rejects_unscored_pseudo_rows(tfidf, goemotions_test, sentiment140_dir):
+def test_accept_passes_human_rows_and_rejects_unscored_pseudo_rows(
+    tfidf, goemotions_test, sentiment140_sample
+):
     from goemobalance.label import accept
     from goemobalance.sources.sentiment140 import load_sentiment140
 
-    tweets = load_sentiment140(sentiment140_dir / "training_sample.csv", limit=20)
+    tweets = load_sentiment140(sentiment140_sample, limit=20)
     human = goemotions_test.select(range(10))
     scored = tfidf.label(tweets.select(range(10)))
     mixed = datasets.concatenate_datasets(

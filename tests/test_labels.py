@@ -11,8 +11,8 @@ from goemobalance.labels import (
 )
 
 
-def test_goemotions_space_matches_upstream_emotions_file(goemotions_dir):
-    upstream = (goemotions_dir / "emotions.txt").read_text().split()
+def test_goemotions_space_matches_upstream_emotions_file(shared_goemotions_dir):
+    upstream = (shared_goemotions_dir / "emotions.txt").read_text().split()
     assert GOEMOTIONS.names == tuple(upstream)
     assert NEUTRAL_ID == 27 and len(GOEMOTIONS) == 28
 
@@ -33,13 +33,13 @@ def test_unknown_names_and_ids_are_named_in_the_error():
         GOEMOTIONS.to_multi_hot([[28]])
 
 
-def test_groupings_cover_every_emotion_once(goemotions_dir):
+def test_groupings_cover_every_emotion_once(shared_goemotions_dir):
     import json
 
     for make, file in ((ekman_space, "ekman_mapping.json"), (sentiment_space, "sentiment_mapping.json")):
         space, mapping = make()
         assert mapping.sum(axis=1).tolist() == [1] * 28, "each fine label maps to exactly one group"
-        upstream = json.loads((goemotions_dir / file).read_text())
+        upstream = json.loads((shared_goemotions_dir / file).read_text())
         for group, members in upstream.items():
             column = mapping[:, space.id(group)]
             assert sorted(GOEMOTIONS.to_names(np.flatnonzero(column))) == sorted(members)

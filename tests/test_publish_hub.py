@@ -333,9 +333,6 @@ def test_cli_refuses_without_a_target_or_a_token(folder, monkeypatch, capsys):
 
 
 def test_cli_publishes_a_goemotions_tsv_file(goemotions_dir, tmp_path):
-    sources = pytest.importorskip("goemobalance.sources")
-    if not hasattr(sources, "load_dataset_any"):
-        pytest.skip("goemobalance.sources.load_dataset_any is not available")
     lines = (goemotions_dir / "dev.tsv").read_text(encoding="utf-8").splitlines(keepends=True)[:600]
     tsv = tmp_path / "dev_part.tsv"
     tsv.write_text("".join(lines), encoding="utf-8")

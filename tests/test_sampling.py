@@ -47,13 +47,6 @@ def _remarked(dataset: datasets.Dataset, origin: str, suffix: str) -> datasets.D
 
 
 @pytest.fixture(scope="module")
-def goemotions_dev(goemotions_dir) -> datasets.Dataset:
-    from goemobalance.sources import load_goemotions
-
-    return load_goemotions(goemotions_dir, split="dev")
-
-
-@pytest.fixture(scope="module")
 def mixed_pool(goemotions_train, goemotions_dev) -> datasets.Dataset:
     """GoEmotions train as human rows plus GoEmotions dev re-marked as a second (pseudo) source."""
     return datasets.concatenate_datasets([goemotions_train, _remarked(goemotions_dev, "pseudo", "pseudo")])

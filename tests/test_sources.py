@@ -202,8 +202,8 @@ def test_load_dataset_any_round_trips_saved_formats(goemotions_dir, tmp_path):
     assert len(load_dataset_any(tmp_path / "hub", split="test")) == 7
 
 
-def test_load_dataset_any_detects_sentiment140_and_raw(sentiment140_dir, raw_dir):
-    tweets = load_dataset_any(sentiment140_dir / "testdata.manual.2009.06.14.csv")
+def test_load_dataset_any_detects_sentiment140_and_raw(shared_sentiment140_dir, raw_dir):
+    tweets = load_dataset_any(shared_sentiment140_dir / "testdata.manual.2009.06.14.csv")
     assert len(tweets) == 498 and set(tweets["source"]) == {"sentiment140"}
     assert len(load_dataset_any(raw_dir)) == 2
 
@@ -285,11 +285,11 @@ def test_validate_accepts_good_and_unlabeled_rows(goemotions_test):
 # ---------------------------------------------------------------- gzip copies shipped in the package
 
 
-def test_packaged_gzip_copies_load_like_the_originals(goemotions_dir):
+def test_packaged_gzip_copies_load_like_the_originals(shared_goemotions_dir):
     from goemobalance.data import packaged_file
 
     packaged = load_goemotions(packaged_file("goemotions/dev"), split="dev")
-    assert packaged.to_list() == load_goemotions(goemotions_dir, split="dev").to_list()
+    assert packaged.to_list() == load_goemotions(shared_goemotions_dir, split="dev").to_list()
     test = load_dataset_any(packaged_file("goemotions/test"))
     assert len(test) == 5427 and json.loads(test[0]["meta"])["split"] == "test"
     tweets = load_dataset_any(packaged_file("sentiment140/sample"))
@@ -306,10 +306,10 @@ def test_gzipped_tables_and_tsv_folders(tmp_path):
     assert load_dataset_any(table)["labels"] == [[GOEMOTIONS.id("relief")]]
 
 
-def test_load_dataset_any_keeps_an_unlabeled_pool_saved_as_jsonl(sentiment140_dir, tmp_path):
+def test_load_dataset_any_keeps_an_unlabeled_pool_saved_as_jsonl(sentiment140_sample, tmp_path):
     from goemobalance.sources import load_sentiment140
 
-    pool = load_sentiment140(sentiment140_dir / "testdata.manual.2009.06.14.csv", limit=20)
+    pool = load_sentiment140(sentiment140_sample, limit=20)
     pool.to_json(str(tmp_path / "pool.jsonl"))
     pool.to_csv(str(tmp_path / "pool.csv"), index=False)
     for name in ("pool.jsonl", "pool.csv"):

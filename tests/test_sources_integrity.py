@@ -296,10 +296,10 @@ def _reference_rows(path, clean: CleanOptions | None) -> list[tuple[str, str, st
 
 
 @pytest.mark.parametrize("clean", [None, CleanOptions(url_token="<url>", mention_token="@user")])
-def test_arrow_loader_matches_the_row_by_row_reference_on_the_real_sample(sentiment140_dir, clean):
+def test_arrow_loader_matches_the_row_by_row_reference_on_the_real_sample(sentiment140_sample, clean):
     """The vectorised decoding, cleaning (RE2 with Python's Unicode \\s and \\w) and meta JSON must give the
     bytes the row-by-row code gave, or every build hash changes."""
-    path = sentiment140_dir / "training_sample.csv"
+    path = sentiment140_sample
     loaded = load_sentiment140(path, clean=clean or False, on_error="skip")
     table = loaded.data
     got = list(zip(*(table.column(c).to_pylist() for c in ("id", "text", "meta"))))

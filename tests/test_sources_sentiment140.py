@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 
 import pytest
@@ -10,8 +11,10 @@ from goemobalance.sources import CleanOptions, LoadReport, SourceError, load_sen
 
 
 @pytest.fixture(scope="module")
-def sample(sentiment140_dir):
-    return load_sentiment140(sentiment140_dir / "training_sample.csv")
+def sample(shared_sentiment140_dir):
+    """The shared 38,915-row sample: the tests on it check figures (row and polarity counts, particular
+    tweets) true only of that file, not of the 6,000-tweet sample shipped in the package."""
+    return load_sentiment140(shared_sentiment140_dir / "training_sample.csv")
 
 
 def _by_tweet(dataset, tweet_id: str) -> dict:
@@ -45,13 +48,27 @@ def test_sample_non_ascii_text_survives(sample):
     assert json.loads(pound["meta"])["encoding"] == "utf-8"
 
 
-def test_latin1_mode_is_byte_exact(sentiment140_dir):
-    raw = (sentiment140_dir / "training_sample.csv").read_bytes().split(b"\n")[13074]
-    strict = load_sentiment140(sentiment140_dir / "training_sample.csv", encoding="latin-1", limit=13075)
+def _utf8_non_ascii(line: bytes) -> bool:
+    try:
+        return not line.isascii() and bool(line.decode("utf-8"))
+    except UnicodeDecodeError:
+        return False
+
+
+def test_latin1_mode_is_byte_exact(sentiment140_sample):
+    """On the first line of the real sample with UTF-8 bytes (shared or packaged sample alike): latin-1 mode
+    keeps every byte as one character (mojibake), auto mode decodes the UTF-8."""
+    lines = sentiment140_sample.read_bytes().split(b"\n")
+    index = next(i for i, line in enumerate(lines) if _utf8_non_ascii(line))
+    fields = next(csv.reader([lines[index].rstrip(b"\r").decode("latin-1")]))
+    strict = load_sentiment140(sentiment140_sample, encoding="latin-1", limit=index + 1)
     row = strict[len(strict) - 1]
-    assert row["id"] == "sentiment140:1981720296"
-    assert row["text"].encode("latin-1") in raw
-    assert "Â£18.10K" in row["text"]
+    assert row["id"] == f"sentiment140:{fields[1]}"
+    assert row["text"] == fields[5] and row["text"].encode("latin-1") in lines[index]
+    auto = load_sentiment140(sentiment140_sample, limit=index + 1)
+    decoded = auto[len(auto) - 1]
+    assert decoded["text"] == fields[5].encode("latin-1").decode("utf-8") != row["text"]
+    assert json.loads(decoded["meta"])["encoding"] == "utf-8"
 
 
 def test_genuine_latin1_bytes_are_read_as_latin1(tmp_path):
