@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import datasets
 import numpy as np
@@ -10,6 +11,7 @@ import pytest
 import torch
 
 from goemobalance.cli import main
+from goemobalance.errors import InputError
 from goemobalance.schema import from_records, make_record, multi_hot
 from goemobalance.train.compare import LeakError, check_untouched_test, find_leaks, remove_leaks
 from goemobalance.train.config import EmbeddingConfig, TrainConfig, TransformerConfig
@@ -195,7 +197,7 @@ def test_fit_refuses_unlabeled_rows(goemotions_train):
     rows = goemotions_train.select(range(5)).to_list()
     rows[2]["labels"] = []
     unlabeled = datasets.Dataset.from_list(rows, features=features())
-    with pytest.raises(ValueError, match="row 2 .* has no labels"):
+    with pytest.raises(InputError, match="row 3 .* has no labels"):
         fit(unlabeled, goemotions_train.select(range(5)), tiny_config(epochs=1))
 
 
@@ -262,11 +264,11 @@ def test_train_and_compare_commands_write_models_metrics_and_delta_table(
     assert code == 0
     result = json.loads((out / "comparison.json").read_text())
     assert len(result["per_label"]) == 28 and len(result["rare_labels"]) == 8
-    assert result["reports"]["balanced"]["n_rows"] == 5427
+    assert json.loads(Path(result["runs"]["balanced"][0]["test_metrics"]).read_text())["n_rows"] == 5427
     row = result["summary"]["f1_macro"]
     assert row["delta"] == pytest.approx(row["balanced"] - row["imbalanced"])
     assert f"| {result['rare_labels'][0]}* |" in (out / "comparison.md").read_text()
     assert (out / "comparison_delta.png").stat().st_size > 1000
     bad = tmp_path / "bad.yaml"
     bad.write_text("epochz: 1\n")
-    assert main(["train", str(tmp_path / "imb"), "--out", str(tmp_path / "x"), "--config", str(bad)]) == 1
+    assert main(["train", str(tmp_path / "imb"), "--out", str(tmp_path / "x"), "--config", str(bad)]) == 2

@@ -9,7 +9,8 @@ from sklearn import metrics as skm
 
 from goemobalance.train.config import TrainConfig
 from goemobalance.train.embeddings import embedding_matrix, load_glove_kumo, load_vectors, train_fasttext
-from goemobalance.train.loop import FocalLoss, _pos_weight, autocast_dtype
+from goemobalance.train.loop import autocast_dtype
+from goemobalance.train.losses import MultiLabelLoss, pos_weights
 from goemobalance.train.metrics import multilabel_report, rarest_labels, save_report
 from goemobalance.train.model import HybridClassifier, HybridConfig
 from goemobalance.train.thresholds import Thresholds, f1_from_counts, label_counts, tune_thresholds
@@ -218,13 +219,13 @@ def test_focal_loss_with_gamma_zero_is_bce_and_down_weights_easy_cells():
     logits = torch.tensor([[3.0, -2.0], [0.1, 0.2]])
     targets = torch.tensor([[1.0, 0.0], [1.0, 0.0]])
     bce = torch.nn.functional.binary_cross_entropy_with_logits(logits, targets)
-    assert torch.isclose(FocalLoss(gamma=0.0)(logits, targets), bce)
-    assert FocalLoss(gamma=2.0)(logits, targets) < bce
+    assert torch.isclose(MultiLabelLoss("focal", gamma=0.0)(logits, targets), bce)
+    assert MultiLabelLoss("focal", gamma=2.0)(logits, targets) < bce
 
 
 def test_balanced_pos_weight_is_negative_positive_ratio_capped():
     y = np.array([[1, 0, 1], [0, 0, 1], [0, 0, 1], [0, 0, 0]], dtype=np.float32)
-    weights = _pos_weight(TrainConfig(pos_weight="balanced", pos_weight_cap=30.0), y)
+    weights = pos_weights(TrainConfig(pos_weight="balanced", pos_weight_cap=30.0), y)
     assert weights.tolist() == [3.0, 30.0, pytest.approx(1 / 3)]
 
 
@@ -253,4 +254,4 @@ def test_config_from_yaml_nested_sections_and_errors(tmp_path):
         TrainConfig.from_yaml(bad)
     with pytest.raises(ValueError, match="amp"):
         TrainConfig(amp="fp8")
-    assert TrainConfig().learning_rate == 1e-3 and TrainConfig(model="transformer").learning_rate == 5e-5
+    assert TrainConfig().learning_rate == 2e-3 and TrainConfig(model="transformer").learning_rate == 5e-5

@@ -1,83 +1,127 @@
-"""`goemobalance compare --balanced DS --imbalanced DS --out DIR`: both trainings on GoEmotions test."""
+"""`goemobalance compare --balanced DS --out DIR`: both trainings, several seeds, deltas with CIs."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import sys
 from pathlib import Path
 
-from goemobalance.commands.train import DEFAULT_GOEMOTIONS, add_training_args, load_config
+from goemobalance.commands.train import DEFAULT_GOEMOTIONS, add_training_args, load_config, load_split
+
+SEED_FIELD = "{seed}"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "compare",
-        help="train on balanced and imbalanced data, compare per-label F1 on GoEmotions test",
-        description="Train the same model with the same config and seed on both training sets, early-stop on "
-        "GoEmotions dev, evaluate both on the untouched GoEmotions test split and write a per-label delta "
-        "table (comparison.md/.json/_delta.png). Training rows that leak into dev/test (same normalized "
-        "text or comment id) are removed with a warning, or stop the run with --on-leak error.",
+        help="train on balanced and imbalanced data (several seeds), compare F1 on GoEmotions test with CIs",
+        description="Train the same model with the same config and seeds on both training sets, early-stop "
+        "and tune thresholds on the validation split (GoEmotions dev), evaluate every model on the "
+        "untouched GoEmotions test split, and write mean/std over seeds, paired per-seed deltas, paired "
+        "bootstrap 95%% CIs of the macro-F1 and rare-F1 deltas and a per-label delta table "
+        "(comparison.md/.json/_delta.png). Training rows that leak into validation/test data (same "
+        "normalized text or comment id) are removed with a warning, or stop the run with --on-leak error.",
     )
     parser.add_argument(
-        "--balanced", required=True, metavar="DS", help="balanced training data (any dataset path)"
+        "--balanced",
+        metavar="DS",
+        help="balanced training data (any dataset path; its train split); '{seed}' in the path is replaced "
+        "by each seed, for a set rebuilt per seed. Without it only the imbalanced side (a baseline) is "
+        "trained and reported",
     )
     parser.add_argument(
-        "--imbalanced", required=True, metavar="DS", help="imbalanced training data, e.g. GoEmotions train"
+        "--imbalanced",
+        default=DEFAULT_GOEMOTIONS,
+        metavar="DS",
+        help="imbalanced training data (default: 'packaged', GoEmotions train shipped in the package); "
+        "'{seed}' allowed as for --balanced",
     )
     parser.add_argument(
         "--test",
         default=DEFAULT_GOEMOTIONS,
-        metavar="DIR",
-        help=f"GoEmotions folder or test.tsv (default: {DEFAULT_GOEMOTIONS})",
+        metavar="DS",
+        help="test data: its test split (default: 'packaged', GoEmotions test)",
     )
     parser.add_argument(
-        "--val", metavar="DS", help="validation data (default: dev.tsv next to the test split)"
+        "--val",
+        metavar="DS",
+        help="validation data: its validation split (default: the validation split of --test's source)",
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument(
-        "--on-leak",
-        choices=("drop", "error"),
-        default="drop",
-        help="training rows found in the evaluation data: remove with a warning (default) or stop",
+        "--seeds", type=int, nargs="+", metavar="N", help="training seeds (default: --seed or the config's)"
     )
+    parser.add_argument(
+        "--equal-steps",
+        action="store_true",
+        help="same number of optimizer steps for both sets (epochs counted on the larger set)",
+    )
+    parser.add_argument(
+        "--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples for the CIs (0: none)"
+    )
+    parser.add_argument("--bootstrap-seed", type=int, default=0, help="seed of the bootstrap (default 0)")
     parser.add_argument(
         "--rare-k", type=int, default=8, help="how many of the rarest labels count as rare (default 8)"
     )
-    parser.add_argument("--save-models", action="store_true", help="also save both trained models")
+    parser.add_argument(
+        "--balanced-config",
+        metavar="YAML",
+        help="other training settings for the balanced side (e.g. sample_weighting); flags apply to both",
+    )
+    parser.add_argument("--save-models", action="store_true", help="also save every trained model")
+    parser.add_argument(
+        "--reuse",
+        nargs="+",
+        default=(),
+        metavar="DIR",
+        help="earlier compare output folders: runs with the same settings, seed and data are not trained "
+        "again (--out itself is always searched, so a rerun resumes)",
+    )
     add_training_args(parser)
     parser.set_defaults(func=run)
 
 
+def training_sets(source: str, seeds: list[int]):
+    """One Dataset, or ``{seed: Dataset}`` when the path holds ``{seed}``."""
+    if SEED_FIELD not in source:
+        return load_split(source, "train")
+    return {seed: load_split(source.replace(SEED_FIELD, str(seed)), "train") for seed in seeds}
+
+
+def validation_source(args: argparse.Namespace) -> str:
+    """--val, else the source of --test (its folder, when --test is a single file)."""
+    if args.val:
+        return args.val
+    test = Path(args.test)
+    return str(test.parent) if test.is_file() else args.test
+
+
 def run(args: argparse.Namespace) -> int:
-    from goemobalance.sources import SourceError, load_dataset_any
-    from goemobalance.train.compare import LeakError, compare
+    from goemobalance.train.compare import compare
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        config = load_config(args)
-        balanced = load_dataset_any(args.balanced)
-        imbalanced = load_dataset_any(args.imbalanced)
-        test = load_dataset_any(args.test, "test")
-        val_source = args.val or (args.test if Path(args.test).is_dir() else str(Path(args.test).parent))
-        val = load_dataset_any(val_source, None if args.val else "dev")
-        result = compare(
-            balanced,
-            imbalanced,
-            test,
-            val,
-            config,
-            args.out,
-            on_leak=args.on_leak,
-            rare_k=args.rare_k,
-            save_models=args.save_models,
-        )
-    except LeakError as exc:
-        print(f"goemobalance compare: leak: {exc}", file=sys.stderr)
-        return 3
-    except (SourceError, FileNotFoundError, ValueError, ConnectionError, OSError) as exc:
-        print(f"goemobalance compare: {exc}", file=sys.stderr)
-        return 1
-    print(json.dumps(result["summary"], indent=2))
+    config = load_config(args)
+    balanced_config = load_config(args, args.balanced_config) if args.balanced_config else None
+    seeds = args.seeds or [config.seed]
+    compare(
+        training_sets(args.balanced, seeds) if args.balanced else None,
+        training_sets(args.imbalanced, seeds),
+        load_split(args.test, "test"),
+        load_split(validation_source(args), "validation"),
+        config,
+        args.out,
+        seeds=seeds,
+        equal_steps=args.equal_steps,
+        n_bootstrap=args.bootstrap,
+        bootstrap_seed=args.bootstrap_seed,
+        on_leak=args.on_leak,
+        rare_k=args.rare_k,
+        save_models=args.save_models,
+        reuse=args.reuse,
+        balanced_config=balanced_config,
+    )
+    print(Path(args.out, "comparison.md").read_text(encoding="utf-8").split("\n\nRare labels")[0])
+    print(
+        f"\nfull tables: {Path(args.out, 'comparison.md')}; everything: {Path(args.out, 'comparison.json')}"
+    )
     return 0

