@@ -309,6 +309,20 @@ def test_equal_steps_gives_both_sets_the_same_optimizer_steps(packaged, tmp_path
     assert plain["runs"]["imbalanced"][0]["reused"] and not plain["runs"]["balanced"][0]["reused"]
 
 
+def test_equal_steps_caps_a_larger_balanced_set_at_the_imbalanced_budget(packaged, tmp_path):
+    """A balanced set larger than the imbalanced one gets no extra updates, and the imbalanced run is the
+    plain run (reused from a comparison without equal steps)."""
+    config = tiny_hybrid(epochs=1, batch_size=32)
+    larger, smaller = packaged["imbalanced"], packaged["balanced"]
+    args = (larger, smaller, packaged["test"], packaged["val"], config)
+    plain = compare(*args, tmp_path / "plain", n_bootstrap=0)
+    equal = compare(*args, tmp_path / "equal", equal_steps=True, n_bootstrap=0, reuse=[tmp_path / "plain"])
+    imbalanced, balanced = equal["runs"]["imbalanced"][0], equal["runs"]["balanced"][0]
+    assert imbalanced["reused"] and not balanced["reused"]
+    assert balanced["steps"] == imbalanced["steps"] == -(-imbalanced["train_rows_after_leak_check"] // 32)
+    assert plain["runs"]["balanced"][0]["steps"] > balanced["steps"]
+
+
 # ------------------------------------------------------------------ the proxy model
 
 

@@ -54,7 +54,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--equal-steps",
         action="store_true",
-        help="same number of optimizer steps for both sets (epochs counted on the larger set)",
+        help="same number of optimizer steps for both sets (epochs counted on the imbalanced set)",
     )
     parser.add_argument(
         "--bootstrap", type=int, default=1000, metavar="N", help="bootstrap resamples for the CIs (0: none)"

@@ -232,8 +232,10 @@ def compare(
     seeds
         Training seeds (default: ``[config.seed]``).
     equal_steps
-        Give both sides the same number of optimizer steps: ``config.epochs`` passes over the larger
-        training set (the smaller set gets more, shorter-than-full-last, epochs). No effect on the proxy.
+        Give both sides the same number of optimizer steps: the imbalanced side's budget, ``config.epochs``
+        passes over its training set. A smaller balanced set gets more epochs, a larger one fewer (the
+        last one cut short), so the baseline's runs are the same runs as without `equal_steps` and can be
+        reused. No effect on the proxy.
     n_bootstrap, bootstrap_seed
         Paired bootstrap over test rows (`goemobalance.train.stats.paired_bootstrap`); 0 skips it.
     on_leak
@@ -293,13 +295,14 @@ def compare(
 def _equal_steps(
     configs: Mapping[str, TrainConfig], train_sets: Mapping[str, datasets.Dataset], reference: TrainConfig
 ) -> dict[str, TrainConfig]:
-    """Each side's config with ``max_steps`` set to `reference`'s epochs over the larger training set.
+    """Each side's config with ``max_steps`` set to the imbalanced side's budget: `reference`'s epochs
+    over the imbalanced training set.
 
-    A side that already takes that many steps keeps ``max_steps`` unset, so its run is the same run (same
-    `run_key`) as without equal steps and can be reused from a baseline comparison.
+    A side that already takes that many steps keeps ``max_steps`` unset, so the imbalanced side's run is
+    the same run (same `run_key`) as without equal steps and can be reused from a baseline comparison.
     """
-    sizes = [len(capped_rows(train_sets[side], configs[side])) for side in configs]
-    target = reference.epochs * steps_per_epoch(max(sizes), reference.batch_size)
+    baseline = len(capped_rows(train_sets["imbalanced"], configs["imbalanced"]))
+    target = reference.epochs * steps_per_epoch(baseline, reference.batch_size)
     out = {}
     for side, side_config in configs.items():
         natural = planned_steps(side_config, len(capped_rows(train_sets[side], side_config)))
