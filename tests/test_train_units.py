@@ -7,9 +7,10 @@ import pytest
 import torch
 from sklearn import metrics as skm
 
+from goemobalance.errors import InputError
 from goemobalance.train.config import TrainConfig
-from goemobalance.train.embeddings import embedding_matrix, load_glove_kumo, load_vectors, train_fasttext
 from goemobalance.train.loop import autocast_dtype
+from goemobalance.train.embeddings import embedding_matrix, load_glove_kumo, load_vectors, train_fasttext
 from goemobalance.train.losses import MultiLabelLoss, pos_weights
 from goemobalance.train.metrics import multilabel_report, rarest_labels, save_report
 from goemobalance.train.model import HybridClassifier, HybridConfig
@@ -250,7 +251,15 @@ def test_config_from_yaml_nested_sections_and_errors(tmp_path):
     assert TrainConfig.from_dict(config.to_dict()) == config
     bad = tmp_path / "bad.yaml"
     bad.write_text("hybrid: {lstm_size: 3}\n")
-    with pytest.raises(ValueError, match=r"bad.yaml.*lstm_size.*hybrid"):
+    with pytest.raises(
+        InputError, match=r"bad\.yaml: hybrid: unknown field 'lstm_size' \(did you mean 'lstm_"
+    ):
+        TrainConfig.from_yaml(bad)
+    bad.write_text("amp: fp8\n")
+    with pytest.raises(InputError, match=r"bad\.yaml: TrainConfig\.amp = 'fp8'"):
+        TrainConfig.from_yaml(bad)
+    bad.write_text("proxy: {C: high}\n")
+    with pytest.raises(InputError, match=r"bad\.yaml: proxy\.C: expected a number, got 'high'"):
         TrainConfig.from_yaml(bad)
     with pytest.raises(ValueError, match="amp"):
         TrainConfig(amp="fp8")
