@@ -180,7 +180,7 @@ def test_threshold_tuning_finds_low_cutoff_for_underconfident_label():
 # ---------------------------------------------------------------- metrics
 
 
-def test_multilabel_report_matches_scikit_learn(tmp_path):
+def test_multilabel_report_matches_scikit_learn(tmp_path, monkeypatch):
     y, p = _random_problem(7, labels=4)
     y[:, 3] = 0
     names = ["a", "b", "c", "d"]
@@ -203,6 +203,11 @@ def test_multilabel_report_matches_scikit_learn(tmp_path):
     assert report["roc_auc_micro"] == pytest.approx(skm.roc_auc_score(y, p, average="micro"))
     assert report["roc_auc_skipped_labels"] == [3] and report["per_label"]["d"]["roc_auc"] is None
     assert report["per_label"]["b"]["f1"] == pytest.approx(skm.f1_score(y[:, 1], pred[:, 1]))
+    import matplotlib
+
+    monkeypatch.setattr(
+        matplotlib, "use", lambda *a, **k: pytest.fail("matplotlib.use: global backend switch")
+    )
     paths = save_report(report, tmp_path, prefix="m")
     assert [p.name for p in paths] == ["m.json", "m_per_label_f1.png", "m_per_label_pr.png"]
     assert all(p.stat().st_size > 1000 for p in paths[1:])

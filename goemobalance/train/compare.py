@@ -539,16 +539,14 @@ def comparison_markdown(result: dict[str, Any]) -> str:
 
 def _plot_delta(result: dict[str, Any], path: Path) -> None:
     """Per-label deltas with CI bars (two sides), or per-label F1 of the one side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from goemobalance.figures import new_figure, save_figure
 
     rows = sorted(result["per_label"], key=lambda r: r["train_imbalanced"])
     paired = rows[0].get("delta") is not None
     x = np.arange(len(rows))
     values = np.array([r["delta"] if paired else r["f1_imbalanced"] for r in rows])
-    fig, ax = plt.subplots(figsize=(max(8, 0.4 * len(rows)), 4.5))
+    fig = new_figure((max(8, 0.4 * len(rows)), 4.5))
+    ax = fig.subplots()
     colors = ["tab:green" if v >= 0 else "tab:red" for v in values] if paired else "tab:blue"
     errors = None
     if paired and all(r.get("ci") for r in rows):
@@ -564,8 +562,7 @@ def _plot_delta(result: dict[str, Any], path: Path) -> None:
     ax.set(xticks=x, ylabel="F1 balanced - F1 imbalanced" if paired else "F1", title=title)
     ax.set_xticklabels([f"{r['label']}*" if r["rare"] else r["label"] for r in rows], rotation=70, ha="right")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 __all__ = [
