@@ -7,9 +7,9 @@ import pytest
 import torch
 from sklearn import metrics as skm
 
+from goemobalance.device import autocast_dtype
 from goemobalance.errors import InputError
 from goemobalance.train.config import TrainConfig
-from goemobalance.train.loop import autocast_dtype
 from goemobalance.train.embeddings import embedding_matrix, load_glove_kumo, load_vectors, train_fasttext
 from goemobalance.train.losses import MultiLabelLoss, pos_weights
 from goemobalance.train.metrics import multilabel_report, rarest_labels, save_report
@@ -240,6 +240,8 @@ def test_autocast_dtype_resolution():
     assert autocast_dtype(cpu, "auto") is None and autocast_dtype(cpu, "off") is None
     assert autocast_dtype(cpu, "bf16") == torch.bfloat16 and autocast_dtype(cuda, "fp16") == torch.float16
     assert autocast_dtype(cuda, "off") is None
+    with pytest.raises(InputError, match="amp = 'bfloat16'; use one of auto, bf16, fp16, off"):
+        autocast_dtype(cpu, "bfloat16")  # one vocabulary: the labelers' old torch names are refused
 
 
 def test_config_from_yaml_nested_sections_and_errors(tmp_path):

@@ -18,12 +18,11 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from goemobalance.device import autocast_dtype, resolve_device
 from goemobalance.label.batching import (
     budget_batches,
     clean_texts,
     pad_batch,
-    resolve_autocast_dtype,
-    resolve_device,
     to_device,
     tokenize,
 )
@@ -92,7 +91,7 @@ class SentenceEncoder:
         device: str = "auto",
         max_length: int = 128,
         cache_dir: str | Path | None = None,
-        dtype: str | None = "auto",
+        amp: str = "auto",
         show_progress: bool = True,
     ):
         self.model_path = Path(model_path) if model_path is not None else default_encoder_path()
@@ -100,7 +99,7 @@ class SentenceEncoder:
         self.device = resolve_device(device)
         self.max_length = int(max_length)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
-        self.autocast_dtype = resolve_autocast_dtype(dtype, self.device)
+        self.autocast_dtype = autocast_dtype(self.device, amp)
         self.show_progress = show_progress
         self._model = None
         self._tokenizer = None

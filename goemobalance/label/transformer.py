@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 import torch
 from tqdm.auto import tqdm
 
+from goemobalance.device import autocast_dtype, resolve_device
 from goemobalance.errors import InputError
 from goemobalance.label.base import ProbaLabeler
 from goemobalance.label.batching import (
@@ -29,8 +30,6 @@ from goemobalance.label.batching import (
     chunks,
     clean_texts,
     pad_batch,
-    resolve_autocast_dtype,
-    resolve_device,
     to_device,
     tokenize,
 )
@@ -125,7 +124,7 @@ class TransformerLabeler(ProbaLabeler):
         max_tokens_per_batch: int = 8192,
         max_batch_size: int = 256,
         max_length: int = 128,
-        dtype: str | None = "auto",
+        amp: str = "auto",
         function_to_apply: str = "auto",
         label_map: Mapping[str, str] | None = None,
         rule: SelectionRule | None = None,
@@ -138,7 +137,7 @@ class TransformerLabeler(ProbaLabeler):
         self.space = space
         self.rule = rule or SelectionRule()
         self.device = resolve_device(device)
-        self.autocast_dtype = resolve_autocast_dtype(dtype, self.device)
+        self.autocast_dtype = autocast_dtype(self.device, amp)
         self.max_tokens_per_batch = int(max_tokens_per_batch)
         self.max_batch_size = int(max_batch_size)
         self.max_length = int(max_length)

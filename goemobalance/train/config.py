@@ -10,6 +10,7 @@ from typing import Any
 import yaml
 
 from goemobalance.balance.weights import DEFAULT_BETA, REDUCTIONS, WEIGHTINGS
+from goemobalance.device import AMP_MODES
 from goemobalance.errors import InputError
 from goemobalance.strict import from_mapping
 from goemobalance.train.model import HybridConfig
@@ -113,7 +114,7 @@ class TrainConfig:
         checks = {
             "model": (self.model, MODEL_KINDS),
             "loss": (self.loss, ("bce", "focal")),
-            "amp": (self.amp, ("auto", "bf16", "fp16", "off")),
+            "amp": (self.amp, AMP_MODES),
             "thresholds": (self.thresholds, ("per_label", "global", "none")),
             "early_stopping_metric": (self.early_stopping_metric, ("macro_f1_tuned", "macro_f1", "loss")),
             "sample_weighting": (self.sample_weighting, WEIGHTINGS),

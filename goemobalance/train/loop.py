@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from goemobalance.device import autocast_dtype, resolve_device
 from goemobalance.errors import InputError
 from goemobalance.schema import column, label_space_of, multi_hot
 from goemobalance.train.config import TrainConfig
@@ -230,23 +231,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def autocast_dtype(device: torch.device, amp: str) -> torch.dtype | None:
-    """The autocast dtype: ``auto`` is bf16 (fp16 where bf16 is unsupported) on CUDA and off on CPU."""
-    if amp == "off":
-        return None
-    if amp == "auto":
-        if device.type != "cuda":
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if amp == "bf16" else torch.float16
 
 
 def _autocast(device: torch.device, config: TrainConfig):
@@ -527,13 +511,11 @@ def validation_scores(y_true: np.ndarray, y_prob: np.ndarray) -> dict[str, float
 
 __all__ = [
     "TrainedModel",
-    "autocast_dtype",
     "capped_rows",
     "fit",
     "planned_epochs",
     "planned_steps",
     "predict_encoded",
-    "resolve_device",
     "seed_everything",
     "steps_per_epoch",
     "validation_scores",
