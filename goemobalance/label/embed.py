@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,6 +17,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from goemobalance.atomic import replacing
 from goemobalance.device import autocast_dtype, resolve_device
 from goemobalance.label.batching import (
     budget_batches,
@@ -67,14 +67,11 @@ class EmbeddingCache:
         return found
 
     def store(self, digests: Sequence[str], vectors: np.ndarray) -> None:
-        """Write one new shard atomically (temp file + rename), so a crash never leaves a broken shard."""
+        """Write one new shard atomically (`goemobalance.atomic`), so a crash never leaves a broken shard."""
         if not len(digests):
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        name = uuid.uuid4().hex
-        tmp = self.folder / f".{name}.tmp.npz"
-        np.savez(tmp, digests=np.asarray(digests), vectors=vectors.astype(np.float32))
-        os.replace(tmp, self.folder / f"{name}.npz")
+        with replacing(self.folder / f"{uuid.uuid4().hex}.npz") as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, digests=np.asarray(digests), vectors=vectors.astype(np.float32))
 
 
 class SentenceEncoder:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import pyarrow.parquet as pq
 import torch
 from tqdm.auto import tqdm
 
+from goemobalance.atomic import replacing
 from goemobalance.device import autocast_dtype, resolve_device
 from goemobalance.errors import InputError
 from goemobalance.label.base import ProbaLabeler
@@ -251,12 +251,11 @@ def _load_model(model: Any, revision: str | None, tokenizer: Any, model_kwargs: 
 
 
 def _write_shard(path: Path, probs: np.ndarray) -> None:
-    """Write one shard's probabilities as parquet, atomically (temp file + rename)."""
+    """Write one shard's probabilities as parquet, atomically (`goemobalance.atomic`)."""
     flat = pa.array(np.ascontiguousarray(probs, dtype=np.float32).reshape(-1))
     table = pa.table({"scores": pa.FixedSizeListArray.from_arrays(flat, probs.shape[1])})
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def _read_shard(path: Path, n_labels: int) -> np.ndarray:
