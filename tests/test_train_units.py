@@ -14,7 +14,7 @@ from goemobalance.train.embeddings import embedding_matrix, load_glove_kumo, loa
 from goemobalance.train.losses import MultiLabelLoss, pos_weights
 from goemobalance.train.metrics import multilabel_report, rarest_labels, save_report
 from goemobalance.train.model import HybridClassifier, HybridConfig
-from goemobalance.train.thresholds import Thresholds, f1_from_counts, label_counts, tune_thresholds
+from goemobalance.train.thresholds import Thresholds, confusion_counts, f1_from_counts, tune_thresholds
 from goemobalance.train.tokenize import Vocabulary, tokenize
 
 # ---------------------------------------------------------------- tokenizer and vocabulary
@@ -141,7 +141,7 @@ def _random_problem(seed: int, n: int = 300, labels: int = 6):
 def test_f1_from_counts_matches_scikit_learn():
     y, p = _random_problem(0)
     pred = p >= 0.5
-    ours = f1_from_counts(*label_counts(y, pred))
+    ours = f1_from_counts(*confusion_counts(y, pred))
     assert np.allclose(ours, skm.f1_score(y, pred, average=None, zero_division=0))
 
 

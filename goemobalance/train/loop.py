@@ -36,7 +36,7 @@ from goemobalance.train.encoders import HybridEncoder, trim_batch
 from goemobalance.train.losses import make_loss, row_weights
 from goemobalance.train.metrics import multilabel_report
 from goemobalance.train.model import HybridClassifier, HybridConfig
-from goemobalance.train.thresholds import Thresholds, f1_from_counts, label_counts, tune_thresholds
+from goemobalance.train.thresholds import Thresholds, confusion_counts, f1_from_counts, tune_thresholds
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "last.pt"
@@ -499,9 +499,9 @@ def predict_encoded(
 
 def validation_scores(y_true: np.ndarray, y_prob: np.ndarray) -> dict[str, float]:
     """Macro-F1 at 0.5, macro-F1 with per-label tuned thresholds, and micro-F1 at 0.5."""
-    at_half = label_counts(y_true, y_prob >= 0.5)
+    at_half = confusion_counts(y_true, y_prob >= 0.5)
     tuned = tune_thresholds(y_true, y_prob, mode="per_label")
-    tuned_counts = label_counts(y_true, tuned.apply(y_prob))
+    tuned_counts = confusion_counts(y_true, tuned.apply(y_prob))
     return {
         "macro_f1": float(f1_from_counts(*at_half).mean()),
         "macro_f1_tuned": float(f1_from_counts(*tuned_counts).mean()),
