@@ -24,6 +24,7 @@ import numpy as np
 
 from goemobalance.balance.matrix import check_multi_hot, labelset_codes
 from goemobalance.labels import GOEMOTIONS, LabelSpace
+from goemobalance.markdown import markdown_table
 from goemobalance.schema import label_space_of, multi_hot
 
 SUMMARY_KEYS: tuple[str, ...] = (
@@ -112,11 +113,8 @@ class DistributionComparison:
     def to_markdown(self) -> str:
         """The measures and the per-label counts before / after / change, in GitHub markdown."""
         summary, labels = self._tables()
-        lines = [f"| {' | '.join(summary[0])} |", "|---|---:|---:|---:|"]
-        lines += [f"| {' | '.join(row)} |" for row in summary[1:]]
-        lines += ["", f"| {' | '.join(labels[0])} |", "|---|---:|---:|---:|"]
-        lines += [f"| {' | '.join(row)} |" for row in labels[1:]]
-        return "\n".join(lines) + "\n"
+        tables = [markdown_table(table[0], table[1:], align="lrrr") for table in (summary, labels)]
+        return "\n\n".join(tables) + "\n"
 
     def to_text(self) -> str:
         """The same two tables as `to_markdown`, aligned for a terminal."""
@@ -274,12 +272,14 @@ def compare_distributions(
 
 def render_markdown(stats: DistributionStats) -> str:
     """A summary table and a per-label table (count, share of rows, IRLbl, SCUMBLE) in markdown."""
-    lines = ["| measure | value |", "|---|---:|"]
-    lines += [f"| {key} | {_fmt(value)} |" for key, value in stats.summary().items()]
-    lines.append(f"| missing_labels | {', '.join(stats.missing_labels) or '-'} |")
-    lines += ["", "| label | count | % rows | IRLbl | SCUMBLE |", "|---|---:|---:|---:|---:|"]
-    lines += [f"| {' | '.join(row)} |" for row in _label_rows(stats)]
-    return "\n".join(lines) + "\n"
+    summary = [(key, _fmt(value)) for key, value in stats.summary().items()]
+    summary.append(("missing_labels", ", ".join(stats.missing_labels) or "-"))
+    header = ("label", "count", "% rows", "IRLbl", "SCUMBLE")
+    tables = [
+        markdown_table(("measure", "value"), summary, align="lr"),
+        markdown_table(header, _label_rows(stats), align="lrrrr"),
+    ]
+    return "\n\n".join(tables) + "\n"
 
 
 def render_text(stats: DistributionStats) -> str:
