@@ -206,6 +206,18 @@ def distribution_stats(
 
     Rows are first collapsed to their distinct labelsets (a few hundred for GoEmotions), and every
     measure is computed on those weighted by their frequency: exact, and fast on millions of rows.
+
+    Parameters
+    ----------
+    data : datasets.Dataset or ndarray of shape (n, L)
+        Rows in the record schema, or a 0/1 label matrix.
+    space : LabelSpace, optional
+        The label space (default: the dataset's; for a matrix GoEmotions when it has 28 columns, else
+        ``label_0``, ``label_1``, ...).
+
+    Returns
+    -------
+    DistributionStats
     """
     matrix, space = label_matrix(data, space)
     n_rows, n_labels = matrix.shape
@@ -262,7 +274,19 @@ def compare_distributions(
     after: datasets.Dataset | np.ndarray | DistributionStats,
     space: LabelSpace | None = None,
 ) -> DistributionComparison:
-    """Statistics of two datasets side by side (same label space), with the change in every measure."""
+    """Statistics of two datasets side by side (same label space), with the change in every measure.
+
+    Parameters
+    ----------
+    before, after : Dataset, ndarray or DistributionStats
+        The two datasets (or their statistics), in the same label space.
+    space : LabelSpace, optional
+        The label space of matrices.
+
+    Returns
+    -------
+    DistributionComparison
+    """
     first = before if isinstance(before, DistributionStats) else distribution_stats(before, space)
     second = after if isinstance(after, DistributionStats) else distribution_stats(after, space)
     if first.label_names != second.label_names:

@@ -152,6 +152,26 @@ def fit(
     With `checkpoint_dir`, a checkpoint is written after every epoch; `resume=True` continues from it and
     gives the same weights as an uninterrupted run with the same seed. `stop_after_epoch` ends the run
     after that many epochs in total (to split a long run into sessions).
+
+    Parameters
+    ----------
+    train_ds : datasets.Dataset
+        Training rows in the record schema (labels required).
+    val_ds : datasets.Dataset
+        Validation rows, same label space: early stopping and threshold tuning.
+    config : TrainConfig, optional
+        All settings (default `TrainConfig()`).
+    checkpoint_dir : str or Path, optional
+        Where to write a checkpoint after every epoch.
+    resume : bool
+        Continue from the checkpoint in `checkpoint_dir`.
+    stop_after_epoch : int, optional
+        End after this many epochs in total.
+
+    Returns
+    -------
+    TrainedModel
+        The model with its encoder, tuned thresholds, history and info; ``predict_proba``/``predict``/``save``.
     """
     config = config or TrainConfig()
     label_names = _check_label_space(val_ds, list(label_space_of(train_ds).names), "validation data")

@@ -19,7 +19,25 @@ AVERAGES = ("micro", "macro", "weighted", "samples")
 def multilabel_report(
     y_true: np.ndarray, y_prob: np.ndarray, label_names: Sequence[str], thresholds: Thresholds | None = None
 ) -> dict[str, Any]:
-    """Subset accuracy, Hamming loss, P/R/F1 (micro/macro/weighted/samples), ROC-AUC, per-label scores."""
+    """Subset accuracy, Hamming loss, P/R/F1 (micro/macro/weighted/samples), ROC-AUC, per-label scores.
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (n, L)
+        0/1 labels.
+    y_prob : ndarray of shape (n, L)
+        Predicted probabilities.
+    label_names : sequence of str
+        The L label names, in column order.
+    thresholds : Thresholds, optional
+        Decision thresholds (default 0.5 for every label).
+
+    Returns
+    -------
+    dict
+        ``subset_accuracy``, ``hamming_loss``, ``{precision,recall,f1}_{micro,macro,weighted,samples}``,
+        ROC-AUC (``roc_auc_macro``, ``roc_auc_micro``, skipped labels), ``thresholds`` and ``per_label``.
+    """
     y_true = np.asarray(y_true).astype(np.int8)
     y_prob = np.asarray(y_prob, dtype=np.float64)
     if y_true.shape != y_prob.shape or y_true.shape[1] != len(label_names):

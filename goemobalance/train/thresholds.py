@@ -66,7 +66,25 @@ def tune_thresholds(
     objective: str = "macro",
     grid: np.ndarray = DEFAULT_GRID,
 ) -> Thresholds:
-    """Thresholds maximizing validation F1: ``per_label`` (each label's F1) or ``global`` (micro/macro F1)."""
+    """Thresholds maximizing validation F1: ``per_label`` (each label's F1) or ``global`` (micro/macro F1).
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (n, L)
+        0/1 validation labels.
+    y_prob : ndarray of shape (n, L)
+        Predicted probabilities for the same rows.
+    mode : {"per_label", "global", "none"}
+        One threshold per label, one for all labels, or 0.5 everywhere.
+    objective : {"macro", "micro"}
+        The F1 that ``global`` maximises.
+    grid : ndarray
+        Candidate thresholds (0.5 is always added and kept wherever it already reaches the best F1).
+
+    Returns
+    -------
+    Thresholds
+    """
     y_true, y_prob = np.asarray(y_true), np.asarray(y_prob)
     if y_true.shape != y_prob.shape:
         raise ValueError(f"y_true {y_true.shape} and y_prob {y_prob.shape} must have the same shape")
