@@ -10,7 +10,7 @@ instead (e.g. SamLowe/roberta-base-go_emotions on a GPU machine).
 
     python benchmarks/bench_label.py [--n 20000] [--models roberta4,minilm] [--threads 1] [--json]
     # on a GPU (no download needed): --models roberta-base-size --max-tokens 65536 --max-batch 1024
-    # (--dtype float32 for the 1e-4 probability check; bf16 autocast is the fast default)
+    # (--amp off for the 1e-4 probability check; bf16 autocast is the fast default)
 """
 
 from __future__ import annotations
@@ -92,7 +92,7 @@ def bench_one(name: str, model, tokenizer, texts: list[str], args) -> dict:
     model = model.to(device)
     labeler = TransformerLabeler(model, tokenizer=tokenizer, device=str(device), show_progress=False,
                                  max_tokens_per_batch=args.max_tokens, max_batch_size=args.max_batch,
-                                 max_length=args.max_length, dtype=args.dtype)  # fmt: skip
+                                 max_length=args.max_length, amp=args.amp)  # fmt: skip
     pipe = pipeline("text-classification", model=model, tokenizer=tokenizer, top_k=None, device=device)
     warm = texts[:256]
     labeler.predict_proba(warm)
@@ -120,7 +120,7 @@ def bench_one(name: str, model, tokenizer, texts: list[str], args) -> dict:
         "labeler_texts_per_s": round(len(texts) / ours_s, 1), "pipeline_texts_per_s": round(len(texts) / theirs_s, 1),
         "speedup": round(theirs_s / ours_s, 2), "max_abs_prob_diff": float(np.abs(ours - theirs).max()),
         "pipeline_batch_size": args.pipeline_batch, "max_tokens_per_batch": args.max_tokens, "rounds": args.rounds,
-        "dtype": args.dtype if device.type == "cuda" else "float32",
+        "amp": args.amp if device.type == "cuda" else "off",
     }  # fmt: skip
 
 
@@ -138,7 +138,9 @@ def main() -> None:
     parser.add_argument("--max-tokens", type=int, default=8192)
     parser.add_argument("--max-batch", type=int, default=256)
     parser.add_argument("--max-length", type=int, default=128)
-    parser.add_argument("--dtype", default="auto", help="labeler autocast on CUDA: auto (bf16), float32...")
+    parser.add_argument(
+        "--amp", default="auto", help="labeler autocast: auto (bf16 on CUDA), bf16, fp16, off"
+    )
     parser.add_argument(
         "--rounds",
         type=int,

@@ -28,16 +28,12 @@ import numpy as np
 import torch
 
 from goemobalance.data import packaged_file
+from goemobalance.device import resolve_device
 from goemobalance.schema import column, multi_hot
 from goemobalance.sources import load_goemotions
 from goemobalance.train.config import TrainConfig
 from goemobalance.train.encoders import HybridEncoder
-from goemobalance.train.loop import (
-    _train_one_epoch,
-    _TrainState,
-    resolve_device,
-    seed_everything,
-)
+from goemobalance.train.loop import _train_one_epoch, _TrainState, seed_everything
 from goemobalance.train.model import HybridClassifier, HybridConfig
 from goemobalance.train.tokenize import Vocabulary, tokenize
 

@@ -6,19 +6,10 @@ and recipe checks start fast; `features` and `validate` are loaded from `goemoba
 
 from __future__ import annotations
 
-from typing import Any
-
 from goemobalance.labels import GOEMOTIONS, LabelSpace
+from goemobalance.lazy import lazy_exports
 
 __version__ = "0.1.0"
 __all__ = ["GOEMOTIONS", "LabelSpace", "__version__", "features", "validate"]
 
-_LAZY = {"features": "goemobalance.schema", "validate": "goemobalance.schema"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'goemobalance' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports(__name__, {"features": "schema", "validate": "schema"}, globals())

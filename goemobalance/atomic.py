@@ -29,21 +29,41 @@ def temporary_sibling(path: str | Path) -> Path:
     return path.with_name(f".{path.name}{TEMP_MARK}{secrets.token_hex(4)}")
 
 
-def write_bytes(path: str | Path, data: bytes) -> Path:
-    """Write `data` to `path` atomically (parent folders are created)."""
+@contextmanager
+def replacing(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary sibling of `path` to write; when the block ends without error it becomes `path`.
+
+    For writers that need a file name or a handle of their own (parquet, numpy, a streamed CSV). On error
+    the temporary file is removed and `path` is left as it was. Parent folders are created.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file to write.
+
+    Returns
+    -------
+    Iterator[Path]
+        The temporary path to write (the writer must close its handle before the block ends).
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = temporary_sibling(path)
     try:
-        with open(tmp, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield tmp
         os.replace(tmp, path)
     finally:
         if tmp.exists():
             tmp.unlink()
-    return path
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write `data` to `path` atomically (parent folders are created)."""
+    with replacing(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return Path(path)
 
 
 def write_text(path: str | Path, text: str, *, redact: bool = True) -> Path:
@@ -118,6 +138,7 @@ __all__ = [
     "TEMP_MARK",
     "remove_temporaries",
     "replace_folder",
+    "replacing",
     "staged_folder",
     "temporary_sibling",
     "write_bytes",

@@ -62,7 +62,9 @@ def from_mapping(
     Raises
     ------
     InputError
-        (or `error`) naming the field: unknown (with the closest known name), missing, or of the wrong type.
+        (or `error`) naming the field: unknown (with the closest known name), missing, or of the wrong type;
+        a ``ValueError`` or ``TypeError`` from the dataclass's own checks is raised again as `error`, prefixed
+        with `where`.
     """
     if data is None:
         data = {}
@@ -78,7 +80,10 @@ def from_mapping(
                 raise error(f"{where}: field {name!r} is required")
             continue
         values[name] = convert(data[name], hints[name], _join(where, name), error=error)
-    return cls(**values)
+    try:
+        return cls(**values)
+    except (TypeError, ValueError) as exc:  # the dataclass's own checks (__post_init__): add the place
+        raise error(f"{where}: {exc}") from exc
 
 
 def reject_unknown(
@@ -108,6 +113,8 @@ def convert(value: Any, hint: Any, where: str, *, error: type[InputError] = Inpu
     if origin in (list, tuple, dict) or hint in (list, tuple, dict):
         return _convert_container(value, hint, origin or hint, where, error)
     if dataclasses.is_dataclass(hint):
+        if isinstance(value, hint):  # already built (a caller passing objects, not a file's mapping)
+            return value
         return from_mapping(hint, value, where, error=error)
     if isinstance(hint, type):
         return _convert_scalar(value, hint, where, error)

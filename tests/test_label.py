@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 
 import datasets
 import numpy as np
@@ -221,3 +223,26 @@ def test_budget_batches_cover_every_text_once_within_budget_and_little_padding(t
     assert sum(padded) / lengths.sum() < 1.15
     assert lengths[batches[0]].max() == lengths.max()
     assert budget_batches([300, 5], max_tokens=100, max_batch_size=8)[0].tolist() == [0]
+
+
+def test_embedding_cache_shard_cut_off_mid_write_is_never_read(tmp_path, monkeypatch):
+    from goemobalance.label.embed import EmbeddingCache
+
+    cache = EmbeddingCache(tmp_path / "model")
+    cache.store(["a", "b"], np.ones((2, 3), dtype=np.float32))
+    original = np.savez
+
+    def cut_off(file, **arrays):  # a kill or a full disk half-way through the next shard (a path or a handle)
+        with (
+            open(file, "ab") if isinstance(file, (str, os.PathLike)) else contextlib.nullcontext(file) as out
+        ):
+            out.write(b"PK\x03\x04 half a zip")
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(np, "savez", cut_off)
+    with pytest.raises(OSError, match="No space"):
+        cache.store(["c"], np.zeros((1, 3), dtype=np.float32))
+    monkeypatch.setattr(np, "savez", original)
+    assert len(list(cache.folder.iterdir())) == 1, "the broken shard is removed, the finished one kept"
+    found = cache.lookup(["a", "b", "c"])
+    assert sorted(found) == ["a", "b"] and np.array_equal(found["a"], np.ones(3))

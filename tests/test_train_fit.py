@@ -102,7 +102,7 @@ def test_bf16_autocast_on_cpu_and_focal_loss_train(small_splits):
 def _tiny_transformer_dir(tmp_path):
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from goemobalance.train.transformer import minilm_path
+    from goemobalance.label.models import default_encoder_path
 
     config = BertConfig(
         vocab_size=30522,
@@ -114,7 +114,7 @@ def _tiny_transformer_dir(tmp_path):
     )
     torch.manual_seed(0)
     BertForSequenceClassification(config).save_pretrained(tmp_path / "tiny")
-    AutoTokenizer.from_pretrained(minilm_path()).save_pretrained(tmp_path / "tiny")
+    AutoTokenizer.from_pretrained(default_encoder_path()).save_pretrained(tmp_path / "tiny")
     return tmp_path / "tiny"
 
 
@@ -142,7 +142,7 @@ def test_transformer_baseline_from_tiny_config_trains_saves_and_loads(small_spli
 def test_transformer_baseline_fine_tunes_real_minilm_encoder(small_splits):
     from transformers import AutoModel
 
-    from goemobalance.train.transformer import minilm_path
+    from goemobalance.label.models import default_encoder_path
 
     train, val, _ = small_splits
     config = tiny_config(
@@ -151,10 +151,10 @@ def test_transformer_baseline_fine_tunes_real_minilm_encoder(small_splits):
         lr=5e-4,
         batch_size=32,
         warmup_ratio=0.0,
-        transformer=TransformerConfig(model_name=str(minilm_path()), max_length=16),
+        transformer=TransformerConfig(model_name=str(default_encoder_path()), max_length=16),
     )
     model = fit(train.select(range(160)), val.select(range(64)), config)
-    pretrained = AutoModel.from_pretrained(minilm_path())
+    pretrained = AutoModel.from_pretrained(default_encoder_path())
     query = "encoder.layer.0.attention.self.query.weight"
     tuned_query = model.model.hf.bert.get_parameter(query)
     assert tuned_query.shape == (384, 384) and not torch.equal(tuned_query, pretrained.get_parameter(query))

@@ -7,13 +7,14 @@ import pytest
 import torch
 from sklearn import metrics as skm
 
+from goemobalance.device import autocast_dtype
+from goemobalance.errors import InputError
 from goemobalance.train.config import TrainConfig
 from goemobalance.train.embeddings import embedding_matrix, load_glove_kumo, load_vectors, train_fasttext
-from goemobalance.train.loop import autocast_dtype
 from goemobalance.train.losses import MultiLabelLoss, pos_weights
 from goemobalance.train.metrics import multilabel_report, rarest_labels, save_report
 from goemobalance.train.model import HybridClassifier, HybridConfig
-from goemobalance.train.thresholds import Thresholds, f1_from_counts, label_counts, tune_thresholds
+from goemobalance.train.thresholds import Thresholds, confusion_counts, f1_from_counts, tune_thresholds
 from goemobalance.train.tokenize import Vocabulary, tokenize
 
 # ---------------------------------------------------------------- tokenizer and vocabulary
@@ -140,7 +141,7 @@ def _random_problem(seed: int, n: int = 300, labels: int = 6):
 def test_f1_from_counts_matches_scikit_learn():
     y, p = _random_problem(0)
     pred = p >= 0.5
-    ours = f1_from_counts(*label_counts(y, pred))
+    ours = f1_from_counts(*confusion_counts(y, pred))
     assert np.allclose(ours, skm.f1_score(y, pred, average=None, zero_division=0))
 
 
@@ -179,7 +180,7 @@ def test_threshold_tuning_finds_low_cutoff_for_underconfident_label():
 # ---------------------------------------------------------------- metrics
 
 
-def test_multilabel_report_matches_scikit_learn(tmp_path):
+def test_multilabel_report_matches_scikit_learn(tmp_path, monkeypatch):
     y, p = _random_problem(7, labels=4)
     y[:, 3] = 0
     names = ["a", "b", "c", "d"]
@@ -202,6 +203,11 @@ def test_multilabel_report_matches_scikit_learn(tmp_path):
     assert report["roc_auc_micro"] == pytest.approx(skm.roc_auc_score(y, p, average="micro"))
     assert report["roc_auc_skipped_labels"] == [3] and report["per_label"]["d"]["roc_auc"] is None
     assert report["per_label"]["b"]["f1"] == pytest.approx(skm.f1_score(y[:, 1], pred[:, 1]))
+    import matplotlib
+
+    monkeypatch.setattr(
+        matplotlib, "use", lambda *a, **k: pytest.fail("matplotlib.use: global backend switch")
+    )
     paths = save_report(report, tmp_path, prefix="m")
     assert [p.name for p in paths] == ["m.json", "m_per_label_f1.png", "m_per_label_pr.png"]
     assert all(p.stat().st_size > 1000 for p in paths[1:])
@@ -234,6 +240,8 @@ def test_autocast_dtype_resolution():
     assert autocast_dtype(cpu, "auto") is None and autocast_dtype(cpu, "off") is None
     assert autocast_dtype(cpu, "bf16") == torch.bfloat16 and autocast_dtype(cuda, "fp16") == torch.float16
     assert autocast_dtype(cuda, "off") is None
+    with pytest.raises(InputError, match="amp = 'bfloat16'; use one of auto, bf16, fp16, off"):
+        autocast_dtype(cpu, "bfloat16")  # one vocabulary: the labelers' old torch names are refused
 
 
 def test_config_from_yaml_nested_sections_and_errors(tmp_path):
@@ -250,7 +258,15 @@ def test_config_from_yaml_nested_sections_and_errors(tmp_path):
     assert TrainConfig.from_dict(config.to_dict()) == config
     bad = tmp_path / "bad.yaml"
     bad.write_text("hybrid: {lstm_size: 3}\n")
-    with pytest.raises(ValueError, match=r"bad.yaml.*lstm_size.*hybrid"):
+    with pytest.raises(
+        InputError, match=r"bad\.yaml: hybrid: unknown field 'lstm_size' \(did you mean 'lstm_"
+    ):
+        TrainConfig.from_yaml(bad)
+    bad.write_text("amp: fp8\n")
+    with pytest.raises(InputError, match=r"bad\.yaml: TrainConfig\.amp = 'fp8'"):
+        TrainConfig.from_yaml(bad)
+    bad.write_text("proxy: {C: high}\n")
+    with pytest.raises(InputError, match=r"bad\.yaml: proxy\.C: expected a number, got 'high'"):
         TrainConfig.from_yaml(bad)
     with pytest.raises(ValueError, match="amp"):
         TrainConfig(amp="fp8")

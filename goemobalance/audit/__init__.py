@@ -10,8 +10,7 @@ Names are imported on first use (PEP 562), so ``goemobalance.audit.defaults`` an
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from goemobalance.lazy import lazy_exports
 
 _HOMES: dict[str, str] = {
     "AuditReport": "report",
@@ -52,13 +51,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOMES))
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, globals())

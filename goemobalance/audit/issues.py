@@ -59,6 +59,28 @@ def find_label_issues(
     """Label quality per row, flagged rows, per-label quality and cleanlab's overall health score.
 
     ``max_flag_fraction=None`` keeps cleanlab's filter as is (no budget).
+
+    Parameters
+    ----------
+    labels : sequence of sequences of int
+        The given label ids of each row.
+    probs : ndarray of shape (n, L)
+        Out-of-sample probabilities (`cross_val_probs`).
+    class_names : sequence of str, optional
+        Label names for the per-label tables.
+    max_flag_fraction : float or None
+        Flag at most this share of rows (the lowest-quality ones); None for no budget.
+    filter_by : str
+        cleanlab's ``filter_by`` method.
+    quality_method : str
+        cleanlab's label quality score.
+    suspect_threshold : float
+        In flagged rows, a given label with probability below ``1 - suspect_threshold`` and a missing one
+        at or above ``suspect_threshold`` are named as suspect.
+
+    Returns
+    -------
+    LabelIssues
     """
     labels = [sorted({int(i) for i in row}) for row in labels]
     probs = np.asarray(probs, dtype=np.float64)

@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from goemobalance.markdown import markdown_table
+
 PLOTS: tuple[str, ...] = (
     "label_counts.png",
     "issue_rate_per_label.png",
@@ -262,16 +264,15 @@ def _table(frame: pd.DataFrame) -> str:
             shown[column] = shown[column].map(lambda v: f"{v:.3f}")
         elif shown[column].dtype == object:
             shown[column] = shown[column].map(_cell)
-    header = "| " + " | ".join(map(str, shown.columns)) + " |"
-    rule = "| " + " | ".join("---" for _ in shown.columns) + " |"
-    body = ["| " + " | ".join(map(str, row)) + " |" for row in shown.itertuples(index=False)]
-    return "\n".join([header, rule, *body])
+    return markdown_table(
+        list(map(str, shown.columns)), [map(str, row) for row in shown.itertuples(index=False)]
+    )
 
 
 def _cell(value: Any) -> str:
     if isinstance(value, (list, tuple)):
         value = ", ".join(map(str, value))
-    text = str(value).replace("|", "\\|").replace("\n", " ")
+    text = str(value)
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -33,6 +33,7 @@ from tqdm.auto import tqdm
 from goemobalance.balance.matrix import column_counts, labelset_codes, sparse_label_matrix
 from goemobalance.balance.stats import coefficient_of_variation, imbalance_ratio_per_label
 from goemobalance.errors import InputError
+from goemobalance.markdown import markdown_table
 
 __all__ = [
     "DEFAULT_MAX_OVERSHOOT",
@@ -275,19 +276,21 @@ class BalanceReport:
 
     def to_markdown(self) -> str:
         """The per-label table, then the row counts, as GitHub Markdown."""
-        header = "| " + " | ".join(self.labels.columns) + " |"
-        rule = "|" + "|".join("---" if c == "label" else "---:" for c in self.labels.columns) + "|"
-        rows = [
-            "| " + " | ".join("" if pd.isna(v) else str(v) for v in record) + " |"
-            for record in self.labels.itertuples(index=False)
-        ]
+        table = markdown_table(
+            list(self.labels.columns),
+            [
+                ["" if pd.isna(v) else str(v) for v in record]
+                for record in self.labels.itertuples(index=False)
+            ],
+            align="".join("l" if c == "label" else "r" for c in self.labels.columns),
+        )
         dropped = ", ".join(f"{reason} {n}" for reason, n in self.dropped.items()) or "none"
         cv = "n/a" if math.isnan(self.cv) else f"{self.cv:.4f}"
         summary = (
             f"Method {self.method}: {self.rows_in} rows in, {self.kept} kept, {self.added} added, "
             f"{self.rows_out} out; dropped: {dropped}. Coefficient of variation of achieved counts: {cv}."
         )
-        return "\n".join([header, rule, *rows, "", summary])
+        return f"{table}\n\n{summary}"
 
 
 @dataclass(frozen=True)

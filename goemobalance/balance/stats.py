@@ -24,6 +24,7 @@ import numpy as np
 
 from goemobalance.balance.matrix import check_multi_hot, labelset_codes
 from goemobalance.labels import GOEMOTIONS, LabelSpace
+from goemobalance.markdown import markdown_table
 from goemobalance.schema import label_space_of, multi_hot
 
 SUMMARY_KEYS: tuple[str, ...] = (
@@ -112,11 +113,8 @@ class DistributionComparison:
     def to_markdown(self) -> str:
         """The measures and the per-label counts before / after / change, in GitHub markdown."""
         summary, labels = self._tables()
-        lines = [f"| {' | '.join(summary[0])} |", "|---|---:|---:|---:|"]
-        lines += [f"| {' | '.join(row)} |" for row in summary[1:]]
-        lines += ["", f"| {' | '.join(labels[0])} |", "|---|---:|---:|---:|"]
-        lines += [f"| {' | '.join(row)} |" for row in labels[1:]]
-        return "\n".join(lines) + "\n"
+        tables = [markdown_table(table[0], table[1:], align="lrrr") for table in (summary, labels)]
+        return "\n\n".join(tables) + "\n"
 
     def to_text(self) -> str:
         """The same two tables as `to_markdown`, aligned for a terminal."""
@@ -208,6 +206,18 @@ def distribution_stats(
 
     Rows are first collapsed to their distinct labelsets (a few hundred for GoEmotions), and every
     measure is computed on those weighted by their frequency: exact, and fast on millions of rows.
+
+    Parameters
+    ----------
+    data : datasets.Dataset or ndarray of shape (n, L)
+        Rows in the record schema, or a 0/1 label matrix.
+    space : LabelSpace, optional
+        The label space (default: the dataset's; for a matrix GoEmotions when it has 28 columns, else
+        ``label_0``, ``label_1``, ...).
+
+    Returns
+    -------
+    DistributionStats
     """
     matrix, space = label_matrix(data, space)
     n_rows, n_labels = matrix.shape
@@ -264,7 +274,19 @@ def compare_distributions(
     after: datasets.Dataset | np.ndarray | DistributionStats,
     space: LabelSpace | None = None,
 ) -> DistributionComparison:
-    """Statistics of two datasets side by side (same label space), with the change in every measure."""
+    """Statistics of two datasets side by side (same label space), with the change in every measure.
+
+    Parameters
+    ----------
+    before, after : Dataset, ndarray or DistributionStats
+        The two datasets (or their statistics), in the same label space.
+    space : LabelSpace, optional
+        The label space of matrices.
+
+    Returns
+    -------
+    DistributionComparison
+    """
     first = before if isinstance(before, DistributionStats) else distribution_stats(before, space)
     second = after if isinstance(after, DistributionStats) else distribution_stats(after, space)
     if first.label_names != second.label_names:
@@ -274,12 +296,14 @@ def compare_distributions(
 
 def render_markdown(stats: DistributionStats) -> str:
     """A summary table and a per-label table (count, share of rows, IRLbl, SCUMBLE) in markdown."""
-    lines = ["| measure | value |", "|---|---:|"]
-    lines += [f"| {key} | {_fmt(value)} |" for key, value in stats.summary().items()]
-    lines.append(f"| missing_labels | {', '.join(stats.missing_labels) or '-'} |")
-    lines += ["", "| label | count | % rows | IRLbl | SCUMBLE |", "|---|---:|---:|---:|---:|"]
-    lines += [f"| {' | '.join(row)} |" for row in _label_rows(stats)]
-    return "\n".join(lines) + "\n"
+    summary = [(key, _fmt(value)) for key, value in stats.summary().items()]
+    summary.append(("missing_labels", ", ".join(stats.missing_labels) or "-"))
+    header = ("label", "count", "% rows", "IRLbl", "SCUMBLE")
+    tables = [
+        markdown_table(("measure", "value"), summary, align="lr"),
+        markdown_table(header, _label_rows(stats), align="lrrrr"),
+    ]
+    return "\n\n".join(tables) + "\n"
 
 
 def render_text(stats: DistributionStats) -> str:

@@ -131,10 +131,7 @@ def check_train_config(recipe: Recipe) -> None:
         return
     from goemobalance.train import TrainConfig
 
-    try:
-        TrainConfig.from_dict({"seed": recipe.seed, **recipe.train.config})
-    except (TypeError, ValueError) as exc:
-        raise InputError(f"{recipe.where}: train.config: {exc}") from exc
+    TrainConfig.from_dict({"seed": recipe.seed, **recipe.train.config}, where=f"{recipe.where}: train.config")
 
 
 __all__ = ["check_balance", "check_source_options", "model_available", "preflight"]

@@ -610,7 +610,9 @@ class TrainStage(Stage):
         from goemobalance.train.compare import compare
 
         recipe = ctx.recipe
-        config = TrainConfig.from_dict({"seed": recipe.seed, **recipe.train.config})
+        config = TrainConfig.from_dict(
+            {"seed": recipe.seed, **recipe.train.config}, where=f"{recipe.where}: train.config"
+        )
         location = recipe.evaluation.goemotions
         ctx.console.note(
             self.name, "training the hybrid model on the balanced and on the GoEmotions train rows"

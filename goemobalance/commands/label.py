@@ -12,6 +12,7 @@ import dataclasses
 import json
 from pathlib import Path
 
+from goemobalance.device import AMP_MODES
 from goemobalance.errors import InputError
 from goemobalance.label.models import DEFAULT_MODEL
 from goemobalance.label.registry import OFFLINE_LABELERS
@@ -58,7 +59,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     perf = parser.add_argument_group("transformer performance")
     perf.add_argument("--device", default="auto", help="auto, cpu, cuda, cuda:1 ...")
     perf.add_argument(
-        "--dtype", default="auto", help="autocast dtype on CUDA: auto, bfloat16, float16, float32"
+        "--amp",
+        default="auto",
+        choices=AMP_MODES,
+        help="autocast precision: auto (bf16 on CUDA, off on CPU), bf16, fp16, off",
     )
     perf.add_argument("--max-tokens", type=int, default=8192, help="padded tokens per batch")
     perf.add_argument("--max-length", type=int, default=128, help="truncate texts to this many tokens")
@@ -130,7 +134,7 @@ def _labeler(args: argparse.Namespace):
     if args.offline:
         return OfflineLabeler.load(args.offline)
     return TransformerLabeler(
-        args.model or DEFAULT_MODEL, revision=args.revision, device=args.device, dtype=args.dtype,
+        args.model or DEFAULT_MODEL, revision=args.revision, device=args.device, amp=args.amp,
         max_tokens_per_batch=args.max_tokens, max_length=args.max_length, cache_dir=args.cache_dir,
         shard_size=args.shard_size,
     )  # fmt: skip

@@ -11,8 +11,9 @@ torch and transformers.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from goemobalance.lazy import lazy_exports
 
 _HOMES = {
     "AcceptanceReport": "acceptance",
@@ -83,13 +84,4 @@ if TYPE_CHECKING:
     from goemobalance.label.transformer import LabelMappingError, TransformerLabeler
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"{__name__}.{_HOMES[name]}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _HOMES, globals())

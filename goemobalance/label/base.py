@@ -90,7 +90,26 @@ def write_predictions(
     rule: SelectionRule,
     provenance: Mapping[str, Any],
 ) -> datasets.Dataset:
-    """`dataset` in the record schema with the labels `rule` selects from `probs` and the provenance in meta."""
+    """`dataset` in the record schema with the labels `rule` selects from `probs` and the provenance in meta.
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset
+        The rows that were labelled (extra columns are kept).
+    probs : ndarray of shape (n, L)
+        Per-label probabilities in `space` order.
+    space : LabelSpace
+        The label space.
+    rule : SelectionRule
+        Turns probabilities into labels.
+    provenance : mapping
+        Model identity and settings, written into each row's ``meta``.
+
+    Returns
+    -------
+    datasets.Dataset
+        With ``labels``, ``scores``, ``label_origin="pseudo"`` and ``meta``.
+    """
     probs = np.asarray(probs, dtype=np.float32)
     if probs.shape != (len(dataset), len(space)):
         raise ValueError(f"expected probabilities of shape {(len(dataset), len(space))}, got {probs.shape}")

@@ -15,27 +15,6 @@ import torch
 PREDICT_BATCH_SIZE = 16_384
 
 
-def resolve_device(device: str | torch.device = "auto") -> torch.device:
-    """``"auto"`` -> CUDA when available, else CPU; anything else is passed to `torch.device`."""
-    if str(device) == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
-
-
-def resolve_autocast_dtype(dtype: str | torch.dtype | None, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype to use: bf16 (or fp16 without bf16 support) on CUDA for ``"auto"``, none on CPU."""
-    if dtype is None or dtype == "float32" or dtype == torch.float32:
-        return None
-    if dtype == "auto":
-        if device.type != "cuda":
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    resolved = getattr(torch, dtype) if isinstance(dtype, str) else dtype
-    if resolved not in (torch.bfloat16, torch.float16):
-        raise ValueError(f"dtype must be 'auto', 'float32', 'bfloat16' or 'float16', got {dtype!r}")
-    return resolved
-
-
 def clean_texts(texts: Sequence[str | None]) -> list[str]:
     """Texts as plain strings (None -> empty string) so tokenizers never fail on missing values."""
     return ["" if t is None else str(t) for t in texts]

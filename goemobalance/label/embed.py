@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
@@ -18,12 +17,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
+from goemobalance.atomic import replacing
+from goemobalance.device import autocast_dtype, resolve_device
 from goemobalance.label.batching import (
     budget_batches,
     clean_texts,
     pad_batch,
-    resolve_autocast_dtype,
-    resolve_device,
     to_device,
     tokenize,
 )
@@ -68,14 +67,11 @@ class EmbeddingCache:
         return found
 
     def store(self, digests: Sequence[str], vectors: np.ndarray) -> None:
-        """Write one new shard atomically (temp file + rename), so a crash never leaves a broken shard."""
+        """Write one new shard atomically (`goemobalance.atomic`), so a crash never leaves a broken shard."""
         if not len(digests):
             return
-        self.folder.mkdir(parents=True, exist_ok=True)
-        name = uuid.uuid4().hex
-        tmp = self.folder / f".{name}.tmp.npz"
-        np.savez(tmp, digests=np.asarray(digests), vectors=vectors.astype(np.float32))
-        os.replace(tmp, self.folder / f"{name}.npz")
+        with replacing(self.folder / f"{uuid.uuid4().hex}.npz") as tmp, open(tmp, "wb") as handle:
+            np.savez(handle, digests=np.asarray(digests), vectors=vectors.astype(np.float32))
 
 
 class SentenceEncoder:
@@ -92,7 +88,7 @@ class SentenceEncoder:
         device: str = "auto",
         max_length: int = 128,
         cache_dir: str | Path | None = None,
-        dtype: str | None = "auto",
+        amp: str = "auto",
         show_progress: bool = True,
     ):
         self.model_path = Path(model_path) if model_path is not None else default_encoder_path()
@@ -100,7 +96,7 @@ class SentenceEncoder:
         self.device = resolve_device(device)
         self.max_length = int(max_length)
         self.cache_dir = Path(cache_dir) if cache_dir is not None else None
-        self.autocast_dtype = resolve_autocast_dtype(dtype, self.device)
+        self.autocast_dtype = autocast_dtype(self.device, amp)
         self.show_progress = show_progress
         self._model = None
         self._tokenizer = None

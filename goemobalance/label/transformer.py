@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,8 @@ import pyarrow.parquet as pq
 import torch
 from tqdm.auto import tqdm
 
+from goemobalance.atomic import replacing
+from goemobalance.device import autocast_dtype, resolve_device
 from goemobalance.errors import InputError
 from goemobalance.label.base import ProbaLabeler
 from goemobalance.label.batching import (
@@ -29,8 +30,6 @@ from goemobalance.label.batching import (
     chunks,
     clean_texts,
     pad_batch,
-    resolve_autocast_dtype,
-    resolve_device,
     to_device,
     tokenize,
 )
@@ -125,7 +124,7 @@ class TransformerLabeler(ProbaLabeler):
         max_tokens_per_batch: int = 8192,
         max_batch_size: int = 256,
         max_length: int = 128,
-        dtype: str | None = "auto",
+        amp: str = "auto",
         function_to_apply: str = "auto",
         label_map: Mapping[str, str] | None = None,
         rule: SelectionRule | None = None,
@@ -138,7 +137,7 @@ class TransformerLabeler(ProbaLabeler):
         self.space = space
         self.rule = rule or SelectionRule()
         self.device = resolve_device(device)
-        self.autocast_dtype = resolve_autocast_dtype(dtype, self.device)
+        self.autocast_dtype = autocast_dtype(self.device, amp)
         self.max_tokens_per_batch = int(max_tokens_per_batch)
         self.max_batch_size = int(max_batch_size)
         self.max_length = int(max_length)
@@ -252,12 +251,11 @@ def _load_model(model: Any, revision: str | None, tokenizer: Any, model_kwargs: 
 
 
 def _write_shard(path: Path, probs: np.ndarray) -> None:
-    """Write one shard's probabilities as parquet, atomically (temp file + rename)."""
+    """Write one shard's probabilities as parquet, atomically (`goemobalance.atomic`)."""
     flat = pa.array(np.ascontiguousarray(probs, dtype=np.float32).reshape(-1))
     table = pa.table({"scores": pa.FixedSizeListArray.from_arrays(flat, probs.shape[1])})
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    pq.write_table(table, tmp)
-    os.replace(tmp, path)
+    with replacing(path) as tmp:
+        pq.write_table(table, tmp)
 
 
 def _read_shard(path: Path, n_labels: int) -> np.ndarray:

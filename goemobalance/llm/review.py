@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import datasets
 
+from goemobalance.atomic import replacing
 from goemobalance.errors import InputError
 from goemobalance.labels import LabelSpace
 from goemobalance.redact import redact_data
@@ -56,11 +56,11 @@ def export_review(
     jsonl_path = Path(jsonl_path) if jsonl_path else csv_path.with_suffix(".jsonl")
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     records = dataset.to_list()
-    with _atomic(csv_path) as handle:
+    with replacing(csv_path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
         writer = csv.DictWriter(handle, fieldnames=[*FIXED_COLUMNS, *space.names])
         writer.writeheader()
         writer.writerows(redact_data(_review_row(record, space)) for record in records)
-    with _atomic(jsonl_path) as handle:
+    with replacing(jsonl_path) as tmp, open(tmp, "w", encoding="utf-8", newline="") as handle:
         for record in records:
             full = redact_data(_with_names(record, space))
             handle.write(json.dumps(full, ensure_ascii=False) + "\n")
@@ -222,22 +222,3 @@ def _read_jsonl(path: Path) -> dict[str, dict[str, Any]]:
             except (json.JSONDecodeError, KeyError, TypeError) as exc:
                 raise ReviewError(f"{path}, line {line_no}: not a row object: {exc}") from None
     return originals
-
-
-class _atomic:
-    """Write to a temporary file next to `path` and move it into place on success."""
-
-    def __init__(self, path: Path):
-        self.path = path
-        self.tmp = path.with_name(f".{path.name}.tmp")
-
-    def __enter__(self):
-        self.handle = open(self.tmp, "w", encoding="utf-8", newline="")
-        return self.handle
-
-    def __exit__(self, exc_type, *rest: object) -> None:
-        self.handle.close()
-        if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)

@@ -17,6 +17,7 @@ from datasets.info import DatasetInfo, DatasetInfosDict
 from datasets.utils.metadata import MetadataConfigs
 from huggingface_hub import DatasetCard, DatasetCardData
 
+from goemobalance.markdown import markdown_table
 from goemobalance.publish.hashing import ordered_splits
 from goemobalance.publish.measures import LabelData, imbalance_measures, label_counts, label_space_of_any
 from goemobalance.redact import redact_data, redact_text
@@ -266,24 +267,6 @@ USAGE_CALL = re.compile(r"""datasets\.load_dataset\((["']).*?\1\)""")
 def card_with_repo_id(card_text: str, repo_id: str) -> str:
     """The card text with its usage snippet loading `repo_id` (for a folder uploaded to another repository)."""
     return USAGE_CALL.sub(lambda _: f"datasets.load_dataset({json.dumps(repo_id)})", card_text, count=1)
-
-
-def markdown_table(headers: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
-    """A GitHub-flavoured markdown table."""
-
-    def cell(value: Any) -> str:
-        if isinstance(value, (bool, np.bool_)):
-            return "yes" if value else "no"
-        if isinstance(value, (float, np.floating)):
-            value = float(value)
-            return "nan" if np.isnan(value) else f"{value:,.4g}" if abs(value) < 1e4 else f"{value:,.0f}"
-        if isinstance(value, (int, np.integer)):
-            return f"{int(value):,}"
-        return str(value).replace("|", "\\|").replace("\n", " ")
-
-    lines = ["| " + " | ".join(headers) + " |", "|" + "|".join(["---"] * len(headers)) + "|"]
-    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in rows]
-    return "\n".join(lines)
 
 
 def _yaml_text(value: Mapping[str, Any]) -> str:

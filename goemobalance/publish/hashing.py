@@ -23,6 +23,18 @@ def dataset_hash(data: datasets.DatasetDict | datasets.Dataset, *, batch_size: i
 
     Rows are hashed as canonical JSON (columns in sorted order), so the hash of a dataset read back with
     `datasets.load_dataset` equals the hash of the one that was saved.
+
+    Parameters
+    ----------
+    data : datasets.DatasetDict or datasets.Dataset
+        The dataset (splits in the published order).
+    batch_size : int
+        Rows read per batch.
+
+    Returns
+    -------
+    str
+        The hex SHA-256.
     """
     splits = (
         [("", data)] if isinstance(data, datasets.Dataset) else [(n, data[n]) for n in ordered_splits(data)]

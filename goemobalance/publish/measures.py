@@ -22,7 +22,19 @@ STATS_KEYS: tuple[tuple[str, str], ...] = (
 
 
 def label_counts(data: LabelData, space: LabelSpace | None = None) -> np.ndarray:
-    """Rows carrying each label, summed over all splits; a mapping of label name -> count is taken as is."""
+    """Rows carrying each label, summed over all splits; a mapping of label name -> count is taken as is.
+
+    Parameters
+    ----------
+    data : Dataset, DatasetDict or mapping of str to int
+        Rows in the record schema, or counts by label name.
+    space : LabelSpace, optional
+        Orders the counts of a mapping (required for one).
+
+    Returns
+    -------
+    ndarray of int64, shape (L,)
+    """
     if isinstance(data, Mapping) and not isinstance(data, datasets.DatasetDict):
         if space is None:
             raise ValueError("label counts given as a mapping need the label space to order them")
@@ -37,6 +49,16 @@ def imbalance_measures(data: datasets.Dataset | datasets.DatasetDict) -> dict[st
     """Rows, label cardinality, coefficient of variation of label counts, and MeanIR/MaxIR/CVIR/SCUMBLE.
 
     The four multi-label measures come from `goemobalance.balance.stats`.
+
+    Parameters
+    ----------
+    data : datasets.Dataset or datasets.DatasetDict
+        Rows in the record schema (all splits together).
+
+    Returns
+    -------
+    dict of str to float
+        ``rows``, ``label_cardinality``, ``count_cv`` and the measures of `goemobalance.balance.stats`.
     """
     splits = _splits(data)
     matrix = np.concatenate([multi_hot(split) for split in splits]) if splits else np.zeros((0, 0), np.int8)

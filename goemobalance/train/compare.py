@@ -20,6 +20,7 @@ import datasets
 import numpy as np
 
 from goemobalance.errors import InputError, LeakError
+from goemobalance.markdown import markdown_table
 from goemobalance.schema import column, label_space_of, multi_hot
 from goemobalance.text import normalize_text
 from goemobalance.train.config import TrainConfig
@@ -495,15 +496,10 @@ def comparison_markdown(result: dict[str, Any]) -> str:
             f"seed {boot['seed']}"
         )
     columns = [*sides, *(["delta", "95% CI of delta", "per-seed deltas"] if paired else ["per-seed values"])]
-    lines = [
-        header,
-        "",
-        "| metric | " + " | ".join(columns) + " |",
-        "|---|" + "---:|" * (len(columns) - 1) + "---|",
-    ]
+    metric_rows = []
     for metric, row in result["summary"].items():
         if row is None:
-            lines.append(f"| {metric} | " + " | ".join("n/a" for _ in columns) + " |")
+            metric_rows.append([metric, *("n/a" for _ in columns)])
             continue
         cells = [_score_cell(row, side) for side in sides]
         if paired:
@@ -511,8 +507,11 @@ def comparison_markdown(result: dict[str, Any]) -> str:
             cells += [_fmt(row["delta"], "+.4f"), _ci(row.get("ci")), deltas]
         else:
             cells.append(", ".join(f"{v:.4f}" for v in row["per_seed"][sides[0]]))
-        lines.append(f"| {metric} | " + " | ".join(cells) + " |")
-    lines += [
+        metric_rows.append([metric, *cells])
+    lines = [
+        header,
+        "",
+        markdown_table(["metric", *columns], metric_rows, align="l" + "r" * (len(columns) - 1) + "l"),
         "",
         f"Rare labels (the {len(result['rare_labels'])} rarest in the imbalanced training set, marked *): "
         + ", ".join(result["rare_labels"]),
@@ -526,7 +525,7 @@ def comparison_markdown(result: dict[str, Any]) -> str:
     ]
     if paired:
         label_columns += ["delta", "95% CI"]
-    lines += ["| label | " + " | ".join(label_columns) + " |", "|---|" + "---:|" * len(label_columns)]
+    label_rows = []
     for row in result["per_label"]:
         cells = [
             str(row["test_support"]),
@@ -535,23 +534,21 @@ def comparison_markdown(result: dict[str, Any]) -> str:
         ]
         if paired:
             cells += [f"{row['delta']:+.3f}", _ci(row.get("ci"), "+.3f")]
-        label = f"{row['label']}*" if row["rare"] else row["label"]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+        label_rows.append([f"{row['label']}*" if row["rare"] else row["label"], *cells])
+    lines.append(markdown_table(["label", *label_columns], label_rows, align="l" + "r" * len(label_columns)))
     return "\n".join(lines) + "\n"
 
 
 def _plot_delta(result: dict[str, Any], path: Path) -> None:
     """Per-label deltas with CI bars (two sides), or per-label F1 of the one side."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from goemobalance.figures import new_figure, save_figure
 
     rows = sorted(result["per_label"], key=lambda r: r["train_imbalanced"])
     paired = rows[0].get("delta") is not None
     x = np.arange(len(rows))
     values = np.array([r["delta"] if paired else r["f1_imbalanced"] for r in rows])
-    fig, ax = plt.subplots(figsize=(max(8, 0.4 * len(rows)), 4.5))
+    fig = new_figure((max(8, 0.4 * len(rows)), 4.5))
+    ax = fig.subplots()
     colors = ["tab:green" if v >= 0 else "tab:red" for v in values] if paired else "tab:blue"
     errors = None
     if paired and all(r.get("ci") for r in rows):
@@ -567,8 +564,7 @@ def _plot_delta(result: dict[str, Any], path: Path) -> None:
     ax.set(xticks=x, ylabel="F1 balanced - F1 imbalanced" if paired else "F1", title=title)
     ax.set_xticklabels([f"{r['label']}*" if r["rare"] else r["label"] for r in rows], rotation=70, ha="right")
     fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 __all__ = [

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,9 @@ from typing import Any
 import yaml
 
 from goemobalance.balance.weights import DEFAULT_BETA, REDUCTIONS, WEIGHTINGS
+from goemobalance.device import AMP_MODES
 from goemobalance.errors import InputError
+from goemobalance.strict import from_mapping
 from goemobalance.train.model import HybridConfig
 
 MODEL_KINDS = ("hybrid", "transformer", "proxy")
@@ -111,7 +114,7 @@ class TrainConfig:
         checks = {
             "model": (self.model, MODEL_KINDS),
             "loss": (self.loss, ("bce", "focal")),
-            "amp": (self.amp, ("auto", "bf16", "fp16", "off")),
+            "amp": (self.amp, AMP_MODES),
             "thresholds": (self.thresholds, ("per_label", "global", "none")),
             "early_stopping_metric": (self.early_stopping_metric, ("macro_f1_tuned", "macro_f1", "loss")),
             "sample_weighting": (self.sample_weighting, WEIGHTINGS),
@@ -145,48 +148,41 @@ class TrainConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> TrainConfig:
-        """Build from plain dicts (YAML), rejecting unknown keys with their section name."""
-        data = dict(data or {})
-        sections = {
-            "hybrid": HybridConfig,
-            "embeddings": EmbeddingConfig,
-            "transformer": TransformerConfig,
-            "proxy": ProxyConfig,
-        }
-        for key, section_cls in sections.items():
-            value = data.get(key)
-            if isinstance(value, dict):
-                _reject_unknown(value, section_cls, key)
-                data[key] = section_cls(**value)
-        _reject_unknown(data, cls, "top level")
-        return cls(**data)
+    def from_dict(cls, data: Mapping[str, Any] | None, where: str = "train config") -> TrainConfig:
+        """Build from plain mappings (YAML, JSON), with the nested sections.
+
+        Parameters
+        ----------
+        data : mapping or None
+            Settings with the same nesting as the dataclasses (``{"epochs": 3, "hybrid": {...}}``).
+        where : str
+            Where the mapping comes from, the prefix of every error message (a file, ``r.yaml: train.config``).
+
+        Returns
+        -------
+        TrainConfig
+
+        Raises
+        ------
+        InputError
+            Naming the field: unknown (with the closest known name), of the wrong type, or out of range.
+        """
+        return from_mapping(cls, data, where)
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
+        """Read a YAML file of training settings (see `from_dict`); errors name the file and the field."""
         try:
-            data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+            data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
             raise InputError(f"{path}: not valid YAML ({exc})") from exc
-        if not isinstance(data, dict):
-            raise InputError(f"{path}: expected a mapping of settings, got {type(data).__name__}")
-        try:
-            return cls.from_dict(data)
-        except (TypeError, ValueError) as exc:
-            raise InputError(f"{path}: {exc}") from exc
+        return cls.from_dict(data, where=str(path))
 
     def replace(self, **changes: Any) -> TrainConfig:
         """A copy with some top-level fields changed."""
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data.update(changes)
         return TrainConfig(**data)
-
-
-def _reject_unknown(data: dict[str, Any], cls: type, where: str) -> None:
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(data) - known)
-    if unknown:
-        raise InputError(f"unknown setting(s) {unknown} in {where}; known: {sorted(known)}")
 
 
 __all__ = ["MODEL_KINDS", "EmbeddingConfig", "ProxyConfig", "TrainConfig", "TransformerConfig"]

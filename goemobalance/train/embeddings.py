@@ -57,9 +57,9 @@ def minilm_word_vectors(words: Sequence[str]) -> KeyedVectors:
     from safetensors import safe_open
     from transformers import AutoTokenizer
 
-    from goemobalance.train.transformer import minilm_path
+    from goemobalance.label.models import default_encoder_path
 
-    folder = minilm_path()
+    folder = default_encoder_path()
     with safe_open(str(folder / "model.safetensors"), framework="np") as weights:
         table = weights.get_tensor("embeddings.word_embeddings.weight")
     tokenizer = AutoTokenizer.from_pretrained(folder)

@@ -28,6 +28,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from goemobalance.device import autocast_dtype, resolve_device
 from goemobalance.errors import InputError
 from goemobalance.schema import column, label_space_of, multi_hot
 from goemobalance.train.config import TrainConfig
@@ -35,7 +36,7 @@ from goemobalance.train.encoders import HybridEncoder, trim_batch
 from goemobalance.train.losses import make_loss, row_weights
 from goemobalance.train.metrics import multilabel_report
 from goemobalance.train.model import HybridClassifier, HybridConfig
-from goemobalance.train.thresholds import Thresholds, f1_from_counts, label_counts, tune_thresholds
+from goemobalance.train.thresholds import Thresholds, confusion_counts, f1_from_counts, tune_thresholds
 
 log = logging.getLogger(__name__)
 CHECKPOINT_FILE = "last.pt"
@@ -151,6 +152,26 @@ def fit(
     With `checkpoint_dir`, a checkpoint is written after every epoch; `resume=True` continues from it and
     gives the same weights as an uninterrupted run with the same seed. `stop_after_epoch` ends the run
     after that many epochs in total (to split a long run into sessions).
+
+    Parameters
+    ----------
+    train_ds : datasets.Dataset
+        Training rows in the record schema (labels required).
+    val_ds : datasets.Dataset
+        Validation rows, same label space: early stopping and threshold tuning.
+    config : TrainConfig, optional
+        All settings (default `TrainConfig()`).
+    checkpoint_dir : str or Path, optional
+        Where to write a checkpoint after every epoch.
+    resume : bool
+        Continue from the checkpoint in `checkpoint_dir`.
+    stop_after_epoch : int, optional
+        End after this many epochs in total.
+
+    Returns
+    -------
+    TrainedModel
+        The model with its encoder, tuned thresholds, history and info; ``predict_proba``/``predict``/``save``.
     """
     config = config or TrainConfig()
     label_names = _check_label_space(val_ds, list(label_space_of(train_ds).names), "validation data")
@@ -230,23 +251,6 @@ def seed_everything(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
-
-
-def autocast_dtype(device: torch.device, amp: str) -> torch.dtype | None:
-    """The autocast dtype: ``auto`` is bf16 (fp16 where bf16 is unsupported) on CUDA and off on CPU."""
-    if amp == "off":
-        return None
-    if amp == "auto":
-        if device.type != "cuda":
-            return None
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return torch.bfloat16 if amp == "bf16" else torch.float16
 
 
 def _autocast(device: torch.device, config: TrainConfig):
@@ -515,9 +519,9 @@ def predict_encoded(
 
 def validation_scores(y_true: np.ndarray, y_prob: np.ndarray) -> dict[str, float]:
     """Macro-F1 at 0.5, macro-F1 with per-label tuned thresholds, and micro-F1 at 0.5."""
-    at_half = label_counts(y_true, y_prob >= 0.5)
+    at_half = confusion_counts(y_true, y_prob >= 0.5)
     tuned = tune_thresholds(y_true, y_prob, mode="per_label")
-    tuned_counts = label_counts(y_true, tuned.apply(y_prob))
+    tuned_counts = confusion_counts(y_true, tuned.apply(y_prob))
     return {
         "macro_f1": float(f1_from_counts(*at_half).mean()),
         "macro_f1_tuned": float(f1_from_counts(*tuned_counts).mean()),
@@ -527,13 +531,11 @@ def validation_scores(y_true: np.ndarray, y_prob: np.ndarray) -> dict[str, float
 
 __all__ = [
     "TrainedModel",
-    "autocast_dtype",
     "capped_rows",
     "fit",
     "planned_epochs",
     "planned_steps",
     "predict_encoded",
-    "resolve_device",
     "seed_everything",
     "steps_per_epoch",
     "validation_scores",

@@ -19,7 +19,25 @@ AVERAGES = ("micro", "macro", "weighted", "samples")
 def multilabel_report(
     y_true: np.ndarray, y_prob: np.ndarray, label_names: Sequence[str], thresholds: Thresholds | None = None
 ) -> dict[str, Any]:
-    """Subset accuracy, Hamming loss, P/R/F1 (micro/macro/weighted/samples), ROC-AUC, per-label scores."""
+    """Subset accuracy, Hamming loss, P/R/F1 (micro/macro/weighted/samples), ROC-AUC, per-label scores.
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (n, L)
+        0/1 labels.
+    y_prob : ndarray of shape (n, L)
+        Predicted probabilities.
+    label_names : sequence of str
+        The L label names, in column order.
+    thresholds : Thresholds, optional
+        Decision thresholds (default 0.5 for every label).
+
+    Returns
+    -------
+    dict
+        ``subset_accuracy``, ``hamming_loss``, ``{precision,recall,f1}_{micro,macro,weighted,samples}``,
+        ROC-AUC (``roc_auc_macro``, ``roc_auc_micro``, skipped labels), ``thresholds`` and ``per_label``.
+    """
     y_true = np.asarray(y_true).astype(np.int8)
     y_prob = np.asarray(y_prob, dtype=np.float64)
     if y_true.shape != y_prob.shape or y_true.shape[1] != len(label_names):
@@ -102,10 +120,7 @@ def save_report(report: dict[str, Any], out_dir: str | Path, prefix: str = "metr
 
 def plot_per_label(report: dict[str, Any], out_dir: Path, prefix: str) -> list[Path]:
     """Bar charts of per-label F1 (sorted by support) and of precision vs recall."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from goemobalance.figures import new_figure, save_figure
 
     rows = sorted(report["per_label"].items(), key=lambda kv: -kv[1]["support"])
     names = [name for name, _ in rows]
@@ -113,26 +128,24 @@ def plot_per_label(report: dict[str, Any], out_dir: Path, prefix: str) -> list[P
     paths = []
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        fig, ax = plt.subplots(figsize=(max(8, 0.4 * len(names)), 4.5))
+        fig = new_figure((max(8, 0.4 * len(names)), 4.5))
+        ax = fig.subplots()
         ax.bar(x, [r["f1"] for _, r in rows], color="tab:blue")
         ax.axhline(report["f1_macro"], color="tab:red", ls="--", label=f"macro-F1 {report['f1_macro']:.3f}")
         ax.set(xticks=x, ylabel="F1", ylim=(0, 1), title="Per-label F1 (labels sorted by support)")
         ax.set_xticklabels(names, rotation=70, ha="right")
         ax.legend()
         fig.tight_layout()
-        paths.append(out_dir / f"{prefix}_per_label_f1.png")
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
-        fig, ax = plt.subplots(figsize=(max(8, 0.4 * len(names)), 4.5))
+        paths.append(save_figure(fig, out_dir / f"{prefix}_per_label_f1.png"))
+        fig = new_figure((max(8, 0.4 * len(names)), 4.5))
+        ax = fig.subplots()
         ax.bar(x - 0.2, [r["precision"] for _, r in rows], 0.4, label="precision")
         ax.bar(x + 0.2, [r["recall"] for _, r in rows], 0.4, label="recall")
         ax.set(xticks=x, ylim=(0, 1), title="Per-label precision and recall")
         ax.set_xticklabels(names, rotation=70, ha="right")
         ax.legend()
         fig.tight_layout()
-        paths.append(out_dir / f"{prefix}_per_label_pr.png")
-        fig.savefig(paths[-1], dpi=110)
-        plt.close(fig)
+        paths.append(save_figure(fig, out_dir / f"{prefix}_per_label_pr.png"))
     return paths
 
 

@@ -5,13 +5,16 @@ The network returns logits; `torch.sigmoid` of them are the per-label probabilit
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import torch
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from goemobalance.strict import from_mapping
 
 
 @dataclass
@@ -51,12 +54,9 @@ class HybridConfig:
         return data
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> HybridConfig:
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
-        if unknown:
-            raise ValueError(f"unknown HybridConfig field(s) {unknown}; known: {sorted(known)}")
-        return cls(**data)
+    def from_dict(cls, data: Mapping[str, Any], where: str = "HybridConfig") -> HybridConfig:
+        """Build from a plain mapping (a checkpoint's or a file's); errors name `where` and the field."""
+        return from_mapping(cls, data, where)
 
 
 class AdditiveAttention(nn.Module):

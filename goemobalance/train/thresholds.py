@@ -40,8 +40,11 @@ class Thresholds:
         return cls(np.full(n_labels, float(value)), "fixed")
 
 
-def label_counts(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """True positives, false positives and false negatives per label (column)."""
+def confusion_counts(y_true: np.ndarray, y_pred: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """True positives, false positives and false negatives per label (column): the confusion counts F1 needs.
+
+    (Not `goemobalance.publish.label_counts`, which counts the rows carrying each label.)
+    """
     y_true, y_pred = np.asarray(y_true, dtype=bool), np.asarray(y_pred, dtype=bool)
     tp = (y_true & y_pred).sum(axis=0)
     fp = (~y_true & y_pred).sum(axis=0)
@@ -63,7 +66,25 @@ def tune_thresholds(
     objective: str = "macro",
     grid: np.ndarray = DEFAULT_GRID,
 ) -> Thresholds:
-    """Thresholds maximizing validation F1: ``per_label`` (each label's F1) or ``global`` (micro/macro F1)."""
+    """Thresholds maximizing validation F1: ``per_label`` (each label's F1) or ``global`` (micro/macro F1).
+
+    Parameters
+    ----------
+    y_true : ndarray of shape (n, L)
+        0/1 validation labels.
+    y_prob : ndarray of shape (n, L)
+        Predicted probabilities for the same rows.
+    mode : {"per_label", "global", "none"}
+        One threshold per label, one for all labels, or 0.5 everywhere.
+    objective : {"macro", "micro"}
+        The F1 that ``global`` maximises.
+    grid : ndarray
+        Candidate thresholds (0.5 is always added and kept wherever it already reaches the best F1).
+
+    Returns
+    -------
+    Thresholds
+    """
     y_true, y_prob = np.asarray(y_true), np.asarray(y_prob)
     if y_true.shape != y_prob.shape:
         raise ValueError(f"y_true {y_true.shape} and y_prob {y_prob.shape} must have the same shape")
@@ -71,7 +92,7 @@ def tune_thresholds(
     n_labels = y_true.shape[1]
     if mode == "none":
         return Thresholds.constant(n_labels)
-    counts = [label_counts(y_true, y_prob >= t) for t in grid]
+    counts = [confusion_counts(y_true, y_prob >= t) for t in grid]
     if mode == "per_label":
         f1 = np.stack([f1_from_counts(*c) for c in counts])
         best = _argmax_preferring_half(f1, grid)
@@ -96,4 +117,4 @@ def _argmax_preferring_half(scores: np.ndarray, grid: np.ndarray) -> np.ndarray:
     return np.where(keep_half, half, best)
 
 
-__all__ = ["DEFAULT_GRID", "Thresholds", "f1_from_counts", "label_counts", "tune_thresholds"]
+__all__ = ["DEFAULT_GRID", "Thresholds", "confusion_counts", "f1_from_counts", "tune_thresholds"]

