@@ -5,7 +5,8 @@ Settings files are written by hand, so a typo must fail loudly instead of silent
 values of the wrong type, and every message names the place (``recipes/x.yaml: balance.target``). It is
 the one implementation of "mapping -> dataclass" in the package (the recipe, training configs).
 
-Supported field types: ``bool``, ``int``, ``float`` (an int is accepted), ``str``, ``None``, unions
+Supported field types: ``bool``, ``int``, ``float`` (an int is accepted, and so is a string in exponent
+notation such as ``2e-3``, which YAML 1.1 readers leave a string), ``str``, ``None``, unions
 (``int | None``), ``Literal[...]``, ``list[T]``, ``tuple[T, ...]``, ``dict[K, V]``, ``Any`` and nested
 dataclasses (converted recursively).
 """
@@ -14,12 +15,15 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import re
 import types
 import typing
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
 from goemobalance.errors import InputError
+
+_EXPONENT_NUMBER = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+")
 
 T = TypeVar("T")
 
@@ -152,6 +156,8 @@ def _check_order(hint: Any) -> int:
 
 def _convert_scalar(value: Any, hint: type, where: str, error: type[InputError]) -> Any:
     if hint is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if hint is float and isinstance(value, str) and _EXPONENT_NUMBER.fullmatch(value.strip()):
         return float(value)
     if hint in (int, float) and isinstance(value, bool):
         raise error(f"{where}: expected {_type_word(hint)}, got {describe(value)}")
