@@ -69,7 +69,8 @@ class EvalLeakReport:
         Returns
         -------
         str
-            E.g. ``"3 of 900 rows have the same text as evaluation data (goemotions_test: 2 (1 exact, 1 near))"``.
+            E.g. ``3 of 900 rows have the same text as evaluation data (goemotions_test: 2 (1 exact,
+            1 near))``.
         """
         parts = [
             f"{name}: {c['dropped']} ({c['exact']} exact, {c['near']} near)"
