@@ -237,7 +237,9 @@ def test_public_api_has_numpydoc_sections(package: str) -> None:
 
 
 if __name__ == "__main__":
-    found_problems = {name: found for package in PACKAGES for name, found in package_problems(package).items()}
+    found_problems = {
+        name: found for package in PACKAGES for name, found in package_problems(package).items()
+    }
     for name, found in sorted(found_problems.items()):
         print(f"{name}: {'; '.join(found)}")
     print(f"{len(found_problems)} names with problems", file=sys.stderr)
