@@ -6,8 +6,9 @@ module without ``__all__`` defines):
 - functions and methods: a summary line, every parameter named under ``Parameters``, and a ``Returns`` or
   ``Yields`` section unless the return annotation is ``None``;
 - classes: a summary line, every constructor parameter (dataclass field) named under ``Parameters`` or
-  ``Attributes``, every fitted attribute (``self.name_ = ...``) named under ``Attributes``, and the rules
-  above for the public methods defined in goemobalance (``fit``, ``split``, ``to_dict``, ...);
+  ``Attributes``, every fitted attribute (``self.name_ = ...``) named under ``Attributes``, the rules
+  above for the public methods defined in goemobalance (``fit``, ``split``, ``to_dict``, ...), and a
+  summary line on every public property;
 - exceptions, constants and type aliases are skipped.
 
 Cheap: imports and inspects only. ``python tests/test_docstrings.py`` lists every problem.
@@ -158,7 +159,20 @@ def class_problems(cls: type) -> dict[str, list[str]]:
         found_problems = function_problems(func, method=bound)
         if found_problems:
             problems[qualname] = found_problems
+    for qualname in _undocumented_properties(cls):
+        problems[qualname] = ["no docstring"]
     return problems
+
+
+def _undocumented_properties(cls: type) -> list[str]:
+    """``Class.name`` of the public properties goemobalance defines on `cls` without a docstring."""
+    return [
+        f"{klass.__qualname__}.{name}"
+        for klass in cls.__mro__
+        if klass.__module__.startswith("goemobalance")
+        for name, member in vars(klass).items()
+        if isinstance(member, property) and not name.startswith("_") and not (member.__doc__ or "").strip()
+    ]
 
 
 def package_problems(package: str) -> dict[str, list[str]]:
@@ -227,6 +241,18 @@ def test_checker_flags_an_undocumented_fitted_attribute() -> None:
             return self
 
     assert class_problems(Estimator) == {Estimator.__qualname__: ["Attributes lacks fitted classes_"]}
+
+
+def test_checker_flags_an_undocumented_property() -> None:
+    class Report:
+        """A report."""
+
+        @property
+        def total(self) -> int:
+            return 0
+
+    Report.__module__ = "goemobalance.fake"
+    assert class_problems(Report) == {f"{Report.__qualname__}.total": ["no docstring"]}
 
 
 @pytest.mark.parametrize("package", PACKAGES)
