@@ -45,7 +45,20 @@ class UnknownLabelError(InputError):
 
 @dataclass(frozen=True)
 class LabelSpace:
-    """An ordered set of label names; ids are positions in `names`."""
+    """An ordered set of label names; ids are positions in `names`.
+
+    Immutable and hashable, so one space can be shared by every stage and compared for equality.
+
+    Parameters
+    ----------
+    names : tuple of str
+        The label names, in id order; they must be unique (a list is stored as a tuple).
+
+    Raises
+    ------
+    ValueError
+        If a name occurs twice.
+    """
 
     names: tuple[str, ...]
     _index: Mapping[str, int] = field(init=False, repr=False, compare=False)
@@ -67,7 +80,23 @@ class LabelSpace:
         return iter(self.names)
 
     def id(self, name: str) -> int:
-        """Id of one label name (case-insensitive, surrounding spaces ignored)."""
+        """Id of one label name (case-insensitive, surrounding spaces ignored).
+
+        Parameters
+        ----------
+        name : str
+            A label name of this space.
+
+        Returns
+        -------
+        int
+            Its position in `names`.
+
+        Raises
+        ------
+        UnknownLabelError
+            If the name is not in the space (the message lists the known names).
+        """
         key = name.strip().lower() if isinstance(name, str) else name
         try:
             return self._index[key]
@@ -75,19 +104,77 @@ class LabelSpace:
             raise UnknownLabelError(f"unknown label name {name!r}; known: {', '.join(self.names)}") from None
 
     def name(self, label_id: int) -> str:
-        """Name of one label id."""
+        """Name of one label id.
+
+        Parameters
+        ----------
+        label_id : int
+            A label id, ``0 <= label_id < len(space)``.
+
+        Returns
+        -------
+        str
+            The name at that position.
+
+        Raises
+        ------
+        UnknownLabelError
+            If the id is out of range.
+        """
         if not 0 <= int(label_id) < len(self.names):
             raise UnknownLabelError(f"unknown label id {label_id!r}; valid ids are 0..{len(self.names) - 1}")
         return self.names[int(label_id)]
 
     def ids(self, names: Iterable[str]) -> list[int]:
+        """Ids of several label names, in the order given (see `id`).
+
+        Parameters
+        ----------
+        names : iterable of str
+            Label names of this space.
+
+        Returns
+        -------
+        list of int
+            One id per name.
+        """
         return [self.id(n) for n in names]
 
     def to_names(self, ids: Iterable[int]) -> list[str]:
+        """Names of several label ids, in the order given (see `name`).
+
+        Parameters
+        ----------
+        ids : iterable of int
+            Label ids of this space.
+
+        Returns
+        -------
+        list of str
+            One name per id.
+        """
         return [self.name(i) for i in ids]
 
     def to_multi_hot(self, label_lists: Sequence[Sequence[int]], dtype=np.int8) -> np.ndarray:
-        """Rows of label ids -> an (n_rows, n_labels) 0/1 matrix."""
+        """Rows of label ids -> an (n_rows, n_labels) 0/1 matrix.
+
+        Parameters
+        ----------
+        label_lists : sequence of sequences of int
+            Per row, its label ids (repeats are harmless).
+        dtype : numpy dtype, default np.int8
+            The matrix's dtype.
+
+        Returns
+        -------
+        np.ndarray
+            Shape ``(len(label_lists), len(space))``; 1 where the row has the label.
+
+        Raises
+        ------
+        UnknownLabelError
+            If an id is out of range.
+        """
         matrix = np.zeros((len(label_lists), len(self.names)), dtype=dtype)
         for row, ids in enumerate(label_lists):
             for label_id in ids:
@@ -95,7 +182,23 @@ class LabelSpace:
         return matrix
 
     def from_multi_hot(self, matrix: np.ndarray) -> list[list[int]]:
-        """An (n_rows, n_labels) 0/1 (or boolean) matrix -> rows of sorted label ids."""
+        """An (n_rows, n_labels) 0/1 (or boolean) matrix -> rows of sorted label ids.
+
+        Parameters
+        ----------
+        matrix : array-like of shape (n_rows, n_labels)
+            Multi-hot rows; any non-zero entry counts as the label.
+
+        Returns
+        -------
+        list of list of int
+            Per row, its label ids in ascending order.
+
+        Raises
+        ------
+        ValueError
+            If `matrix` is not 2-D with one column per label.
+        """
         matrix = np.asarray(matrix)
         if matrix.ndim != 2 or matrix.shape[1] != len(self.names):
             raise ValueError(f"expected a matrix with {len(self.names)} columns, got shape {matrix.shape}")
@@ -105,6 +208,23 @@ class LabelSpace:
         """A coarser label space and the (n_labels, n_groups) 0/1 map from this space onto it.
 
         Multiply a multi-hot matrix by the map (and clip to 1) to convert labels to groups.
+
+        Parameters
+        ----------
+        groups : mapping of str to sequence of str
+            Group name -> the names (of this space) it contains; group ids follow the mapping's order.
+
+        Returns
+        -------
+        coarse : LabelSpace
+            The space of group names.
+        mapping : np.ndarray
+            ``int8`` array of shape ``(len(self), len(coarse))``; 1 where a label belongs to a group.
+
+        Raises
+        ------
+        UnknownLabelError
+            If a group names a label that is not in this space.
         """
         coarse = LabelSpace(tuple(groups))
         mapping = np.zeros((len(self), len(coarse)), dtype=np.int8)
@@ -124,12 +244,38 @@ NEUTRAL_ID = GOEMOTIONS.id("neutral")
 
 
 def ekman_space(space: LabelSpace = GOEMOTIONS) -> tuple[LabelSpace, np.ndarray]:
-    """Ekman's six emotions plus neutral, and the map from the GoEmotions space onto them."""
+    """Ekman's six emotions plus neutral, and the map from the GoEmotions space onto them.
+
+    Parameters
+    ----------
+    space : LabelSpace, default GOEMOTIONS
+        The fine space; it must contain every GoEmotions name the groups use.
+
+    Returns
+    -------
+    coarse : LabelSpace
+        anger, disgust, fear, joy, sadness, surprise, neutral.
+    mapping : np.ndarray
+        The ``(len(space), 7)`` 0/1 map (see `LabelSpace.grouped`).
+    """
     groups = dict(EKMAN_GROUPS, neutral=("neutral",))
     return space.grouped(groups)
 
 
 def sentiment_space(space: LabelSpace = GOEMOTIONS) -> tuple[LabelSpace, np.ndarray]:
-    """Positive / negative / ambiguous plus neutral, and the map from the GoEmotions space onto them."""
+    """Positive / negative / ambiguous plus neutral, and the map from the GoEmotions space onto them.
+
+    Parameters
+    ----------
+    space : LabelSpace, default GOEMOTIONS
+        The fine space; it must contain every GoEmotions name the groups use.
+
+    Returns
+    -------
+    coarse : LabelSpace
+        positive, negative, ambiguous, neutral.
+    mapping : np.ndarray
+        The ``(len(space), 4)`` 0/1 map (see `LabelSpace.grouped`).
+    """
     groups = dict(SENTIMENT_GROUPS, neutral=("neutral",))
     return space.grouped(groups)

@@ -61,6 +61,20 @@ class SourceSpec:
 
     ``options`` are passed to the loader (``on_error: skip`` skips and counts bad rows); ``limit`` keeps the
     first rows only (for quick trials).
+
+    Parameters
+    ----------
+    type : {"goemotions", "sentiment140", "table", "dataset"}
+        Which loader reads the source.
+    path : str, optional
+        A file or folder (relative to the recipe), ``packaged`` (goemotions and sentiment140 only) or a
+        Hub id; required for every type except ``dataset``.
+    split : str, default "train"
+        The split to read; GoEmotions sources may only use ``train``.
+    limit : int, optional
+        Keep only the first `limit` rows (>= 0).
+    options : dict
+        Keyword arguments of the loader; ``on_error`` is ``raise`` (default) or ``skip``.
     """
 
     type: Literal["goemotions", "sentiment140", "table", "dataset"]
@@ -78,6 +92,13 @@ class EvaluationSpec:
     and the LLM stage's check that generated texts do not copy evaluation texts. ``on_leak``: pool rows whose
     text is the same or a near duplicate of a dev/test text are dropped and counted (``drop``), or stop the
     build with exit code 3 (``error``).
+
+    Parameters
+    ----------
+    goemotions : str, default "packaged"
+        ``packaged``, a GoEmotions folder (relative to the recipe) or the Hub id.
+    on_leak : {"drop", "error"}, default "drop"
+        What the leak guard does with pool rows that repeat an evaluation text.
     """
 
     goemotions: str = "packaged"
@@ -90,6 +111,29 @@ class LabelerSpec:
 
     ``threshold`` is one number, a mapping label -> number, or ``tuned`` (per-label thresholds chosen on
     GoEmotions dev: best F1, or the lowest threshold reaching ``target_precision`` when that is set).
+
+    Parameters
+    ----------
+    type : {"offline", "transformer"}, default "offline"
+        Train a scikit-learn labeler here, or run a transformers model.
+    model : str, default "tfidf"
+        An offline labeler name (`OFFLINE_LABELERS`) or a transformers model id or folder.
+    train_path : str, default "packaged"
+        The GoEmotions copy an offline labeler is trained on.
+    revision : str, optional
+        Model revision (transformer labelers only).
+    threshold : float, dict of str to float, or "tuned", default 0.5
+        Acceptance threshold(s) in [0, 1].
+    min_confidence : float, optional
+        Rows whose highest probability is below this get no label.
+    max_labels : int or None, default 3
+        Most labels kept per row (>= 1); None keeps all above threshold.
+    top1_fallback : bool, default False
+        Give a row with nothing above threshold its most probable label.
+    batch_tokens : int, optional
+        Tokens per batch (transformer labelers only; >= 1).
+    target_precision : float, optional
+        With ``threshold: tuned``: the dev precision each label's threshold must reach, in (0, 1].
     """
 
     type: Literal["offline", "transformer"] = "offline"
@@ -110,7 +154,37 @@ class LLMSpec:
 
     ``max_texts`` caps the texts one run may ask for (checked before anything is sent), ``max_requests``
     caps the requests (retries included), ``max_wait`` is the longest wait in seconds before a retry (a
-    longer ``Retry-After`` fails the request)."""
+    longer ``Retry-After`` fails the request).
+
+    Parameters
+    ----------
+    enabled : bool, default False
+        Run the stage.
+    model : str, default "gpt-4o-mini"
+        The generator's model.
+    annotator_model : str, optional
+        The annotator's model (the generator's when None).
+    base_url : str, optional
+        An OpenAI-compatible server (the OpenAI API when None).
+    api_key_env : str, default "OPENAI_API_KEY"
+        The *name* of the environment variable holding the key (never the key itself).
+    prompts : str, optional
+        A prompt template name or file (relative to the recipe); the packaged default when None.
+    max_new_per_label : int, default 200
+        Most generated texts asked for per label (>= 0).
+    concurrency : int, default 16
+        Requests in flight (>= 1).
+    temperature : float, default 0.9
+        Generation temperature, in [0, 2].
+    agreement : {"subset", "jaccard", "exact"}, default "subset"
+        How the annotator's labels must agree with the intended ones for a text to be kept.
+    max_texts : int, default 10000
+        Most texts one run may ask for (>= 1).
+    max_requests : int, optional
+        Most requests one run may send, retries included (>= 1).
+    max_wait : float, default 60.0
+        Longest wait in seconds before a retry (> 0).
+    """
 
     enabled: bool = False
     model: str = "gpt-4o-mini"
@@ -131,7 +205,23 @@ class LLMSpec:
 class BalanceSpec:
     """Balancing: ``method`` (``select``: choose rows towards the targets) with its ``options``, and the
     targets: ``sampling_strategy`` is a name (equal, min, median, mean, max), an int, or label -> count;
-    ``target`` is the count for ``equal``."""
+    ``target`` is the count for ``equal``.
+
+    Parameters
+    ----------
+    method : str, default "select"
+        One of `BALANCE_METHODS`.
+    options : dict
+        The method's own options (checked by `goemobalance.balance.sampling.check_balance_options`).
+    sampling_strategy : str, int or dict of str to int, default "equal"
+        The per-label targets.
+    target : int, optional
+        The count for ``equal`` (>= 1).
+    source_priority : list of str, default ["human", "pseudo", "llm"]
+        Label origins preferred first when choosing rows.
+    source_caps : dict of str to int, optional
+        Most rows taken per label origin.
+    """
 
     method: str = "select"
     options: dict[str, Any] = field(default_factory=dict)
@@ -149,6 +239,15 @@ class SplitSpec:
     and test from ``evaluation.goemotions``, unchanged. ``stratified``: train = the balanced rows,
     validation and test drawn by iterative stratification (``order``) from the rows the balancer did not
     select, sized by ``sizes`` relative to train; no balanced row leaves training.
+
+    Parameters
+    ----------
+    mode : {"goemotions", "stratified"}, default "goemotions"
+        Where validation and test come from.
+    sizes : list of float, default [0.8, 0.1, 0.1]
+        Train, validation and test fractions summing to 1 (``stratified`` only).
+    order : {1, 2}, default 1
+        Stratify on labels (1) or on label pairs too (2) (``stratified`` only).
     """
 
     mode: Literal["goemotions", "stratified"] = "goemotions"
@@ -158,7 +257,17 @@ class SplitSpec:
 
 @dataclass
 class AuditSpec:
-    """Label-noise, duplicate and leakage audit of every published split."""
+    """Label-noise, duplicate and leakage audit of every published split.
+
+    Parameters
+    ----------
+    enabled : bool, default True
+        Run the audit.
+    model : str, default "tfidf"
+        One of `AUDIT_MODELS`: the model whose out-of-fold probabilities cleanlab reads.
+    folds : int, default 5
+        Cross-validation folds (>= 2).
+    """
 
     enabled: bool = True
     model: str = "tfidf"
@@ -168,7 +277,21 @@ class AuditSpec:
 @dataclass
 class PublishSpec:
     """The Hub-layout folder (``folder``, inside the output folder) and where `goemobalance publish` uploads
-    it by default (``repo_id``, ``private``)."""
+    it by default (``repo_id``, ``private``).
+
+    Parameters
+    ----------
+    folder : str, default "dataset"
+        Relative folder inside the output folder; not one of `RESERVED_OUTPUTS`.
+    repo_id : str, optional
+        ``ORG/NAME``: named in the card's usage snippet and the default upload target.
+    private : bool, default False
+        The repository's visibility for that upload.
+    license : str, optional
+        The card's license.
+    pretty_name : str, optional
+        The card's title.
+    """
 
     folder: str = "dataset"
     repo_id: str | None = None
@@ -179,7 +302,15 @@ class PublishSpec:
 
 @dataclass
 class TrainSpec:
-    """Optional balanced-vs-imbalanced comparison with the hybrid model (off by default: it is slow)."""
+    """Optional balanced-vs-imbalanced comparison with the hybrid model (off by default: it is slow).
+
+    Parameters
+    ----------
+    enabled : bool, default False
+        Run the comparison.
+    config : dict
+        A `goemobalance.train.TrainConfig` as a mapping.
+    """
 
     enabled: bool = False
     config: dict[str, Any] = field(default_factory=dict)
@@ -187,7 +318,28 @@ class TrainSpec:
 
 @dataclass
 class Recipe:
-    """A whole build, as read from a YAML file."""
+    """A whole build, as read from a YAML file.
+
+    Parameters
+    ----------
+    name : str
+        The build's name (not empty).
+    sources : list of SourceSpec
+        The inputs (at least one).
+    seed : int, default 0
+        Seed of every random choice of the build.
+    evaluation, labeler, llm, balance, split, audit, publish, train
+        The sections (`EvaluationSpec`, `LabelerSpec`, `LLMSpec`, `BalanceSpec`, `SplitSpec`, `AuditSpec`,
+        `PublishSpec`, `TrainSpec`), each with its defaults.
+    version : int, default RECIPE_VERSION
+        The recipe format version; must equal `RECIPE_VERSION`.
+    base_dir : Path, default Path(".")
+        The folder relative paths resolve against (set by `load_recipe`, not read from the file).
+    text : str, default ""
+        The recipe file's text, shown (redacted) on the dataset card (not read from the file).
+    where : str, default "recipe"
+        The file name used in error messages (not read from the file).
+    """
 
     name: str
     sources: list[SourceSpec]
@@ -206,14 +358,31 @@ class Recipe:
     where: str = field(default="recipe", repr=False, compare=False)
 
     def resolve(self, path: str | None) -> str | None:
-        """A recipe path: ``packaged`` and Hub ids stay as they are, relative files are relative to the recipe."""
+        """A recipe path: ``packaged`` and Hub ids stay as they are, relative files are relative to the recipe.
+
+        Parameters
+        ----------
+        path : str or None
+            A path as written in the recipe.
+
+        Returns
+        -------
+        str or None
+            None, ``packaged`` or a Hub id unchanged; otherwise an absolute path (``~`` expanded).
+        """
         if path is None or path == "packaged" or looks_like_hub_id(path, self.base_dir):
             return path
         candidate = Path(path).expanduser()
         return str(candidate if candidate.is_absolute() else (self.base_dir / candidate).resolve())
 
     def settings(self) -> dict[str, Any]:
-        """The recipe as plain data (no file location), for keys and the manifest."""
+        """The recipe as plain data (no file location), for keys and the manifest.
+
+        Returns
+        -------
+        dict
+            `dataclasses.asdict` of the recipe without ``base_dir``, ``text`` and ``where``.
+        """
         data = dataclasses.asdict(self)
         for name in ("base_dir", "text", "where"):
             data.pop(name)
@@ -321,7 +490,21 @@ def check_recipe(recipe: Recipe, data: dict[str, Any] | None = None) -> None:
 
 
 def looks_like_hub_id(path: str, base_dir: str | Path = ".") -> bool:
-    """``ORG/NAME`` that is not an existing local path (relative to `base_dir`) is a Hub id."""
+    """``ORG/NAME`` that is not an existing local path (relative to `base_dir`) is a Hub id.
+
+    Parameters
+    ----------
+    path : str
+        A path as written in a recipe or on the command line.
+    base_dir : str or Path, default "."
+        The folder a relative path is resolved against.
+
+    Returns
+    -------
+    bool
+        True when `path` has exactly one ``/``, does not start with ``.``, ``/`` or ``~``, and exists
+        neither under `base_dir` nor relative to the working directory.
+    """
     if path.count("/") != 1 or path.startswith((".", "/", "~")):
         return False
     return not (Path(base_dir) / path).exists() and not Path(path).exists()

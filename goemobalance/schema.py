@@ -34,7 +34,18 @@ class SchemaError(InputError):
 
 
 def features(space: LabelSpace = GOEMOTIONS) -> datasets.Features:
-    """The `datasets.Features` of a record in `space`."""
+    """The `datasets.Features` of a record in `space`.
+
+    Parameters
+    ----------
+    space : LabelSpace, default GOEMOTIONS
+        The label names of the ``labels`` ClassLabel.
+
+    Returns
+    -------
+    datasets.Features
+        The seven columns of `COLUMNS`, with ``labels`` as ``Sequence(ClassLabel(names=space.names))``.
+    """
     return datasets.Features(
         {
             "id": datasets.Value("string"),
@@ -49,7 +60,23 @@ def features(space: LabelSpace = GOEMOTIONS) -> datasets.Features:
 
 
 def label_space_of(dataset: datasets.Dataset) -> LabelSpace:
-    """The label space stored in a dataset's ``labels`` feature."""
+    """The label space stored in a dataset's ``labels`` feature.
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset
+        A dataset with a ``labels`` column.
+
+    Returns
+    -------
+    LabelSpace
+        The ClassLabel's names, in id order.
+
+    Raises
+    ------
+    SchemaError
+        If ``labels`` is not a ``Sequence(ClassLabel)``.
+    """
     feature = dataset.features["labels"]
     inner = getattr(feature, "feature", None)
     if not isinstance(inner, datasets.ClassLabel):
@@ -67,7 +94,31 @@ def make_record(
     scores: Iterable[float] | None = None,
     meta: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """One record as a plain dict, ready for `datasets.Dataset.from_list(..., features=features())`."""
+    """One record as a plain dict, ready for `datasets.Dataset.from_list(..., features=features())`.
+
+    Parameters
+    ----------
+    id : str
+        Stable row id (source prefix + source id); converted with ``str``.
+    text : str
+        The text.
+    labels : iterable of int
+        Label ids; stored sorted and without repeats.
+    source : str
+        Where the row came from (``goemotions``, ``sentiment140``, ``llm``, ...).
+    label_origin : str, default "human"
+        Who labelled it (one of `LABEL_ORIGINS`; not checked here, `validate` checks it).
+    scores : iterable of float, optional
+        Per-label probabilities for machine labels; None stores an empty list.
+    meta : mapping, optional
+        The source's own fields and provenance; stored as a JSON string with sorted keys (non-JSON
+        values through ``str``).
+
+    Returns
+    -------
+    dict
+        The record, one key per column of `COLUMNS`.
+    """
     return {
         "id": str(id),
         "text": text,
@@ -80,7 +131,25 @@ def make_record(
 
 
 def from_records(records: list[dict[str, Any]], space: LabelSpace = GOEMOTIONS) -> datasets.Dataset:
-    """A validated `Dataset` in the schema from a list of records made with `make_record`."""
+    """A validated `Dataset` in the schema from a list of records made with `make_record`.
+
+    Parameters
+    ----------
+    records : list of dict
+        Records with every column of `COLUMNS`.
+    space : LabelSpace, default GOEMOTIONS
+        The label space of the ``labels`` feature.
+
+    Returns
+    -------
+    datasets.Dataset
+        The rows in the given order (an empty dataset with the schema's features for no records).
+
+    Raises
+    ------
+    SchemaError
+        If a record breaks the schema (see `validate`).
+    """
     if not records:
         return datasets.Dataset.from_dict({c: [] for c in COLUMNS}, features=features(space))
     columns = {c: [r[c] for r in records] for c in COLUMNS}
@@ -91,12 +160,43 @@ def from_records(records: list[dict[str, Any]], space: LabelSpace = GOEMOTIONS) 
 
 def column(dataset: datasets.Dataset, name: str) -> list[Any]:
     """A whole column as a Python list, read once from Arrow (a `datasets` column indexed row by row costs
-    a table per access)."""
+    a table per access).
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset
+        Any dataset.
+    name : str
+        The column to read.
+
+    Returns
+    -------
+    list
+        One Python value per row, in row order.
+    """
     return dataset.select_columns([name]).with_format("arrow")[:].column(name).to_pylist()
 
 
 def multi_hot(dataset: datasets.Dataset, dtype=np.int8) -> np.ndarray:
-    """The (n_rows, n_labels) 0/1 label matrix of a dataset in the schema (read column-wise from Arrow)."""
+    """The (n_rows, n_labels) 0/1 label matrix of a dataset in the schema (read column-wise from Arrow).
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset
+        Rows in the record schema.
+    dtype : numpy dtype, default np.int8
+        The matrix's dtype.
+
+    Returns
+    -------
+    np.ndarray
+        Shape ``(len(dataset), len(label_space_of(dataset)))``; 1 where the row has the label.
+
+    Raises
+    ------
+    SchemaError
+        If a label id lies outside the label space.
+    """
     space = label_space_of(dataset)
     labels = dataset.select_columns(["labels"]).with_format("arrow")[:].column("labels").combine_chunks()
     matrix = np.zeros((len(labels), len(space)), dtype=dtype)
@@ -109,7 +209,18 @@ def multi_hot(dataset: datasets.Dataset, dtype=np.int8) -> np.ndarray:
 
 
 def labels_per_row(dataset: datasets.Dataset) -> np.ndarray:
-    """How many labels each row has, read from the Arrow ``labels`` column (no per-row Python objects)."""
+    """How many labels each row has, read from the Arrow ``labels`` column (no per-row Python objects).
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset
+        A dataset with a ``labels`` list column.
+
+    Returns
+    -------
+    np.ndarray
+        One integer per row (0 for an empty or null list).
+    """
     labels = dataset.select_columns(["labels"]).with_format("arrow")[:].column("labels")
     return np.asarray(pc.fill_null(pc.list_value_length(labels), 0).to_numpy(zero_copy_only=False))
 

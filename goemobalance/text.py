@@ -123,19 +123,54 @@ def byte_ngrams(forms: Sequence[str], n: int = NGRAM) -> tuple[np.ndarray, np.nd
 
 
 def shingles(form: str, n: int = NGRAM) -> np.ndarray:
-    """Sorted unique byte n-grams of one normalised text (the set whose Jaccard defines near duplicates)."""
+    """Sorted unique byte n-grams of one normalised text (the set whose Jaccard defines near duplicates).
+
+    Parameters
+    ----------
+    form : str
+        A text already normalised with `normalize_text`.
+    n : int, default NGRAM
+        Shingle size in bytes (1..8).
+
+    Returns
+    -------
+    np.ndarray
+        The distinct n-grams packed into ``uint64``, ascending.
+    """
     grams, _ = byte_ngrams([form], n)
     return np.unique(grams)
 
 
 def jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    """Jaccard similarity of two sorted unique shingle arrays (1.0 for two empty ones)."""
+    """Jaccard similarity of two sorted unique shingle arrays (1.0 for two empty ones).
+
+    Parameters
+    ----------
+    a, b : np.ndarray
+        Shingle sets as returned by `shingles` (sorted, no repeats).
+
+    Returns
+    -------
+    float
+        ``|a & b| / |a | b|``, in [0, 1].
+    """
     common = np.intersect1d(a, b, assume_unique=True).size
     return common / (a.size + b.size - common) if (a.size or b.size) else 1.0
 
 
 def similarity(a: str, b: str) -> float:
-    """Near-duplicate similarity of two raw texts: Jaccard of the 4-gram shingles of their normalised forms."""
+    """Near-duplicate similarity of two raw texts: Jaccard of the 4-gram shingles of their normalised forms.
+
+    Parameters
+    ----------
+    a, b : str
+        Raw texts (normalised here with `normalize_text`).
+
+    Returns
+    -------
+    float
+        In [0, 1]; near duplicates are those at or above `NEAR_DUPLICATE_THRESHOLD`.
+    """
     return jaccard(shingles(normalize_text(a)), shingles(normalize_text(b)))
 
 
@@ -169,7 +204,21 @@ class MinHasher:
 
     def band_keys(self, grams: np.ndarray, counts: np.ndarray) -> np.ndarray:
         """LSH band keys (n_texts, bands) of texts given as `byte_ngrams` output (one chunk: memory grows
-        with ``bands * rows * len(grams)``)."""
+        with ``bands * rows * len(grams)``).
+
+        Parameters
+        ----------
+        grams : np.ndarray
+            The n-grams of every text, concatenated (``uint64``, as `byte_ngrams` returns them).
+        counts : np.ndarray
+            How many of `grams` belong to each text, in order (each at least 1).
+
+        Returns
+        -------
+        np.ndarray
+            ``uint64`` array of shape ``(len(counts), bands)``; texts sharing a key in any column are
+            near-duplicate candidates.
+        """
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
         with np.errstate(over="ignore"):
             folded = (grams * _FOLD) >> np.uint64(32)
@@ -180,7 +229,20 @@ class MinHasher:
             return (signatures * self._mix).sum(axis=2) ^ self._salt
 
     def signatures(self, forms: Sequence[str]) -> tuple[list[np.ndarray], np.ndarray]:
-        """Each text's sorted unique n-grams and its (n_texts, bands) LSH keys, in one vectorised pass."""
+        """Each text's sorted unique n-grams and its (n_texts, bands) LSH keys, in one vectorised pass.
+
+        Parameters
+        ----------
+        forms : sequence of str
+            Normalised texts.
+
+        Returns
+        -------
+        shingles : list of np.ndarray
+            Per text, its sorted unique n-grams (as `shingles` gives them).
+        keys : np.ndarray
+            The ``(len(forms), bands)`` band keys (see `band_keys`).
+        """
         grams, counts = byte_ngrams(forms, self.ngram)
         starts = np.concatenate(([0], np.cumsum(counts)[:-1]))
         return [np.unique(part) for part in np.split(grams, starts[1:])], self.band_keys(grams, counts)
@@ -254,7 +316,13 @@ class TextClusters:
     component: np.ndarray
 
     def row_groups(self) -> np.ndarray:
-        """One group id per row, numbered 0.. in order of first appearance; each empty text is its own group."""
+        """One group id per row, numbered 0.. in order of first appearance; each empty text is its own group.
+
+        Returns
+        -------
+        np.ndarray
+            ``int64`` group id per row: rows whose forms are in one component share an id.
+        """
         n_components = int(self.component.max()) + 1 if len(self.component) else 0
         raw = np.where(
             self.row_form >= 0,
@@ -267,7 +335,13 @@ class TextClusters:
         return rank[inverse]
 
     def lowest_similarity(self) -> np.ndarray:
-        """Per component, the lowest Jaccard of a near-duplicate link inside it (1.0 when none)."""
+        """Per component, the lowest Jaccard of a near-duplicate link inside it (1.0 when none).
+
+        Returns
+        -------
+        np.ndarray
+            One float per component id (``component.max() + 1`` entries).
+        """
         lowest = np.ones(int(self.component.max()) + 1 if len(self.component) else 0)
         if len(self.pairs):
             np.minimum.at(lowest, self.component[self.pairs[:, 0]], self.similarity)
@@ -310,6 +384,23 @@ def text_column(dataset, column: str = "text") -> list[str]:
 
     Goes through the Arrow format rather than ``dataset.data``, which ignores the indices mapping of a
     `select`-ed or shuffled dataset.
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset
+        Any dataset.
+    column : str, default "text"
+        The column to read.
+
+    Returns
+    -------
+    list of str
+        One value per row, in row order (None for a null).
+
+    Raises
+    ------
+    InputError
+        If the dataset has no such column.
     """
     if column not in dataset.column_names:
         raise InputError(f"dataset has no {column!r} column (columns: {dataset.column_names})")

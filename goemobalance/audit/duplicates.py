@@ -27,7 +27,17 @@ _NAME_PARTS = re.compile(r"[_\-:/. ]+")
 
 def is_eval_split(name: str) -> bool:
     """Whether a split holds evaluation data: its name, or its last ``_``/``-``/``:`` part, is one of
-    test/dev/validation/valid/eval (``test``, ``validation``, ``goemotions_test``, ``eval``)."""
+    test/dev/validation/valid/eval (``test``, ``validation``, ``goemotions_test``, ``eval``).
+
+    Parameters
+    ----------
+    name : str
+        A split or evaluation-set name (case-insensitive).
+
+    Returns
+    -------
+    bool
+    """
     parts = _NAME_PARTS.split(str(name).lower())
     return parts[-1] in EVAL_SPLITS or str(name).lower() in EVAL_SPLITS
 
@@ -105,7 +115,20 @@ def _group_record(
 
 
 def short_texts(texts: Sequence[str], *, min_words: int = 3) -> dict[str, list[int]]:
-    """Rows whose text is empty after normalisation, and rows with fewer than `min_words` words."""
+    """Rows whose text is empty after normalisation, and rows with fewer than `min_words` words.
+
+    Parameters
+    ----------
+    texts : sequence of str
+        Raw texts.
+    min_words : int, default 3
+        Texts with 1 to ``min_words - 1`` words count as short.
+
+    Returns
+    -------
+    dict of str to list of int
+        ``empty`` and ``short``: row indices, ascending.
+    """
     counts = word_counts(texts)
     return {
         "empty": np.flatnonzero(counts == 0).tolist(),

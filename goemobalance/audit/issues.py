@@ -28,7 +28,29 @@ from goemobalance.errors import InputError
 
 @dataclass
 class LabelIssues:
-    """Per-row label quality, the flagged rows and cleanlab's dataset-level summaries."""
+    """Per-row label quality, the flagged rows and cleanlab's dataset-level summaries.
+
+    Made by `find_label_issues`.
+
+    Attributes
+    ----------
+    quality : np.ndarray
+        cleanlab's label quality score per row (the lowest over its labels); lower is more suspicious.
+    ranking : np.ndarray
+        All row indices, most suspicious first.
+    flagged : np.ndarray
+        Boolean per row: cleanlab's filter within the flag budget.
+    cleanlab_flagged : np.ndarray
+        Boolean per row: cleanlab's filter alone.
+    health_score : float
+        1 - the share of rows cleanlab's filter marks.
+    per_label : pandas.DataFrame
+        cleanlab's ``rank_classes_by_multilabel_quality``.
+    common_issues : pandas.DataFrame
+        cleanlab's ``common_multilabel_issues``.
+    suspect_given, suspect_missing : list of list of int
+        Per row (empty unless flagged): given labels the model doubts, missing labels it expects.
+    """
 
     quality: np.ndarray
     ranking: np.ndarray

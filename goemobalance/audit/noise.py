@@ -14,7 +14,17 @@ NOISE_KINDS: tuple[str, ...] = ("swap", "drop", "add")
 
 @dataclass(frozen=True)
 class PlantedNoise:
-    """Noisy label lists plus which rows were changed and how."""
+    """Noisy label lists plus which rows were changed and how.
+
+    Attributes
+    ----------
+    labels : list of list of int
+        Every row's label ids after the noise (sorted).
+    rows : np.ndarray
+        The changed rows, ascending.
+    kinds : list of str
+        ``swap``, ``drop`` or ``add`` for each of `rows`.
+    """
 
     labels: list[list[int]]
     rows: np.ndarray
@@ -28,6 +38,26 @@ def plant_label_noise(
 
     Replacement and added labels are drawn uniformly from the labels the row does not have, the
     usual synthetic-noise protocol for benchmarking label-error detection.
+
+    Parameters
+    ----------
+    labels : sequence of sequences of int
+        The clean label ids of each row.
+    n_labels : int
+        Size of the label space.
+    rate : float, default 0.03
+        Share of rows changed, in (0, 1) (at least one row).
+    seed : int, default 0
+        Seed of the rows, kinds and labels drawn.
+
+    Returns
+    -------
+    PlantedNoise
+
+    Raises
+    ------
+    InputError
+        If `rate` is outside (0, 1).
     """
     if not 0.0 < rate < 1.0:
         raise InputError(f"rate must lie in (0, 1), got {rate}")
@@ -60,6 +90,22 @@ def detection_metrics(flagged: np.ndarray, ranking: np.ndarray, planted: np.ndar
     """Recall, precision, precision@k (k = rows planted) and the fraction of rows flagged.
 
     `flagged` are the row indices the audit flags, `ranking` all rows from most to least suspicious.
+
+    Parameters
+    ----------
+    flagged : array-like of int
+        Flagged row indices.
+    ranking : array-like of int
+        All rows, most suspicious first.
+    planted : array-like of int
+        The rows where noise was planted (`PlantedNoise.rows`).
+    n_rows : int
+        Rows in the dataset.
+
+    Returns
+    -------
+    dict
+        ``planted``, ``flagged``, ``flagged_fraction``, ``recall``, ``precision`` and ``precision_at_k``.
     """
     planted_set = set(np.asarray(planted).tolist())
     flagged = np.asarray(flagged)

@@ -53,6 +53,37 @@ def cross_val_probs(
     `calibration` (``"sigmoid"`` or ``"isotonic"``) then maps each label's probabilities through a
     calibrator fitted on the *other* folds' out-of-fold probabilities (`calibrate_out_of_fold`).
     `cache_dir` keeps MiniLM embeddings on disk so a rerun does not re-encode.
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset
+        Labeled rows in the record schema.
+    model : str, estimator or np.ndarray, default "tfidf"
+        One of `MODELS` (``tfidf+minilm`` averages ``tfidf-char`` and ``minilm``), an estimator with
+        ``fit(texts, y)``/``predict_proba(texts)`` (a fresh copy per fold), or ready probabilities
+        (returned after a shape check).
+    folds : int, default 5
+        Iteratively stratified folds.
+    seed : int, default 0
+        Seed of the folds.
+    calibration : {None, "sigmoid", "isotonic"}, default None
+        Per-label calibration of the out-of-fold probabilities.
+    cache_dir : str or Path, optional
+        Embedding cache folder.
+    progress : bool, default True
+        Show progress bars.
+
+    Returns
+    -------
+    np.ndarray
+        Shape ``(len(dataset), n_labels)``, rows in dataset order.
+
+    Raises
+    ------
+    ValueError
+        If `calibration` is unknown, or given probabilities have the wrong shape or lie outside [0, 1].
+    TypeError
+        If `model` is none of the above.
     """
     y = multi_hot(dataset)
     if isinstance(model, np.ndarray):

@@ -27,7 +27,50 @@ PLOTS: tuple[str, ...] = (
 
 @dataclass
 class AuditReport:
-    """Everything an audit found; `save(dir)` writes audit.md, audit.json and the plots."""
+    """Everything an audit found; `save(dir)` writes audit.md, audit.json and the plots.
+
+    Made by `goemobalance.audit.audit`.
+
+    Attributes
+    ----------
+    settings : dict
+        The audit's parameters (model, folds, calibration, min_words, flag budget, ...).
+    rows : int
+        Rows audited, all splits together.
+    splits : dict of str to int
+        Rows per audited split.
+    label_names : list of str
+        The label space.
+    health_score : float
+        cleanlab's health score: 1 - the share of labeled rows its filter marks.
+    issues : pandas.DataFrame
+        The flagged rows, most suspicious first: ``id``, ``split``, ``source``, ``label_origin``,
+        ``quality``, ``doubtful_labels``, ``missing_labels``, ``text``.
+    per_label : pandas.DataFrame
+        Per label: ``label``, ``count``, ``share``, ``flagged``, ``issue_rate``, cleanlab's ``quality``,
+        ``label_issues`` and ``missing_issues``, and ``noise_rate``.
+    per_source : pandas.DataFrame
+        Flagged share per source, label origin and split (``by``, ``value``, ``issue_rate``, ...).
+    common_issues : pandas.DataFrame
+        cleanlab's most common multi-label issues.
+    duplicates : pandas.DataFrame
+        Exact and near duplicate groups (``kind``, ``size``, ``rows``, ``cross_split``, ``cross_source``,
+        ``leak``, ``short``, ...).
+    texts : dict of str to list of str
+        Ids of the ``empty`` texts and the ``short`` ones (under ``min_words`` words).
+    cooccurrence : np.ndarray
+        ``(L, L)`` rows carrying both labels.
+    cleanlab_flagged : int, default 0
+        Labeled rows cleanlab's filter marks before the flag budget.
+    unlabeled_rows : int, default 0
+        Rows without labels (left out of the label audit).
+    eval_splits : dict of str to int
+        Evaluation sets that duplicates and leaks were also checked against, with their rows.
+    labeled_per_split : dict of str to int
+        Label-audited rows per split.
+    extra : dict
+        Further keys appended to `to_dict`.
+    """
 
     settings: dict[str, Any]
     rows: int
@@ -59,7 +102,14 @@ class AuditReport:
 
     def coverage(self) -> dict[str, Any]:
         """Which rows each number covers, for a dataset card: audited splits and rows, label-audited rows
-        per split, and the evaluation sets that duplicates and leaks were also checked against."""
+        per split, and the evaluation sets that duplicates and leaks were also checked against.
+
+        Returns
+        -------
+        dict
+            ``splits``, ``rows``, ``label_audit`` (``splits``, ``rows``, ``unlabeled_rows_skipped``),
+            ``duplicates`` (``splits``, ``rows``) and ``eval_sets``.
+        """
         return {
             "splits": dict(self.splits),
             "rows": self.rows,
@@ -76,7 +126,12 @@ class AuditReport:
         }
 
     def coverage_text(self) -> str:
-        """The coverage as one sentence (what a card says under its audit numbers)."""
+        """The coverage as one sentence (what a card says under its audit numbers).
+
+        Returns
+        -------
+        str
+        """
         split_text = ", ".join(f"{name} {count:,}" for name, count in self.splits.items())
         text = (
             f"The audit covers all {len(self.splits)} audited split(s) ({split_text}; {self.rows:,} rows); "
@@ -88,12 +143,31 @@ class AuditReport:
         return text + "."
 
     def weakest_labels(self, n: int = 3, min_count: int = 20) -> list[str]:
-        """Labels with the highest estimated noise rate (cleanlab's label issues / rows carrying the label)."""
+        """Labels with the highest estimated noise rate (cleanlab's label issues / rows carrying the label).
+
+        Parameters
+        ----------
+        n : int, default 3
+            How many labels.
+        min_count : int, default 20
+            Only labels carried by at least this many rows.
+
+        Returns
+        -------
+        list of str
+            Highest noise rate first.
+        """
         common = self.per_label[self.per_label["count"] >= min_count]
         return common.sort_values("noise_rate", ascending=False).head(n)["label"].tolist()
 
     def summary(self) -> str:
-        """The paper-style paragraph that opens the report."""
+        """The paper-style paragraph that opens the report.
+
+        Returns
+        -------
+        str
+            Rows, model, flagged rows, noisiest labels, duplicates, leaks, short texts and coverage.
+        """
         s = self.settings
         split_text = ", ".join(f"{name} {count:,}" for name, count in self.splits.items())
         labeled = self.rows - self.unlabeled_rows
@@ -120,7 +194,18 @@ class AuditReport:
         )
 
     def to_dict(self, max_groups: int = 200) -> dict[str, Any]:
-        """The JSON document: `rows`, `issues` (ids), `health_score`, `per_label`, `duplicates` and more."""
+        """The JSON document: `rows`, `issues` (ids), `health_score`, `per_label`, `duplicates` and more.
+
+        Parameters
+        ----------
+        max_groups : int, default 200
+            Most duplicate groups listed (all are counted).
+
+        Returns
+        -------
+        dict
+            JSON-ready (with ``default=_jsonable`` for numpy values), `extra` merged last.
+        """
         dup = self.duplicates
         return {
             "summary": self.summary(),
@@ -155,7 +240,18 @@ class AuditReport:
         }
 
     def to_markdown(self, max_rows: int = 25) -> str:
-        """The human-readable report, summary first."""
+        """The human-readable report, summary first.
+
+        Parameters
+        ----------
+        max_rows : int, default 25
+            Most rows shown in the suspicious-rows, leakage and duplicate tables.
+
+        Returns
+        -------
+        str
+            Markdown, linking the plots by file name.
+        """
         parts = ["# Dataset audit", "", self.summary(), ""]
         parts += ["## Label quality per label", "", _table(self.per_label), ""]
         parts += ["## Issues per source and label origin", "", _table(self.per_source), ""]
@@ -186,7 +282,18 @@ class AuditReport:
         return "\n".join(parts)
 
     def save(self, directory: str | Path) -> Path:
-        """Write audit.md, audit.json and the PNG plots into `directory` (created if needed)."""
+        """Write audit.md, audit.json and the PNG plots into `directory` (created if needed).
+
+        Parameters
+        ----------
+        directory : str or Path
+            The output folder.
+
+        Returns
+        -------
+        Path
+            The folder written.
+        """
         out = Path(directory)
         out.mkdir(parents=True, exist_ok=True)
         (out / "audit.json").write_text(
@@ -200,6 +307,16 @@ class AuditReport:
         """The four PNG plots: label counts, issue rate per label and per source, label co-occurrence.
 
         Drawn on `matplotlib.figure.Figure` with the Agg canvas, so no global backend is switched.
+
+        Parameters
+        ----------
+        directory : str or Path
+            An existing folder to write the PNGs into.
+
+        Returns
+        -------
+        list of Path
+            The four files written.
         """
         out = Path(directory)
         per_label, per_source = self.per_label, self.per_source

@@ -252,7 +252,15 @@ class BalanceReport:
         return float(np.max(over[usable] / target[usable])) if usable.any() else 0.0
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: method, settings, row counts, per-label table keyed by label name."""
+        """A JSON-ready dict: method, settings, row counts, per-label table keyed by label name.
+
+        Returns
+        -------
+        dict
+            ``method``, ``settings``, ``rows`` (``in``, ``out``, ``kept``, ``added``, ``dropped`` by reason,
+            ``dropped_total``), ``sources``, ``cv`` (None when undefined), ``max_overshoot`` and ``labels``
+            (label name -> the per-label columns, missing values as None).
+        """
         per_label = {
             record["label"]: {key: _plain(value) for key, value in record.items() if key != "label"}
             for record in self.labels.to_dict("records")
@@ -275,7 +283,13 @@ class BalanceReport:
         }
 
     def to_markdown(self) -> str:
-        """The per-label table, then the row counts, as GitHub Markdown."""
+        """The per-label table, then the row counts, as GitHub Markdown.
+
+        Returns
+        -------
+        str
+            A markdown table (empty cells for missing values), a blank line and a one-sentence summary.
+        """
         table = markdown_table(
             list(self.labels.columns),
             [
@@ -295,7 +309,15 @@ class BalanceReport:
 
 @dataclass(frozen=True)
 class BalanceResult:
-    """What `balance_dataset` returns: the balanced Dataset and its `BalanceReport`."""
+    """What `balance_dataset` returns: the balanced Dataset and its `BalanceReport`.
+
+    Attributes
+    ----------
+    dataset : datasets.Dataset
+        The balanced rows.
+    report : BalanceReport
+        Targets, achieved counts and what happened to every input row.
+    """
 
     dataset: datasets.Dataset
     report: BalanceReport
@@ -889,6 +911,22 @@ class MLROS(_PercentageResampler):
 
     Labels are served round robin; a label leaves the bag when its IRLbl reaches MeanIR (Charte's
     stopping rule), so fewer rows may be added.
+
+    Parameters
+    ----------
+    percentage : float, default=10.0
+        Rows to add (clones), as a percentage of the input rows, in (0, 100).
+    random_state : int, numpy Generator or None, default=0
+        Seed of the random draws.
+    label_names : sequence of str, optional
+        Label names for the report.
+
+    Attributes
+    ----------
+    sample_indices_ : numpy.ndarray
+        Rows of the input in the output, each clone repeating its row (originals first).
+    report_ : BalanceReport
+        Counts per label before and after (no per-label targets), rows kept, added and dropped.
     """
 
     _method = "ml-ros"
@@ -917,6 +955,24 @@ class MLRUS(_PercentageResampler):
 
     With ``protect_minority`` (default) rows that also carry a minority label (IRLbl > MeanIR) are never
     deleted, so undersampling cannot make the rare labels rarer; ``False`` is Charte et al.'s original.
+
+    Parameters
+    ----------
+    percentage : float, default=10.0
+        Rows to delete, as a percentage of the input rows, in (0, 100).
+    random_state : int, numpy Generator or None, default=0
+        Seed of the random draws.
+    protect_minority : bool, default=True
+        Never delete a row that carries a minority label.
+    label_names : sequence of str, optional
+        Label names for the report.
+
+    Attributes
+    ----------
+    sample_indices_ : numpy.ndarray
+        Rows of the input in the output.
+    report_ : BalanceReport
+        Counts per label before and after (no per-label targets), rows kept, added and dropped.
     """
 
     _method = "ml-rus"
@@ -990,7 +1046,24 @@ def _lp_shares(gaps: np.ndarray, amount: int) -> np.ndarray:
 
 
 class LPROS(_PercentageResampler):
-    """LP-ROS: clone random rows of labelsets rarer than the mean labelset size."""
+    """LP-ROS: clone random rows of labelsets rarer than the mean labelset size.
+
+    Parameters
+    ----------
+    percentage : float, default=10.0
+        Rows to add (clones), as a percentage of the input rows, in (0, 100).
+    random_state : int, numpy Generator or None, default=0
+        Seed of the random draws.
+    label_names : sequence of str, optional
+        Label names for the report.
+
+    Attributes
+    ----------
+    sample_indices_ : numpy.ndarray
+        Rows of the input in the output, each clone repeating its row (originals first).
+    report_ : BalanceReport
+        Counts per label before and after (no per-label targets), rows kept, added and dropped.
+    """
 
     _method = "lp-ros"
 
@@ -1010,7 +1083,24 @@ class LPROS(_PercentageResampler):
 
 
 class LPRUS(_PercentageResampler):
-    """LP-RUS: delete random rows of labelsets more frequent than the mean labelset size."""
+    """LP-RUS: delete random rows of labelsets more frequent than the mean labelset size.
+
+    Parameters
+    ----------
+    percentage : float, default=10.0
+        Rows to delete, as a percentage of the input rows, in (0, 100).
+    random_state : int, numpy Generator or None, default=0
+        Seed of the random draws.
+    label_names : sequence of str, optional
+        Label names for the report.
+
+    Attributes
+    ----------
+    sample_indices_ : numpy.ndarray
+        Rows of the input in the output.
+    report_ : BalanceReport
+        Counts per label before and after (no per-label targets), rows kept, added and dropped.
+    """
 
     _method = "lp-rus"
 
@@ -1279,6 +1369,21 @@ def deficits(
     that contain them, in proportion to how often each labelset occurs; the most imbalanced label goes
     first and a requested labelset also counts towards the other labels it carries. Labelsets are
     ranked by requested count.
+
+    Parameters
+    ----------
+    dataset_or_y : datasets.Dataset, array-like or scipy.sparse matrix
+        A schema Dataset, or the (n_rows, n_labels) 0/1 label matrix.
+    target : str, int, dict or callable
+        The sampling strategy, read by `resolve_targets`.
+    label_names : sequence of str, optional
+        Label names (default: the Dataset's, else ``"0"``, ``"1"``, ...).
+
+    Returns
+    -------
+    dict
+        ``labels`` (name -> missing rows, for labels with a target) and ``labelsets`` (requested
+        combinations with their counts, largest first).
     """
     labels = sparse_label_matrix(dataset_or_y)
     names = _names_for(dataset_or_y, label_names, labels.shape[1])

@@ -56,7 +56,25 @@ __all__ = [
 
 
 def fold_sizes_for(n: int, proportions: Sequence[float]) -> np.ndarray:
-    """Integer fold sizes summing to ``n``, each within one row of ``n * proportion`` (largest remainder)."""
+    """Integer fold sizes summing to ``n``, each within one row of ``n * proportion`` (largest remainder).
+
+    Parameters
+    ----------
+    n : int
+        Rows to share out.
+    proportions : sequence of float
+        Relative fold sizes (two or more, non-negative, not all zero).
+
+    Returns
+    -------
+    np.ndarray
+        ``int64`` size per fold; ties in the remainders go to the earlier fold.
+
+    Raises
+    ------
+    ValueError
+        If fewer than two proportions are given, or they are negative or all zero.
+    """
     weights = np.asarray(proportions, dtype=float)
     if weights.ndim != 1 or len(weights) < 2:
         raise ValueError(f"need at least two fold proportions, got {proportions!r}")
@@ -707,7 +725,18 @@ class MultilabelStratifiedKFold(BaseCrossValidator):
         self.random_state = random_state
 
     def get_n_splits(self, X: Any = None, y: Any = None, groups: Any = None) -> int:
-        """The number of folds, ``n_splits``."""
+        """The number of folds, ``n_splits``.
+
+        Parameters
+        ----------
+        X, y, groups : object, optional
+            Ignored; present for scikit-learn's splitter API.
+
+        Returns
+        -------
+        int
+            ``n_splits``.
+        """
         return self.n_splits
 
     def _iter_test_masks(self, X: Any = None, y: Any = None, groups: Any = None) -> Iterator[np.ndarray]:
@@ -787,6 +816,29 @@ def train_val_test_split(
     """Stratified train/validation/test split of a schema Dataset in one call.
 
     ``groups`` is a column name or one key per row; rows sharing a key stay in the same split.
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset
+        Rows in the record schema.
+    sizes : sequence of three float, default (0.8, 0.1, 0.1)
+        Relative sizes of train, validation and test.
+    order : {1, 2}, default 1
+        Stratify on labels (1) or on labels and label pairs (2).
+    seed : int, default 0
+        Seed of the stratifier.
+    groups : str or sequence, optional
+        A column of `dataset`, or one group key per row.
+
+    Returns
+    -------
+    datasets.DatasetDict
+        ``train``, ``validation`` and ``test`` selections of `dataset`, each in the dataset's row order.
+
+    Raises
+    ------
+    ValueError
+        If `sizes` does not have three entries or `groups` names a missing column.
     """
     if len(sizes) != 3:
         raise ValueError(f"sizes must give (train, validation, test) proportions, got {sizes!r}")
@@ -807,7 +859,29 @@ def stratified_subsample(
     dataset_or_y: datasets.Dataset | Any, n: int, seed: int = 0, order: int = 1
 ) -> datasets.Dataset | np.ndarray:
     """Exactly ``n`` rows whose label distribution follows the whole: a Dataset for a Dataset, else the
-    sorted row indices into the label matrix."""
+    sorted row indices into the label matrix.
+
+    Parameters
+    ----------
+    dataset_or_y : datasets.Dataset, array-like or scipy.sparse matrix
+        A schema Dataset, or the (n_rows, n_labels) 0/1 label matrix.
+    n : int
+        Rows to keep, ``0 <= n <= n_rows``.
+    seed : int, default 0
+        Seed of the stratifier.
+    order : {1, 2}, default 1
+        Stratify on labels (1) or on labels and label pairs (2).
+
+    Returns
+    -------
+    datasets.Dataset or np.ndarray
+        The selected rows (in dataset order) or their ascending indices.
+
+    Raises
+    ------
+    ValueError
+        If `n` is negative or larger than the number of rows.
+    """
     labels = sparse_label_matrix(dataset_or_y)
     n_rows = labels.shape[0]
     if not 0 <= n <= n_rows:
@@ -852,7 +926,21 @@ def _distribution(matrix: sp.csr_matrix, fold: np.ndarray, k: int) -> float:
 
 
 def label_distribution(y: Any, folds: Any) -> float:
-    """LD of Sechidis et al. 2011 (lower is better): how far each fold's label ratios are from the whole."""
+    """LD of Sechidis et al. 2011 (lower is better): how far each fold's label ratios are from the whole.
+
+    Parameters
+    ----------
+    y : datasets.Dataset, array-like or scipy.sparse matrix
+        The (n_rows, n_labels) 0/1 label matrix, or a schema Dataset.
+    folds : array-like of int of shape (n_rows,), or sequence of index arrays
+        The fold of every row, or one array of row indices per fold (every row in one fold).
+
+    Returns
+    -------
+    float
+        Mean over folds and present labels of the absolute difference between the fold's and the whole's
+        positive/negative ratio.
+    """
     labels = sparse_label_matrix(y)
     fold, k = _folds_of(folds, labels.shape[0])
     present = column_counts(labels) > 0
@@ -860,7 +948,20 @@ def label_distribution(y: Any, folds: Any) -> float:
 
 
 def label_pair_distribution(y: Any, folds: Any) -> float:
-    """LD computed over the label pairs present in ``y`` (Szymanski & Kajdanowicz 2017)."""
+    """LD computed over the label pairs present in ``y`` (Szymanski & Kajdanowicz 2017).
+
+    Parameters
+    ----------
+    y : datasets.Dataset, array-like or scipy.sparse matrix
+        The (n_rows, n_labels) 0/1 label matrix, or a schema Dataset.
+    folds : array-like of int of shape (n_rows,), or sequence of index arrays
+        The fold of every row, or one array of row indices per fold (every row in one fold).
+
+    Returns
+    -------
+    float
+        `label_distribution` over the co-occurring label pairs; 0.0 when no row has two labels.
+    """
     labels = sparse_label_matrix(y)
     fold, k = _folds_of(folds, labels.shape[0])
     pairs = _second_order(labels)[:, labels.shape[1] :]
@@ -870,7 +971,22 @@ def label_pair_distribution(y: Any, folds: Any) -> float:
 def example_distribution(
     folds: Any, proportions: Sequence[float] | None = None, n_rows: int | None = None
 ) -> float:
-    """ED of Sechidis et al. 2011: mean |fold size - desired fold size| in rows (equal folds by default)."""
+    """ED of Sechidis et al. 2011: mean |fold size - desired fold size| in rows (equal folds by default).
+
+    Parameters
+    ----------
+    folds : array-like of int of shape (n_rows,), or sequence of index arrays
+        The fold of every row, or one array of row indices per fold.
+    proportions : sequence of float, optional
+        Desired relative fold sizes; equal when None.
+    n_rows : int, optional
+        Rows in total (default: the fold vector's length, or the sum of the index arrays' lengths).
+
+    Returns
+    -------
+    float
+        Mean absolute difference in rows.
+    """
     if n_rows is None:
         n_rows = (
             len(folds) if isinstance(folds, np.ndarray) and folds.ndim == 1 else sum(len(f) for f in folds)
@@ -882,7 +998,22 @@ def example_distribution(
 
 
 def folds_missing_labels(y: Any, folds: Any) -> tuple[int, int]:
-    """(folds lacking at least one label present in ``y``, fold-label pairs with no positive example)."""
+    """(folds lacking at least one label present in ``y``, fold-label pairs with no positive example).
+
+    Parameters
+    ----------
+    y : datasets.Dataset, array-like or scipy.sparse matrix
+        The (n_rows, n_labels) 0/1 label matrix, or a schema Dataset.
+    folds : array-like of int of shape (n_rows,), or sequence of index arrays
+        The fold of every row, or one array of row indices per fold (every row in one fold).
+
+    Returns
+    -------
+    folds_missing : int
+        Folds with no positive example of at least one label present in `y`.
+    pairs_missing : int
+        (fold, present label) pairs with no positive example.
+    """
     labels = sparse_label_matrix(y)
     fold, k = _folds_of(folds, labels.shape[0])
     present = column_counts(labels) > 0
@@ -892,7 +1023,23 @@ def folds_missing_labels(y: Any, folds: Any) -> tuple[int, int]:
 
 @dataclass(frozen=True)
 class SplitQuality:
-    """The split measures of Sechidis et al. 2011 plus the label-pair distribution."""
+    """The split measures of Sechidis et al. 2011 plus the label-pair distribution.
+
+    Made by `split_quality`.
+
+    Attributes
+    ----------
+    label_distribution : float
+        LD (`label_distribution`); lower is better.
+    label_pair_distribution : float
+        LD over label pairs (`label_pair_distribution`).
+    example_distribution : float
+        ED in rows (`example_distribution`).
+    folds_missing_a_label : int
+        Folds lacking at least one present label.
+    fold_label_pairs_missing : int
+        (fold, present label) pairs with no positive example.
+    """
 
     label_distribution: float
     label_pair_distribution: float
@@ -901,11 +1048,32 @@ class SplitQuality:
     fold_label_pairs_missing: int
 
     def to_dict(self) -> dict[str, float]:
+        """The five measures as a JSON-ready dict.
+
+        Returns
+        -------
+        dict
+            Field name -> value.
+        """
         return dict(self.__dict__)
 
 
 def split_quality(y: Any, folds: Any, proportions: Sequence[float] | None = None) -> SplitQuality:
-    """All split measures at once for a fold vector or a list of index arrays."""
+    """All split measures at once for a fold vector or a list of index arrays.
+
+    Parameters
+    ----------
+    y : datasets.Dataset, array-like or scipy.sparse matrix
+        The (n_rows, n_labels) 0/1 label matrix, or a schema Dataset.
+    folds : array-like of int of shape (n_rows,), or sequence of index arrays
+        The fold of every row, or one array of row indices per fold (every row in one fold).
+    proportions : sequence of float, optional
+        Desired relative fold sizes for ED; equal when None.
+
+    Returns
+    -------
+    SplitQuality
+    """
     labels = sparse_label_matrix(y)
     fold, _ = _folds_of(folds, labels.shape[0])
     missing_folds, missing_pairs = folds_missing_labels(labels, fold)

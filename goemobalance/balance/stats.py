@@ -35,7 +35,39 @@ SUMMARY_KEYS: tuple[str, ...] = (
 
 @dataclass
 class DistributionStats:
-    """Per-label counts, imbalance measures and co-occurrence of one dataset."""
+    """Per-label counts, imbalance measures and co-occurrence of one dataset.
+
+    Made by `distribution_stats`; undefined measures (no labelled rows) are NaN.
+
+    Attributes
+    ----------
+    label_names : tuple of str
+        The label space, in id order; per-label arrays follow it.
+    rows : int
+        Rows counted.
+    unlabeled_rows : int
+        Rows with no label.
+    label_counts : np.ndarray
+        Rows carrying each label (``int64``).
+    cardinality : float
+        Mean labels per row.
+    density : float
+        Cardinality over the number of labels.
+    distinct_labelsets : int
+        Distinct label combinations (the empty one included).
+    irlbl : np.ndarray
+        Imbalance ratio per label, max count / count (NaN for an absent label).
+    mean_ir, max_ir : float
+        Mean and maximum IRLbl over the labels present.
+    cvir : float
+        Coefficient of variation of IRLbl over the labels present.
+    scumble : float
+        Mean per-row SCUMBLE (concurrence of rare and frequent labels), in [0, 1].
+    scumble_per_label : np.ndarray
+        Mean SCUMBLE of the rows carrying each label (NaN for an absent label).
+    cooccurrence : np.ndarray
+        ``(L, L)`` rows carrying both labels; the diagonal is `label_counts`.
+    """
 
     label_names: tuple[str, ...]
     rows: int
@@ -54,14 +86,28 @@ class DistributionStats:
 
     @property
     def missing_labels(self) -> list[str]:
+        """Names of the labels no row carries, in id order."""
         return [name for name, count in zip(self.label_names, self.label_counts) if count == 0]
 
     def summary(self) -> dict[str, Any]:
-        """The scalar measures (undefined ones as None)."""
+        """The scalar measures (undefined ones as None).
+
+        Returns
+        -------
+        dict
+            `SUMMARY_KEYS` -> value, JSON-ready.
+        """
         return {key: _clean(getattr(self, key)) for key in SUMMARY_KEYS}
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready dict: the scalar measures, then per-label maps (name -> value) and co-occurrence."""
+        """A JSON-ready dict: the scalar measures, then per-label maps (name -> value) and co-occurrence.
+
+        Returns
+        -------
+        dict
+            The `summary` keys, ``label_counts``, ``missing_labels``, ``irlbl`` and ``scumble_per_label``
+            (present labels only), ``label_names`` and ``cooccurrence`` (nested lists).
+        """
         names = self.label_names
         return {
             **self.summary(),
@@ -76,11 +122,23 @@ class DistributionStats:
         }
 
     def to_markdown(self) -> str:
-        """Summary table and per-label table in GitHub markdown."""
+        """Summary table and per-label table in GitHub markdown.
+
+        Returns
+        -------
+        str
+            See `render_markdown`.
+        """
         return render_markdown(self)
 
     def to_text(self) -> str:
-        """Summary and per-label table as aligned plain text for the terminal."""
+        """Summary and per-label table as aligned plain text for the terminal.
+
+        Returns
+        -------
+        str
+            See `render_text`.
+        """
         return render_text(self)
 
     def __str__(self) -> str:
@@ -89,12 +147,29 @@ class DistributionStats:
 
 @dataclass
 class DistributionComparison:
-    """Before/after statistics of two datasets over the same label space (e.g. pool vs balanced set)."""
+    """Before/after statistics of two datasets over the same label space (e.g. pool vs balanced set).
+
+    Made by `compare_distributions`.
+
+    Attributes
+    ----------
+    before, after : DistributionStats
+        The statistics of the first and the second dataset.
+    """
 
     before: DistributionStats
     after: DistributionStats
 
     def to_dict(self) -> dict[str, Any]:
+        """A JSON-ready dict of the measures and label counts before, after and their change.
+
+        Returns
+        -------
+        dict
+            ``summary`` (measure -> ``before``/``after``/``delta``, delta None when either is undefined),
+            ``label_counts`` (label -> ``before``/``after``/``delta``) and ``missing_labels``
+            (``before``/``after`` lists).
+        """
         names = self.before.label_names
         return {
             "summary": {
@@ -111,13 +186,25 @@ class DistributionComparison:
         }
 
     def to_markdown(self) -> str:
-        """The measures and the per-label counts before / after / change, in GitHub markdown."""
+        """The measures and the per-label counts before / after / change, in GitHub markdown.
+
+        Returns
+        -------
+        str
+            Two markdown tables separated by a blank line.
+        """
         summary, labels = self._tables()
         tables = [markdown_table(table[0], table[1:], align="lrrr") for table in (summary, labels)]
         return "\n\n".join(tables) + "\n"
 
     def to_text(self) -> str:
-        """The same two tables as `to_markdown`, aligned for a terminal."""
+        """The same two tables as `to_markdown`, aligned for a terminal.
+
+        Returns
+        -------
+        str
+            Plain-text lines, the label column left-aligned and the numbers right-aligned.
+        """
         summary, labels = self._tables()
         return "\n".join([*_aligned(summary), "", *_aligned(labels)]) + "\n"
 
@@ -140,7 +227,28 @@ class DistributionComparison:
 def label_matrix(
     data: datasets.Dataset | np.ndarray, space: LabelSpace | None = None
 ) -> tuple[np.ndarray, LabelSpace]:
-    """The (n, L) int8 0/1 label matrix and its label space, from a Dataset in the schema or a matrix."""
+    """The (n, L) int8 0/1 label matrix and its label space, from a Dataset in the schema or a matrix.
+
+    Parameters
+    ----------
+    data : datasets.Dataset or array-like of shape (n, L)
+        Rows in the record schema, or a 0/1 label matrix.
+    space : LabelSpace, optional
+        The label space (default: the dataset's; for a matrix GoEmotions when it has 28 columns, else
+        ``label_0``, ``label_1``, ...).
+
+    Returns
+    -------
+    matrix : np.ndarray
+        ``int8`` 0/1 matrix of shape (n, L).
+    space : LabelSpace
+        Its label space.
+
+    Raises
+    ------
+    ValueError
+        If a matrix is not 2-D, not 0/1, or its width differs from the space's size.
+    """
     if isinstance(data, datasets.Dataset):
         return multi_hot(data), space or label_space_of(data)
     matrix = np.asarray(data)
@@ -178,7 +286,18 @@ def coefficient_of_variation(values: np.ndarray) -> float:
 
 
 def imbalance_ratio_per_label(counts: np.ndarray) -> np.ndarray:
-    """IRLbl(l) = max count / count(l); NaN for labels with no examples (they are left out of ratios)."""
+    """IRLbl(l) = max count / count(l); NaN for labels with no examples (they are left out of ratios).
+
+    Parameters
+    ----------
+    counts : array-like of shape (L,)
+        Rows per label.
+
+    Returns
+    -------
+    np.ndarray
+        ``float64`` IRLbl per label (1.0 for the most frequent label).
+    """
     counts = np.asarray(counts, dtype=np.float64)
     irlbl = np.full(counts.shape, np.nan)
     present = counts > 0
@@ -188,7 +307,20 @@ def imbalance_ratio_per_label(counts: np.ndarray) -> np.ndarray:
 
 
 def scumble_per_row(matrix: np.ndarray, irlbl: np.ndarray) -> np.ndarray:
-    """SCUMBLE_i = 1 - geometric mean / arithmetic mean of IRLbl over row i's labels (0 for no labels)."""
+    """SCUMBLE_i = 1 - geometric mean / arithmetic mean of IRLbl over row i's labels (0 for no labels).
+
+    Parameters
+    ----------
+    matrix : np.ndarray of shape (n, L)
+        0/1 label matrix.
+    irlbl : np.ndarray of shape (L,)
+        IRLbl per label (`imbalance_ratio_per_label`); NaN entries count as 1.
+
+    Returns
+    -------
+    np.ndarray
+        SCUMBLE per row, clipped to [0, 1].
+    """
     weights = np.nan_to_num(irlbl, nan=1.0)
     m = matrix.astype(np.float64)
     k = m.sum(axis=1)
@@ -295,7 +427,18 @@ def compare_distributions(
 
 
 def render_markdown(stats: DistributionStats) -> str:
-    """A summary table and a per-label table (count, share of rows, IRLbl, SCUMBLE) in markdown."""
+    """A summary table and a per-label table (count, share of rows, IRLbl, SCUMBLE) in markdown.
+
+    Parameters
+    ----------
+    stats : DistributionStats
+        The statistics to show.
+
+    Returns
+    -------
+    str
+        Two GitHub markdown tables (the summary ends with ``missing_labels``), newline-terminated.
+    """
     summary = [(key, _fmt(value)) for key, value in stats.summary().items()]
     summary.append(("missing_labels", ", ".join(stats.missing_labels) or "-"))
     header = ("label", "count", "% rows", "IRLbl", "SCUMBLE")
@@ -307,7 +450,18 @@ def render_markdown(stats: DistributionStats) -> str:
 
 
 def render_text(stats: DistributionStats) -> str:
-    """The same tables as `render_markdown`, aligned for a terminal."""
+    """The same tables as `render_markdown`, aligned for a terminal.
+
+    Parameters
+    ----------
+    stats : DistributionStats
+        The statistics to show.
+
+    Returns
+    -------
+    str
+        ``measure value`` lines, a blank line, then the aligned per-label table.
+    """
     summary = [(key, _fmt(value)) for key, value in stats.summary().items()]
     summary.append(("missing_labels", ", ".join(stats.missing_labels) or "-"))
     width = max(len(k) for k, _ in summary)
@@ -326,7 +480,20 @@ def _aligned(rows: list[tuple[str, ...]]) -> list[str]:
 
 
 def plot_distribution(stats: DistributionStats, out_png: str | Path) -> Path:
-    """Write per-label counts (log scale, most frequent first) and a co-occurrence heatmap to a PNG."""
+    """Write per-label counts (log scale, most frequent first) and a co-occurrence heatmap to a PNG.
+
+    Parameters
+    ----------
+    stats : DistributionStats
+        The statistics to plot.
+    out_png : str or Path
+        The image file to write.
+
+    Returns
+    -------
+    Path
+        The file written.
+    """
     from matplotlib.colors import LogNorm
 
     from goemobalance.figures import new_figure, save_figure

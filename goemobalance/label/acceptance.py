@@ -73,6 +73,27 @@ class LabelAcceptance:
 
     ``threshold`` is ``inf`` when the label accepts nothing; ``precision`` and ``precision_lower`` are
     None when no held-out row was accepted; ``reached`` is None in F1 mode (no target).
+
+    Attributes
+    ----------
+    name : str
+        The label.
+    threshold : float
+        Its acceptance threshold.
+    support : int
+        Held-out rows that carry the label.
+    accepted : int
+        Held-out rows the rule gives it.
+    true_positives : int
+        Accepted rows that carry it.
+    precision : float or None
+        ``true_positives / accepted``.
+    precision_lower : float or None
+        Wilson lower bound of that precision at the report's confidence.
+    recall : float
+        ``true_positives / support`` (0.0 without support).
+    reached : bool or None
+        Whether `precision_lower` reaches the target precision.
     """
 
     name: str
@@ -91,7 +112,13 @@ class LabelAcceptance:
         return math.isfinite(self.threshold)
 
     def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: an infinite threshold is written as None (``accepts: false``); ratios to 4 decimals."""
+        """JSON-ready: an infinite threshold is written as None (``accepts: false``); ratios to 4 decimals.
+
+        Returns
+        -------
+        dict
+            The fields except ``name``, plus ``accepts``.
+        """
         return {
             "threshold": round(self.threshold, 6) if self.accepts else None,
             "accepts": self.accepts,
@@ -151,12 +178,30 @@ class AcceptanceReport:
         return [label.name for label in self.labels if not label.accepts]
 
     def accepted_counts(self, probs: np.ndarray) -> dict[str, int]:
-        """How many rows of `probs` (e.g. the unlabeled tweets) the rule gives each label."""
+        """How many rows of `probs` (e.g. the unlabeled tweets) the rule gives each label.
+
+        Parameters
+        ----------
+        probs : array-like of shape (n_rows, n_labels)
+            Per-label probabilities in `space` order.
+
+        Returns
+        -------
+        dict of str to int
+            Label name -> rows that `rule` gives it.
+        """
         mask = self.rule.select_mask(np.asarray(probs), self.space)
         return dict(zip(self.space.names, mask.sum(axis=0).astype(int).tolist()))
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready description for the build manifest and the dataset card."""
+        """A JSON-ready description for the build manifest and the dataset card.
+
+        Returns
+        -------
+        dict
+            ``method``, ``target_precision``, ``confidence``, ``tuned_on``, ``n_rows``, ``rule``
+            (`SelectionRule.to_dict`), ``unreachable`` and ``labels`` (name -> `LabelAcceptance.to_dict`).
+        """
         return {
             "method": self.method,
             "target_precision": self.target_precision,
@@ -170,7 +215,17 @@ class AcceptanceReport:
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> AcceptanceReport:
-        """The report `to_dict` wrote (e.g. read back from a saved labeler's manifest)."""
+        """The report `to_dict` wrote (e.g. read back from a saved labeler's manifest).
+
+        Parameters
+        ----------
+        data : mapping
+            A `to_dict` result.
+
+        Returns
+        -------
+        AcceptanceReport
+        """
         counts = (
             "support",
             "accepted",

@@ -21,7 +21,18 @@ PROVENANCE_KEY = "pseudo_label"
 
 
 class ProbaLabeler(ABC):
-    """A labeler that maps texts to per-label probabilities; subclasses implement `predict_proba`."""
+    """A labeler that maps texts to per-label probabilities; subclasses implement `predict_proba`.
+
+    Subclasses also implement `provenance` and set the two attributes below; `label`, ``__call__`` and
+    `map_fn` are shared.
+
+    Attributes
+    ----------
+    space : LabelSpace
+        The labels the probabilities are for, in column order.
+    rule : SelectionRule or None
+        The rule that turns probabilities into labels (None: `SelectionRule`'s defaults).
+    """
 
     space: LabelSpace
     rule: SelectionRule | None
@@ -33,14 +44,49 @@ class ProbaLabeler(ABC):
 
     @abstractmethod
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Per-label probabilities, shape (n, len(space)), float32, in `space` order."""
+        """Per-label probabilities, shape (n, len(space)), float32, in `space` order.
+
+        Parameters
+        ----------
+        texts : sequence of str
+            The texts to score.
+
+        Returns
+        -------
+        np.ndarray
+            ``float32`` array of shape ``(len(texts), len(space))``, one row per text in input order.
+        """
 
     @abstractmethod
     def provenance(self) -> dict[str, Any]:
-        """What produced the labels (labeler kind, model id, revision...), stored in each row's meta."""
+        """What produced the labels (labeler kind, model id, revision...), stored in each row's meta.
+
+        Returns
+        -------
+        dict
+            JSON-ready description of the labeler.
+        """
 
     def label(self, dataset: datasets.Dataset, rule: SelectionRule | None = None) -> datasets.Dataset:
-        """Pseudo-label every row of `dataset`: ``labels``, ``scores``, ``label_origin="pseudo"``, provenance."""
+        """Pseudo-label every row of `dataset`: ``labels``, ``scores``, ``label_origin="pseudo"``, provenance.
+
+        Parameters
+        ----------
+        dataset : datasets.Dataset
+            Rows with a ``text`` column (the other schema columns are added when missing).
+        rule : SelectionRule, optional
+            The rule to apply instead of `active_rule`.
+
+        Returns
+        -------
+        datasets.Dataset
+            The same rows, in order, with the predictions written by `write_predictions`.
+
+        Raises
+        ------
+        SchemaError
+            If the dataset has no ``text`` column.
+        """
         _require_text(dataset)
         probs = predict_proba_in_batches(self.predict_proba, dataset, len(self.space))
         return write_predictions(dataset, probs, self.space, rule or self.active_rule, self.provenance())

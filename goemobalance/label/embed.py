@@ -79,6 +79,30 @@ class SentenceEncoder:
 
     ``encode(texts)`` returns a float32 array of shape (n, d). Texts are tokenized once, sorted by
     length and batched, so padding stays small; results come back in the input order.
+
+    Parameters
+    ----------
+    model_path : str or Path, optional
+        A local transformers encoder folder (default: `default_encoder_path`, the packaged MiniLM).
+    batch_size : int, default 128
+        Most texts per batch; a batch also holds at most ``batch_size * max_length`` tokens.
+    device : str, default "auto"
+        ``"auto"`` (CUDA when available) or anything `torch.device` accepts.
+    max_length : int, default 128
+        Tokens kept per text.
+    cache_dir : str or Path, optional
+        Folder of an on-disk embedding cache keyed by text digest and `model_id`; None: no cache.
+    amp : str, default "auto"
+        Autocast mode (``"auto"``, ``"bf16"``, ``"fp16"``, ``"off"``; see `goemobalance.device`).
+    show_progress : bool, default True
+        Show a tqdm bar while encoding.
+
+    Attributes
+    ----------
+    device : torch.device
+        The resolved device.
+    autocast_dtype : torch.dtype or None
+        The dtype autocast runs in, None for full precision.
     """
 
     def __init__(
@@ -121,7 +145,18 @@ class SentenceEncoder:
         return self._model, self._tokenizer
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Embeddings of `texts`, shape (n, d), float32, unit length; cached texts are not re-encoded."""
+        """Embeddings of `texts`, shape (n, d), float32, unit length; cached texts are not re-encoded.
+
+        Parameters
+        ----------
+        texts : sequence of str
+            The texts (None is encoded as an empty string).
+
+        Returns
+        -------
+        np.ndarray
+            ``float32`` array of shape ``(len(texts), dim)``, rows in input order.
+        """
         texts = clean_texts(texts)
         if self.cache_dir is None:
             return self._encode_uncached(texts)
@@ -166,7 +201,13 @@ class SentenceEncoder:
         return torch.nn.functional.normalize(pooled, p=2, dim=1)
 
     def describe(self) -> dict:
-        """Provenance of this encoder (for labeler metadata)."""
+        """Provenance of this encoder (for labeler metadata).
+
+        Returns
+        -------
+        dict
+            ``model_path``, ``model_id`` and ``max_length``.
+        """
         return {"model_path": str(self.model_path), "model_id": self.model_id, "max_length": self.max_length}
 
     def __repr__(self) -> str:

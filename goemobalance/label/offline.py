@@ -118,7 +118,23 @@ class OfflineLabeler(ProbaLabeler, BaseEstimator):
         return self
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Per-label probabilities, (n, L) float32."""
+        """Per-label probabilities, (n, L) float32.
+
+        Parameters
+        ----------
+        texts : sequence of str
+            The texts to score.
+
+        Returns
+        -------
+        np.ndarray
+            ``float32`` array of shape ``(len(texts), len(space))``.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before `fit`.
+        """
         check_is_fitted(self, "model_")
         if not len(texts):
             return np.zeros((0, len(self.space)), dtype=np.float32)
@@ -177,7 +193,22 @@ class OfflineLabeler(ProbaLabeler, BaseEstimator):
     def evaluate(
         self, texts: Sequence[str], y_multi_hot: np.ndarray, rule: SelectionRule | None = None
     ) -> dict:
-        """Macro/micro F1 of the labels `rule` (default: `active_rule`) selects on `texts`."""
+        """Macro/micro F1 of the labels `rule` (default: `active_rule`) selects on `texts`.
+
+        Parameters
+        ----------
+        texts : sequence of str
+            Labelled texts (e.g. GoEmotions dev or test).
+        y_multi_hot : numpy.ndarray
+            (n, L) 0/1 labels in `space` order.
+        rule : SelectionRule, optional
+            The rule to score instead of `active_rule`.
+
+        Returns
+        -------
+        dict
+            ``macro_f1`` and ``micro_f1`` (4 decimals) and ``n`` (rows scored).
+        """
         from sklearn.metrics import f1_score
 
         y = self._checked_targets(texts, y_multi_hot)
@@ -189,6 +220,14 @@ class OfflineLabeler(ProbaLabeler, BaseEstimator):
         }
 
     def provenance(self) -> dict[str, Any]:
+        """What produced the labels, stored in each pseudo-labelled row's meta.
+
+        Returns
+        -------
+        dict
+            ``labeler`` (the class's ``kind``), ``model`` (the class name) and ``revision`` (the
+            scikit-learn version).
+        """
         return {
             "labeler": self.kind,
             "model": type(self).__name__,
@@ -196,11 +235,33 @@ class OfflineLabeler(ProbaLabeler, BaseEstimator):
         }
 
     def manifest_params(self) -> dict[str, Any]:
-        """The constructor parameters that are plain values (JSON), for the saved manifest and provenance."""
+        """The constructor parameters that are plain values (JSON), for the saved manifest and provenance.
+
+        Returns
+        -------
+        dict
+            `get_params` (not deep) without ``space``, ``rule`` and ``members``.
+        """
         return {k: v for k, v in self.get_params(deep=False).items() if k not in _STRUCTURAL_PARAMS}
 
     def save(self, directory: str | Path) -> Path:
-        """Write the fitted model and a JSON manifest (labels, rules, parameters, acceptance, metrics)."""
+        """Write the fitted model and a JSON manifest (labels, rules, parameters, acceptance, metrics).
+
+        Parameters
+        ----------
+        directory : str or Path
+            The folder to write (created if missing; its model and manifest files are replaced).
+
+        Returns
+        -------
+        Path
+            `directory`.
+
+        Raises
+        ------
+        sklearn.exceptions.NotFittedError
+            Before `fit`.
+        """
         check_is_fitted(self, "model_")
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
@@ -219,7 +280,25 @@ class OfflineLabeler(ProbaLabeler, BaseEstimator):
 
     @classmethod
     def load(cls, directory: str | Path) -> OfflineLabeler:
-        """Load a labeler saved by `save` (the subclass is chosen from the manifest's ``kind``)."""
+        """Load a labeler saved by `save` (the subclass is chosen from the manifest's ``kind``).
+
+        Parameters
+        ----------
+        directory : str or Path
+            A folder written by `save`.
+
+        Returns
+        -------
+        OfflineLabeler
+            The fitted labeler, with its tuned rule, acceptance report and metrics when saved.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the folder has no manifest.
+        InputError
+            If the manifest names an unknown kind, or a kind that is not `cls` (or a subclass).
+        """
         directory = Path(directory)
         manifest_file = directory / MANIFEST
         if not manifest_file.is_file():
@@ -267,6 +346,8 @@ class TfidfLogRegLabeler(OfflineLabeler):
 
     Parameters
     ----------
+    space, rule, n_jobs
+        As in `OfflineLabeler`.
     C : float
         Inverse regularisation of each label's logistic regression.
     class_weight : str or None
@@ -278,6 +359,11 @@ class TfidfLogRegLabeler(OfflineLabeler):
     min_df : int or None
         Minimum document frequency of a word n-gram (char n-grams: one more); None means 2 on 1,000+
         texts and 1 on fewer, so small corpora keep a vocabulary.
+
+    Attributes
+    ----------
+    model_ : sklearn.pipeline.Pipeline
+        The fitted ``features`` (`make_features`) + ``heads`` (`make_heads`) pipeline.
     """
 
     kind: ClassVar[str] = "tfidf-logreg"
@@ -301,7 +387,18 @@ class TfidfLogRegLabeler(OfflineLabeler):
         self.min_df = min_df
 
     def make_features(self, n_texts: int) -> FeatureUnion | TfidfVectorizer:
-        """The unfitted TF-IDF vectorizer(s) for a corpus of `n_texts` texts (unsupervised, label-free)."""
+        """The unfitted TF-IDF vectorizer(s) for a corpus of `n_texts` texts (unsupervised, label-free).
+
+        Parameters
+        ----------
+        n_texts : int
+            Size of the training corpus (sets the default ``min_df``).
+
+        Returns
+        -------
+        FeatureUnion or TfidfVectorizer
+            Word 1-2-grams, joined with char_wb n-grams unless ``char_ngrams`` is None.
+        """
         min_df = self.min_df if self.min_df is not None else (2 if n_texts >= 1000 else 1)
         words = TfidfVectorizer(ngram_range=(1, 2), min_df=min_df, sublinear_tf=True, lowercase=True,
                                 token_pattern=r"(?u)\b\w+\b|[!?]+", max_features=self.max_features)  # fmt: skip
@@ -312,7 +409,12 @@ class TfidfLogRegLabeler(OfflineLabeler):
         return FeatureUnion([("word", words), ("char", chars)])
 
     def make_heads(self) -> OneVsRestClassifier:
-        """The unfitted one-vs-rest logistic heads (seeded dual liblinear)."""
+        """The unfitted one-vs-rest logistic heads (seeded dual liblinear).
+
+        Returns
+        -------
+        OneVsRestClassifier
+        """
         return OneVsRestClassifier(
             LogisticRegression(
                 C=self.C, solver="liblinear", dual=True, class_weight=self.class_weight, random_state=0
@@ -324,6 +426,12 @@ class TfidfLogRegLabeler(OfflineLabeler):
         return Pipeline([("features", self.make_features(n_texts)), ("heads", self.make_heads())])
 
     def manifest_params(self) -> dict[str, Any]:
+        """The plain constructor parameters, ``char_ngrams`` as a JSON list.
+
+        Returns
+        -------
+        dict
+        """
         params = super().manifest_params()
         if params["char_ngrams"] is not None:
             params["char_ngrams"] = list(params["char_ngrams"])
@@ -335,6 +443,8 @@ class EmbeddingLogRegLabeler(OfflineLabeler):
 
     Parameters
     ----------
+    space, rule, n_jobs
+        As in `OfflineLabeler`.
     C : float
         Inverse regularisation of each label's logistic regression.
     encoder_path : str or None
@@ -387,11 +497,27 @@ class EmbeddingLogRegLabeler(OfflineLabeler):
         return self.encoder_
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
-        """Sentence embeddings of `texts`, (n, d) float32 (cached when ``cache_dir`` is set)."""
+        """Sentence embeddings of `texts`, (n, d) float32 (cached when ``cache_dir`` is set).
+
+        Parameters
+        ----------
+        texts : sequence of str
+            The texts (None is encoded as an empty string).
+
+        Returns
+        -------
+        np.ndarray
+            ``float32`` array of shape ``(len(texts), d)``.
+        """
         return self.encoder.encode(clean_texts(texts))
 
     def make_heads(self) -> OneVsRestClassifier:
-        """The unfitted one-vs-rest logistic heads on embeddings."""
+        """The unfitted one-vs-rest logistic heads on embeddings.
+
+        Returns
+        -------
+        OneVsRestClassifier
+        """
         return OneVsRestClassifier(LogisticRegression(C=self.C, max_iter=2000), n_jobs=self.n_jobs)
 
     def _inputs(self, texts: Sequence[str]) -> np.ndarray:
@@ -401,6 +527,13 @@ class EmbeddingLogRegLabeler(OfflineLabeler):
         return self.make_heads()
 
     def provenance(self) -> dict[str, Any]:
+        """`OfflineLabeler.provenance` plus the encoder's identity.
+
+        Returns
+        -------
+        dict
+            The base keys and ``encoder`` (`SentenceEncoder.model_id`).
+        """
         return dict(super().provenance(), encoder=self.encoder.model_id)
 
     def __getstate__(self) -> dict[str, Any]:
@@ -420,6 +553,8 @@ class MeanEnsembleLabeler(_BaseComposition, OfflineLabeler):
     ----------
     members : list of (str, OfflineLabeler)
         The labelers to average, all on `space`; they are cloned and fitted by `fit`.
+    space, rule
+        As in `OfflineLabeler`.
 
     Attributes
     ----------
@@ -456,11 +591,25 @@ class MeanEnsembleLabeler(_BaseComposition, OfflineLabeler):
         return np.mean([member.predict_proba(texts).astype(np.float64) for member in self.model_], axis=0)
 
     def provenance(self) -> dict[str, Any]:
+        """`OfflineLabeler.provenance` plus each member's provenance.
+
+        Returns
+        -------
+        dict
+            The base keys and ``members`` (the fitted clones' provenance once fitted).
+        """
         fitted = getattr(self, "model_", None)
         members = fitted if fitted is not None else [member for _, member in self.members]
         return dict(super().provenance(), members=[member.provenance() for member in members])
 
     def manifest_params(self) -> dict[str, Any]:
+        """The members' names, kinds and plain parameters, for the saved manifest.
+
+        Returns
+        -------
+        dict
+            ``members``: a list of ``{"name", "kind", "params"}``.
+        """
         return {"members": [{"name": name, "kind": member.kind, "params": member.manifest_params()}
                             for name, member in self.members]}  # fmt: skip
 

@@ -35,6 +35,19 @@ class SelectionRule:
     - ``min_confidence``: rows whose top probability is below it get no labels (rejected by `accept`);
     - ``max_labels``: keep at most this many labels per row, the most probable first (None: no cap);
     - ``top1_fallback``: when no label passes its threshold, keep the single most probable label.
+
+    Parameters
+    ----------
+    threshold : float, sequence of float or mapping of str to float, default 0.5
+        The acceptance threshold(s), as above.
+    min_confidence : float, default 0.0
+        Rows whose top probability is below it get no labels.
+    max_labels : int or None, default None
+        Most labels kept per row.
+    top1_fallback : bool, default True
+        Keep the most probable label of a row where none passes (applied before `min_confidence`).
+    default_threshold : float, default 0.5
+        Threshold of the labels a mapping `threshold` does not name.
     """
 
     threshold: float | Sequence[float] | Mapping[str, float] = 0.5
@@ -44,7 +57,25 @@ class SelectionRule:
     default_threshold: float = 0.5
 
     def thresholds(self, space: LabelSpace) -> np.ndarray:
-        """The per-label thresholds in `space` order (None, as `to_dict` writes ``inf``, is ``inf``)."""
+        """The per-label thresholds in `space` order (None, as `to_dict` writes ``inf``, is ``inf``).
+
+        Parameters
+        ----------
+        space : LabelSpace
+            The label space; mapping keys are looked up in it.
+
+        Returns
+        -------
+        np.ndarray
+            ``float64`` threshold per label.
+
+        Raises
+        ------
+        UnknownLabelError
+            If a mapping names a label that is not in `space`.
+        ValueError
+            If a sequence does not have one threshold per label.
+        """
         if isinstance(self.threshold, Mapping):
             values = np.full(len(space), self.default_threshold, dtype=np.float64)
             for name, value in self.threshold.items():
@@ -58,7 +89,20 @@ class SelectionRule:
         return values
 
     def select_mask(self, probs: np.ndarray, space: LabelSpace) -> np.ndarray:
-        """An (n, L) boolean matrix of the labels this rule keeps for each row."""
+        """An (n, L) boolean matrix of the labels this rule keeps for each row.
+
+        Parameters
+        ----------
+        probs : array-like of shape (n_rows, n_labels)
+            Per-label probabilities, columns in `space` order.
+        space : LabelSpace
+            The label space the thresholds refer to.
+
+        Returns
+        -------
+        np.ndarray
+            Boolean matrix: thresholds, then the top-1 fallback, then `max_labels`, then `min_confidence`.
+        """
         probs = np.asarray(probs, dtype=np.float64)
         keep = probs >= self.thresholds(space)
         if self.top1_fallback and probs.shape[1]:
@@ -71,11 +115,38 @@ class SelectionRule:
         return keep
 
     def select(self, probs: np.ndarray, space: LabelSpace) -> list[list[int]]:
-        """Sorted label ids kept per row."""
+        """Sorted label ids kept per row.
+
+        Parameters
+        ----------
+        probs : array-like of shape (n_rows, n_labels)
+            Per-label probabilities, columns in `space` order.
+        space : LabelSpace
+            The label space the thresholds refer to.
+
+        Returns
+        -------
+        list of list of int
+            Per row, the ids `select_mask` keeps, ascending.
+        """
         return space.from_multi_hot(self.select_mask(probs, space))
 
     def reject_reasons(self, probs: np.ndarray, space: LabelSpace) -> list[str]:
-        """Why each row would be rejected by `accept` ('' for rows that are accepted)."""
+        """Why each row would be rejected by `accept` ('' for rows that are accepted).
+
+        Parameters
+        ----------
+        probs : array-like of shape (n_rows, n_labels)
+            Per-label probabilities, columns in `space` order.
+        space : LabelSpace
+            The label space the thresholds refer to.
+
+        Returns
+        -------
+        list of str
+            Per row ``""``, ``"low_confidence"`` (top probability under `min_confidence`) or
+            ``"no_label_above_threshold"``.
+        """
         probs = np.asarray(probs, dtype=np.float64)
         if not len(probs):
             return []
@@ -85,6 +156,17 @@ class SelectionRule:
         """A JSON-ready description (per-label thresholds spelt out) for provenance.
 
         A label that accepts nothing (threshold ``inf``) is written as None, which strict JSON allows.
+
+        Parameters
+        ----------
+        space : LabelSpace
+            The label space the per-label thresholds are spelt out in.
+
+        Returns
+        -------
+        dict
+            ``threshold`` (one value per label, 6 decimals), ``min_confidence``, ``max_labels`` and
+            ``top1_fallback``.
         """
         data = asdict(self)
         data["threshold"] = [round(float(t), 6) if np.isfinite(t) else None for t in self.thresholds(space)]
@@ -93,7 +175,17 @@ class SelectionRule:
 
     @classmethod
     def from_dict(cls, data: Mapping) -> SelectionRule:
-        """The rule `to_dict` described (extra keys are ignored)."""
+        """The rule `to_dict` described (extra keys are ignored).
+
+        Parameters
+        ----------
+        data : mapping
+            A `to_dict` result: ``threshold`` is required, the other keys default as in the constructor.
+
+        Returns
+        -------
+        SelectionRule
+        """
         threshold = data["threshold"]
         if isinstance(threshold, list):
             threshold = [_as_threshold(value) for value in threshold]
@@ -119,7 +211,18 @@ def _top_k_mask(values: np.ndarray, k: int) -> np.ndarray:
 
 
 def macro_f1(y_true: np.ndarray, y_pred: np.ndarray) -> float:
-    """Macro-averaged F1 over labels (labels never seen nor predicted count as 0)."""
+    """Macro-averaged F1 over labels (labels never seen nor predicted count as 0).
+
+    Parameters
+    ----------
+    y_true, y_pred : array-like of shape (n_rows, n_labels)
+        True and predicted 0/1 label matrices.
+
+    Returns
+    -------
+    float
+        scikit-learn's macro F1 with ``zero_division=0``.
+    """
     return float(f1_score(np.asarray(y_true), np.asarray(y_pred), average="macro", zero_division=0))
 
 

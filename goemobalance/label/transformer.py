@@ -113,6 +113,59 @@ class TransformerLabeler(ProbaLabeler):
     ``predict_proba(texts)`` -> (n, L) probabilities in `space` order; ``label(dataset)`` writes
     ``labels``, ``scores``, ``label_origin="pseudo"`` and provenance; ``labeler(batch)`` labels one
     batch for ``datasets.Dataset.map(batched=True)`` or Ray Data ``map_batches``.
+
+    Parameters
+    ----------
+    model : str, Path or torch.nn.Module, default DEFAULT_MODEL
+        A Hub id, a local model folder, or an already built model (then `tokenizer` is required).
+    revision : str, optional
+        The Hub revision to load.
+    space : LabelSpace, default GOEMOTIONS
+        The output labels; every one must be among the model's ``id2label`` names (after `label_map`).
+    device : str, default "auto"
+        ``"auto"`` (CUDA when available) or anything `torch.device` accepts.
+    max_tokens_per_batch : int, default 8192
+        Token budget of one batch (texts are sorted by length and packed).
+    max_batch_size : int, default 256
+        Most texts per batch.
+    max_length : int, default 128
+        Tokens kept per text.
+    amp : str, default "auto"
+        Autocast mode (``"auto"``, ``"bf16"``, ``"fp16"``, ``"off"``; see `goemobalance.device`).
+    function_to_apply : str, default "auto"
+        ``"sigmoid"``, ``"softmax"`` or ``"auto"`` (chosen from the model config, see `activation_for`).
+    label_map : mapping of str to str, optional
+        Renames model labels before matching (e.g. ``{"LABEL_0": "admiration"}``).
+    rule : SelectionRule, optional
+        The selection rule (`SelectionRule()` when None).
+    cache_dir : str or Path, optional
+        Folder where finished shards are written, so an interrupted run resumes; None: no cache.
+    shard_size : int, default 8192
+        Texts per cached shard.
+    tokenizer : object, optional
+        A tokenizer to use instead of loading the model's.
+    show_progress : bool, default True
+        Show a tqdm bar while labelling.
+    model_kwargs : mapping, optional
+        Extra keyword arguments of ``AutoModelForSequenceClassification.from_pretrained``.
+
+    Attributes
+    ----------
+    model, tokenizer : object
+        The loaded model (on `device`, in eval mode) and tokenizer.
+    model_id : str
+        The Hub id, absolute folder path, or in-memory model's name.
+    activation : str
+        ``"sigmoid"`` or ``"softmax"``.
+    order : np.ndarray
+        For each label of `space`, the model output index holding it.
+
+    Raises
+    ------
+    LabelMappingError
+        If the model's labels do not match `space`.
+    OSError
+        If the model cannot be loaded.
     """
 
     def __init__(
@@ -155,17 +208,42 @@ class TransformerLabeler(ProbaLabeler):
         self._identity: str | None = None
 
     def identity(self) -> str:
-        """The model's revision: the Hub commit hash when known, else a hash of its weights."""
+        """The model's revision: the Hub commit hash when known, else a hash of its weights.
+
+        Returns
+        -------
+        str
+            Computed once and remembered.
+        """
         if self._identity is None:
             self._identity = self.revision or weights_digest(self.model)
         return self._identity
 
     def provenance(self) -> dict[str, Any]:
+        """What produced the labels, stored in each pseudo-labelled row's meta.
+
+        Returns
+        -------
+        dict
+            ``labeler`` (``"transformer"``), ``model``, ``revision`` (`identity`), ``activation`` and
+            ``max_length``.
+        """
         return {"labeler": "transformer", "model": self.model_id, "revision": self.identity(),
                 "activation": self.activation, "max_length": self.max_length}  # fmt: skip
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
-        """Per-label probabilities (n, L) float32 in `space` order; cached shards are reused, not recomputed."""
+        """Per-label probabilities (n, L) float32 in `space` order; cached shards are reused, not recomputed.
+
+        Parameters
+        ----------
+        texts : sequence of str
+            The texts to score (None is scored as an empty string).
+
+        Returns
+        -------
+        np.ndarray
+            ``float32`` array of shape ``(len(texts), len(space))``, rows in input order.
+        """
         texts = clean_texts(texts)
         out = np.zeros((len(texts), len(self.space)), dtype=np.float32)
         cache = self._shard_folder(texts) if self.cache_dir is not None and texts else None

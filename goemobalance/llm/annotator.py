@@ -25,7 +25,33 @@ AGREEMENT_RULES = ("subset", "jaccard", "exact")
 
 @dataclass
 class AgreementPolicy:
-    """When annotated labels confirm the intended ones; see the module docstring."""
+    """When annotated labels confirm the intended ones; see the module docstring.
+
+    Parameters
+    ----------
+    rule : {"subset", "jaccard", "exact"}, default "subset"
+        ``subset``: every intended label is annotated (and at least one label is); ``jaccard``: the two
+        sets' Jaccard reaches `jaccard_threshold`; ``exact``: the sets are equal.
+    jaccard_threshold : float, default 0.5
+        Threshold of the ``jaccard`` rule.
+    votes : int, default 1
+        Annotations per text (>= 1); a label needs a strict majority of them.
+    min_confidence : float, default 0.5
+        A vote names a label only with at least this confidence.
+    temperature : float, default 0.0
+        Temperature of the first vote.
+    vote_temperature : float, default 0.7
+        Temperature of the other votes.
+    parse_retries : int, default 2
+        Extra requests (other seeds) when an answer cannot be parsed.
+    on_unknown_label : {"drop", "review"}, default "drop"
+        Names outside the label space are dropped, or send the text to review.
+
+    Raises
+    ------
+    InputError
+        If `rule`, `votes` or `on_unknown_label` is invalid.
+    """
 
     rule: str = "subset"
     jaccard_threshold: float = 0.5
@@ -45,7 +71,22 @@ class AgreementPolicy:
             raise InputError(f"on_unknown_label must be 'drop' or 'review', got {self.on_unknown_label!r}")
 
     def agrees(self, intended: set[str], annotated: set[str]) -> tuple[bool, float]:
-        """(passed, Jaccard) for intended vs annotated label sets."""
+        """(passed, Jaccard) for intended vs annotated label sets.
+
+        Parameters
+        ----------
+        intended : set of str
+            The labels the text was generated for.
+        annotated : set of str
+            The labels the annotator gave.
+
+        Returns
+        -------
+        passed : bool
+            Whether `rule` accepts the pair.
+        jaccard : float
+            Their Jaccard similarity (1.0 for two empty sets).
+        """
         union = intended | annotated
         jaccard = len(intended & annotated) / len(union) if union else 1.0
         if self.rule == "subset":
@@ -57,7 +98,24 @@ class AgreementPolicy:
 
 @dataclass
 class Annotation:
-    """The annotator's verdict on one text."""
+    """The annotator's verdict on one text.
+
+    Attributes
+    ----------
+    labels : list of str
+        Labels named by a strict majority of the votes, in label-space order.
+    scores : list of float
+        Mean confidence per label of the space, in space order.
+    unknown_labels : list of str
+        Names the annotator gave outside the label space.
+    votes : int
+        Votes cast.
+    agreement : dict
+        The policy's verdict: ``rule``, ``passed``, ``jaccard``, ``votes``, ``intended``, ``annotated``
+        (and ``threshold`` for the jaccard rule).
+    error : str or None
+        Why annotation failed (a request or parse error), None when it did not.
+    """
 
     labels: list[str]
     scores: list[float]
@@ -68,6 +126,7 @@ class Annotation:
 
     @property
     def accepted(self) -> bool:
+        """Whether the agreement passed without an error."""
         return bool(self.agreement.get("passed")) and self.error is None
 
 
@@ -95,7 +154,29 @@ def annotation_response_format(space: LabelSpace) -> dict[str, Any]:
 
 
 def parse_annotation(content: str, space: LabelSpace) -> tuple[dict[str, float], list[str]]:
-    """Known label -> confidence, and the names outside the label space; raises `ResponseParseError`."""
+    """Known label -> confidence, and the names outside the label space; raises `ResponseParseError`.
+
+    Parameters
+    ----------
+    content : str
+        The annotator's reply: ``{"labels": [...]}`` (or ``emotions``) or a bare list, whose entries are
+        names or ``{"name"|"label", "confidence"}`` objects (names compared lower-cased; confidence
+        clipped to [0, 1], 1.0 when missing).
+    space : LabelSpace
+        The known labels.
+
+    Returns
+    -------
+    known : dict of str to float
+        Label -> its highest confidence in the reply.
+    unknown : list of str
+        Other names, in order of first appearance.
+
+    Raises
+    ------
+    ResponseParseError
+        If the reply holds no JSON or no label list.
+    """
     value = parse_json_lenient(content)
     entries = value.get("labels", value.get("emotions")) if isinstance(value, Mapping) else value
     if not isinstance(entries, list):
@@ -122,7 +203,30 @@ async def annotate_text(
     policy: AgreementPolicy,
     seed: int = 0,
 ) -> Annotation:
-    """Annotate one text (k votes), then apply the agreement policy; failures are kept on the result."""
+    """Annotate one text (k votes), then apply the agreement policy; failures are kept on the result.
+
+    Parameters
+    ----------
+    client : LLMClient
+        The annotator's client.
+    text : str
+        The text to label.
+    intended : sequence of str
+        The labels it was generated for.
+    template : PromptTemplate
+        Gives the annotation messages.
+    space : LabelSpace
+        The labels the annotator may give.
+    policy : AgreementPolicy
+        Votes, temperatures and the agreement rule.
+    seed : int, default 0
+        Base request seed (vote ``v``, attempt ``a`` uses ``seed + v + 1000 * a``).
+
+    Returns
+    -------
+    Annotation
+        With `Annotation.error` set (and not passed) when a request failed for good or no answer parsed.
+    """
     messages = template.annotation_messages(text, space.names)
     votes: list[dict[str, float]] = []
     unknown: list[str] = []

@@ -53,7 +53,20 @@ def request_key(
 
 
 class ResponseCache:
-    """A persistent key -> JSON-object store in one SQLite file (WAL mode, one transaction per write)."""
+    """A persistent key -> JSON-object store in one SQLite file (WAL mode, one transaction per write).
+
+    Writes are grouped: `put` keeps entries pending until `flush_every` of them or `flush_seconds` have
+    passed, then writes them in one transaction; `get` sees pending entries too.
+
+    Parameters
+    ----------
+    path : str or Path
+        The SQLite file (its folder is created).
+    flush_every : int, default 64
+        Pending entries that trigger a write.
+    flush_seconds : float, default 1.0
+        Seconds since the last write after which the next `put` writes.
+    """
 
     def __init__(self, path: str | Path, *, flush_every: int = 64, flush_seconds: float = 1.0):
         self.path = Path(path)
@@ -69,7 +82,17 @@ class ResponseCache:
         self._db.execute(_SCHEMA)
 
     def get(self, key: str) -> dict[str, Any] | None:
-        """The stored response for `key`, or None."""
+        """The stored response for `key`, or None.
+
+        Parameters
+        ----------
+        key : str
+            A request key (`request_key`).
+
+        Returns
+        -------
+        dict or None
+        """
         with self._lock:
             if key in self._pending:
                 return json.loads(self._pending[key])
@@ -77,7 +100,15 @@ class ResponseCache:
         return json.loads(row[0]) if row else None
 
     def put(self, key: str, value: Mapping[str, Any]) -> None:
-        """Store (or replace) the response for `key`; written with the next group of entries."""
+        """Store (or replace) the response for `key`; written with the next group of entries.
+
+        Parameters
+        ----------
+        key : str
+            A request key (`request_key`).
+        value : mapping
+            A JSON-serialisable response.
+        """
         encoded = json.dumps(dict(value), ensure_ascii=False, sort_keys=True)
         with self._lock:
             self._pending[key] = encoded
@@ -113,6 +144,7 @@ class ResponseCache:
             return self._db.execute("SELECT COUNT(*) FROM responses").fetchone()[0]
 
     def close(self) -> None:
+        """Write pending entries and close the database."""
         self.flush()
         with self._lock:
             self._db.close()

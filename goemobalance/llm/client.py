@@ -88,6 +88,23 @@ class RequestBudget:
     """A cap on the requests several clients may send together (``--max-requests``); None: no cap.
 
     Every attempt counts, retries included, so the cap bounds what is sent (and billed) whatever happens.
+
+    Parameters
+    ----------
+    limit : int, optional
+        Most requests (>= 0); None: no cap.
+
+    Attributes
+    ----------
+    used : int
+        Requests counted so far.
+    refused : int
+        Requests refused because the cap was reached.
+
+    Raises
+    ------
+    InputError
+        If `limit` is negative.
     """
 
     def __init__(self, limit: int | None = None):
@@ -98,7 +115,13 @@ class RequestBudget:
         self.refused = 0
 
     def take(self) -> bool:
-        """Count one request; False (counted in `refused`) when the cap is reached."""
+        """Count one request; False (counted in `refused`) when the cap is reached.
+
+        Returns
+        -------
+        bool
+            True when the request may be sent.
+        """
         if self.limit is not None and self.used >= self.limit:
             self.refused += 1
             return False
@@ -131,6 +154,41 @@ class LLMConfig:
     `max_wait` bounds every wait before a retry (seconds): a ``Retry-After`` longer than that fails the
     request at once instead of sleeping. After `max_consecutive_failures` requests in a row failed for good
     the client sends nothing more (0: never stop), so an unreachable server ends the run in seconds.
+
+    Parameters
+    ----------
+    model : str, default "gpt-4o-mini"
+        The model name sent with every request.
+    base_url : str, optional
+        An OpenAI-compatible server (default: ``OPENAI_BASE_URL`` or the OpenAI API).
+    api_key_env : str, default "OPENAI_API_KEY"
+        The *name* of the environment variable holding the key (a key-shaped value is refused).
+    concurrency : int, default 8
+        Requests in flight (>= 1).
+    timeout : float, default 60.0
+        Seconds per HTTP request.
+    max_retries : int, default 6
+        Retries of a retryable failure (>= 0).
+    backoff_base, backoff_max : float, default 0.5, 30.0
+        Full-jitter exponential backoff: the ceiling of attempt ``k`` is ``min(backoff_max, backoff_base
+        * 2**k, max_wait)`` seconds.
+    max_wait : float, default 60.0
+        Longest wait before a retry, in seconds (> 0).
+    max_consecutive_failures : int, default 8
+        Failed requests in a row after which the client stops sending (>= 0; 0: never stop).
+    price_input_per_1m, price_output_per_1m : float, default 0.0
+        Dollars per million prompt / completion tokens, for `cost`.
+    structured_output : {"auto", "json_schema", "off"}, default "auto"
+        Send the JSON schema as ``response_format`` (``auto``: until the server rejects it), or never.
+    jitter_seed : int, default 0
+        Seed of the backoff jitter.
+    http_transport : {"auto", "aiohttp", "httpx"}, default "auto"
+        The HTTP library (``auto``: aiohttp when installed).
+
+    Raises
+    ------
+    LLMConfigError
+        If a value is out of range or `api_key_env` is not a variable name.
     """
 
     model: str = "gpt-4o-mini"
@@ -171,7 +229,17 @@ class LLMConfig:
             )
 
     def cost(self, prompt_tokens: int, completion_tokens: int) -> float:
-        """Price in dollars of one request's tokens."""
+        """Price in dollars of one request's tokens.
+
+        Parameters
+        ----------
+        prompt_tokens, completion_tokens : int
+            The request's token counts.
+
+        Returns
+        -------
+        float
+        """
         return (prompt_tokens * self.price_input_per_1m + completion_tokens * self.price_output_per_1m) / 1e6
 
     @property
@@ -180,12 +248,37 @@ class LLMConfig:
         return (self.base_url or os.environ.get("OPENAI_BASE_URL") or OPENAI_BASE_URL).rstrip("/")
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as a JSON-ready dict (it holds the key's variable name, never the key).
+
+        Returns
+        -------
+        dict
+            Field name -> value.
+        """
         return asdict(self)
 
 
 @dataclass
 class Usage:
-    """What the client sent and spent: requests, cache hits, retries, failures, tokens, dollars."""
+    """What the client sent and spent: requests, cache hits, retries, failures, tokens, dollars.
+
+    Attributes
+    ----------
+    requests : int
+        Requests sent (retries included).
+    cache_hits : int
+        Completions answered from the cache.
+    retries : int
+        Retries after a retryable failure.
+    failures : int
+        Requests that failed for good.
+    prompt_tokens, completion_tokens : int
+        Tokens billed.
+    cost_usd : float
+        Their price (`LLMConfig.cost`).
+    retry_delays : list of float
+        Seconds waited before each retry.
+    """
 
     requests: int = 0
     cache_hits: int = 0
@@ -197,6 +290,13 @@ class Usage:
     retry_delays: list[float] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
+        """The counts as a JSON-ready dict.
+
+        Returns
+        -------
+        dict
+            The fields, ``cost_usd`` to 6 decimals and the first 50 ``retry_delays`` to 3.
+        """
         summary = asdict(self)
         summary["retry_delays"] = [round(d, 3) for d in self.retry_delays[:50]]
         summary["cost_usd"] = round(self.cost_usd, 6)
@@ -206,7 +306,25 @@ class Usage:
 @dataclass(frozen=True)
 class Completion:
     """One chat completion's text and token counts; `cached` when it came from the on-disk cache;
-    `parsed` is what the caller's ``parse`` function made of the text (None without one)."""
+    `parsed` is what the caller's ``parse`` function made of the text (None without one).
+
+    Attributes
+    ----------
+    content : str
+        The answer's text.
+    prompt_tokens, completion_tokens : int
+        Token counts reported by the server.
+    finish_reason : str or None
+        The server's finish reason.
+    key : str
+        The request's cache key (`request_key`).
+    cached : bool
+        Read from the cache rather than sent.
+    structured : bool
+        Sent with a ``response_format``.
+    parsed : object
+        The ``parse`` function's value.
+    """
 
     content: str
     prompt_tokens: int
@@ -255,6 +373,26 @@ class LLMClient:
     the requests this client (and any client sharing the budget) may send. Once `max_consecutive_failures`
     requests in a row failed for good, `stopped` says why and every later request fails unsent; a new
     client starts afresh.
+
+    Parameters
+    ----------
+    config : LLMConfig
+        The client's settings.
+    cache : ResponseCache, str or Path, optional
+        The response cache (a path opens one); None: no cache.
+    http_client : object, optional
+        An HTTP client for the openai client (default: from ``config.http_transport``).
+    notify : callable, optional
+        Receives the one-line notices (e.g. `stderr_notice`); None: silent.
+    budget : RequestBudget, optional
+        A request cap shared with other clients.
+
+    Attributes
+    ----------
+    usage : Usage
+        What was sent and spent.
+    stopped : str or None
+        Why the client stopped sending, None while it sends.
     """
 
     def __init__(
@@ -525,7 +663,20 @@ class LLMClient:
 
 
 class SyncLLMClient:
-    """A blocking facade over `LLMClient` for code that is not in asyncio (runs its own event loop thread)."""
+    """A blocking facade over `LLMClient` for code that is not in asyncio (runs its own event loop thread).
+
+    Parameters
+    ----------
+    config : LLMConfig
+        The client's settings.
+    cache : ResponseCache, str or Path, optional
+        The response cache (a path opens one); None: no cache.
+
+    Attributes
+    ----------
+    client : LLMClient
+        The async client, running on this object's loop.
+    """
 
     def __init__(self, config: LLMConfig, cache: ResponseCache | str | Path | None = None):
         self._loop = asyncio.new_event_loop()
@@ -535,14 +686,44 @@ class SyncLLMClient:
 
     @property
     def usage(self) -> Usage:
+        """The async client's `Usage`."""
         return self.client.usage
 
     def complete(self, messages: Sequence[Mapping[str, str]], **params: Any) -> Completion:
-        """One completion, blocking; same arguments as `LLMClient.complete`."""
+        """One completion, blocking; same arguments as `LLMClient.complete`.
+
+        Parameters
+        ----------
+        messages : sequence of mappings
+            Chat messages (``role``, ``content``).
+        **params
+            Keyword arguments of `LLMClient.complete`.
+
+        Returns
+        -------
+        Completion
+
+        Raises
+        ------
+        LLMRequestError
+            If the request failed for good.
+        """
         return self._run(self.client.complete(messages, **params))
 
     def complete_many(self, requests: Sequence[Mapping[str, Any]]) -> list[Completion | LLMRequestError]:
-        """Many completions concurrently (each a dict with ``messages`` and optional parameters)."""
+        """Many completions concurrently (each a dict with ``messages`` and optional parameters).
+
+        Parameters
+        ----------
+        requests : sequence of mappings
+            Keyword arguments of `LLMClient.complete`, one mapping per request.
+
+        Returns
+        -------
+        list of Completion or LLMRequestError
+            One result per request, in order; a request that failed for good gives its error (any
+            other exception is raised).
+        """
 
         async def gather() -> list[Completion | LLMRequestError]:
             tasks = [self.client.complete(**request) for request in requests]
@@ -552,10 +733,22 @@ class SyncLLMClient:
         return self._run(gather())
 
     def run(self, coroutine: Coroutine[Any, Any, Any]) -> Any:
-        """Run any coroutine (e.g. a pipeline using `self.client`) on this client's loop."""
+        """Run any coroutine (e.g. a pipeline using `self.client`) on this client's loop.
+
+        Parameters
+        ----------
+        coroutine : coroutine
+            The work to run.
+
+        Returns
+        -------
+        object
+            The coroutine's result (its exception is raised here).
+        """
         return self._run(coroutine)
 
     def close(self) -> None:
+        """Close the async client (flushing the cache) and stop the loop thread; safe to call twice."""
         if self._loop.is_running():
             self._run(self.client.close())
             self._loop.call_soon_threadsafe(self._loop.stop)

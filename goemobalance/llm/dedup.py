@@ -27,7 +27,27 @@ _FROZEN_MIN = 256
 
 
 class DuplicateIndex:
-    """Remembers texts with an origin (``test``, ``pool``, ``generated``) and flags new duplicates of them."""
+    """Remembers texts with an origin (``test``, ``pool``, ``generated``) and flags new duplicates of them.
+
+    "Duplicate" is `goemobalance.text`'s: the same normalised form (exact), or shingle Jaccard at or above
+    `threshold` among MinHash LSH candidates (near).
+
+    Parameters
+    ----------
+    threshold : float, default NEAR_DUPLICATE_THRESHOLD
+        Near-duplicate Jaccard threshold, in (0, 1].
+    ngram : int, default NGRAM
+        Shingle size in bytes.
+    bands, rows : int, default 20, 4
+        MinHash LSH layout (see `goemobalance.text.MinHasher`).
+    seed : int, default 0
+        Seed of the hash functions.
+
+    Raises
+    ------
+    InputError
+        If `threshold` is outside (0, 1].
+    """
 
     def __init__(
         self,
@@ -57,6 +77,13 @@ class DuplicateIndex:
 
         Large additions (a pool, a test split) become sorted-array segments searched with
         `numpy.searchsorted`; small ones (generated batches) go to a dictionary.
+
+        Parameters
+        ----------
+        texts : iterable of str
+            Raw texts.
+        origin : str
+            Their origin, named in `find`'s reasons.
         """
         forms = [normalize_text(t) for t in texts]
         if len(forms) < _FROZEN_MIN:
@@ -80,11 +107,34 @@ class DuplicateIndex:
         """For each text, None if new, else ``exact_duplicate_<origin>`` or ``near_duplicate_<origin>``.
 
         Texts of the same call are also compared with each other, earlier ones winning (origin ``batch``).
+
+        Parameters
+        ----------
+        texts : sequence of str
+            Raw texts to check (not indexed).
+
+        Returns
+        -------
+        list of str or None
+            One reason per text.
         """
         return self._screen(texts, admit_as=None)
 
     def admit(self, texts: Sequence[str], origin: str = "generated") -> list[str | None]:
-        """`find`, then index the texts found new under `origin` (one signature pass for both)."""
+        """`find`, then index the texts found new under `origin` (one signature pass for both).
+
+        Parameters
+        ----------
+        texts : sequence of str
+            Raw texts to check.
+        origin : str, default "generated"
+            The origin the new texts are indexed under.
+
+        Returns
+        -------
+        list of str or None
+            One reason per text, as `find` gives them (None: new, and now indexed).
+        """
         return self._screen(texts, admit_as=origin)
 
     def _screen(self, texts: Sequence[str], admit_as: str | None) -> list[str | None]:

@@ -34,7 +34,15 @@ class DeficitError(InputError):
 
 @dataclass(frozen=True)
 class Target:
-    """A label combination to generate and how many texts it still needs."""
+    """A label combination to generate and how many texts it still needs.
+
+    Parameters
+    ----------
+    labels : tuple of str
+        The label names every text should express.
+    count : int
+        Texts still needed.
+    """
 
     labels: tuple[str, ...]
     count: int
@@ -51,6 +59,32 @@ class GenerationConfig:
     `max_texts` caps the texts one run may ask for (deficits summed; None: no cap) and `max_requests` the
     requests it may send, retries and refills included (None: no cap); both are checked before anything is
     planned, and `max_requests` also while the run sends.
+
+    Parameters
+    ----------
+    batch_size : int, default 5
+        Texts asked for per request (>= 1).
+    temperature : float, default 0.9
+        Sampling temperature of the generator.
+    seed : int, default 0
+        Seed of the request seeds and prompt axes.
+    max_rounds : int, default 3
+        Rounds of requests; targets still short after a round are asked again (>= 1).
+    max_tokens : int or None, default 1024
+        Completion-token limit per request.
+    min_chars : int, default 3
+        Shorter texts are rejected.
+    near_duplicate_threshold : float, default NEAR_DUPLICATE_THRESHOLD
+        Jaccard at which a text counts as a near duplicate of a test, pool or earlier text.
+    max_texts : int or None, default DEFAULT_MAX_TEXTS
+        Most texts one run may ask for.
+    max_requests : int or None, default None
+        Most requests one run may send.
+
+    Raises
+    ------
+    InputError
+        If a count is out of range.
     """
 
     batch_size: int = 5
@@ -107,7 +141,23 @@ class BatchOutcome:
 
 
 def load_deficits(path: str | Path) -> dict[str, Any]:
-    """Read a deficits JSON file (errors name the file)."""
+    """Read a deficits JSON file (errors name the file).
+
+    Parameters
+    ----------
+    path : str or Path
+        The JSON file (as `goemobalance.balance.deficits` writes it, or ``{name: count}``).
+
+    Returns
+    -------
+    dict
+        The parsed JSON (checked by `parse_deficits`).
+
+    Raises
+    ------
+    DeficitError
+        If the file is missing or not valid JSON.
+    """
     path = Path(path)
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -118,7 +168,27 @@ def load_deficits(path: str | Path) -> dict[str, Any]:
 
 
 def parse_deficits(deficits: Mapping[str, Any], space: LabelSpace = GOEMOTIONS) -> list[Target]:
-    """The contract (or a plain name -> count mapping) as generation targets, labelsets first."""
+    """The contract (or a plain name -> count mapping) as generation targets, labelsets first.
+
+    Requested labelsets count toward each of their labels, so a label's own target is what is left.
+
+    Parameters
+    ----------
+    deficits : mapping
+        ``{"labels": {name: count}, "labelsets": [{"labels": [...], "count": n}]}`` or ``{name: count}``.
+    space : LabelSpace, default GOEMOTIONS
+        The known label names.
+
+    Returns
+    -------
+    list of Target
+        Labelset targets in the given order, then single-label targets; none with a zero count.
+
+    Raises
+    ------
+    DeficitError
+        Naming the field that breaks the contract (unknown label, bad count, wrong shape).
+    """
     if not isinstance(deficits, Mapping):
         raise DeficitError(f"deficits must be a mapping, got {type(deficits).__name__}")
     if "labels" in deficits or "labelsets" in deficits:
@@ -226,7 +296,27 @@ def generation_items(content: str) -> list[Any]:
 def validate_items(
     content: str, expected: int, max_chars: int, min_chars: int = 3
 ) -> tuple[list[str], Counter]:
-    """Texts from a generation answer; each item that is not a usable text is counted with its reason."""
+    """Texts from a generation answer; each item that is not a usable text is counted with its reason.
+
+    Parameters
+    ----------
+    content : str
+        The generator's reply.
+    expected : int
+        Texts the request asked for.
+    max_chars : int
+        Longer texts are rejected.
+    min_chars : int, default 3
+        Shorter texts are rejected.
+
+    Returns
+    -------
+    texts : list of str
+        The usable texts, whitespace collapsed, at most `expected`.
+    rejections : collections.Counter
+        Reason -> items (``unparseable_response``, ``invalid_item``, ``empty``, ``too_short``,
+        ``too_long``, ``surplus_item``, ``missing_item``).
+    """
     try:
         items = generation_items(content)
     except ResponseParseError:

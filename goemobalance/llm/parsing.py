@@ -26,7 +26,23 @@ class ResponseParseError(GoemobalanceError, ValueError):
 
 
 def parse_json_lenient(content: str) -> Any:
-    """The JSON value in `content`: strict first, then fences, embedded spans, trailing commas, quotes."""
+    """The JSON value in `content`: strict first, then fences, embedded spans, trailing commas, quotes.
+
+    Parameters
+    ----------
+    content : str
+        A model's reply.
+
+    Returns
+    -------
+    object
+        The first JSON object or array found.
+
+    Raises
+    ------
+    ResponseParseError
+        If the reply is empty or holds no JSON object or array.
+    """
     if not isinstance(content, str) or not content.strip():
         raise ResponseParseError("empty response content")
     for candidate in _candidates(content):

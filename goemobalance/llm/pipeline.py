@@ -50,7 +50,18 @@ SOURCE = "llm"
 
 @dataclass
 class GenerationResult:
-    """Accepted rows, rows for human review, and a JSON-serializable report of everything counted."""
+    """Accepted rows, rows for human review, and a JSON-serializable report of everything counted.
+
+    Attributes
+    ----------
+    accepted : datasets.Dataset
+        Generated texts the annotator confirmed, in the record schema (``label_origin="llm"``).
+    review : datasets.Dataset
+        Generated texts the agreement policy did not confirm, for `export_review`.
+    report : dict
+        Targets, unfilled targets, texts wanted/requested/accepted, rejections by reason, annotation and
+        request failures, the plan, the template id and (from `run_generation`) the clients' usage.
+    """
 
     accepted: datasets.Dataset
     review: datasets.Dataset
@@ -86,7 +97,17 @@ class GenerationResult:
 
 
 def text_id(text: str) -> str:
-    """Stable row id: ``llm:`` + the first 16 hex digits of the SHA-256 of the text."""
+    """Stable row id: ``llm:`` + the first 16 hex digits of the SHA-256 of the text.
+
+    Parameters
+    ----------
+    text : str
+        The generated text.
+
+    Returns
+    -------
+    str
+    """
     return "llm:" + hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
@@ -107,6 +128,34 @@ async def generate_and_annotate(
 
     Raises `InputError` before anything is sent when the deficits exceed ``config.max_texts`` or the first
     round exceeds ``config.max_requests``; ``config.max_requests`` also caps what both clients send.
+
+    Parameters
+    ----------
+    deficits : mapping
+        The deficits contract (`parse_deficits`).
+    generator : LLMClient
+        The client that writes texts.
+    annotator : LLMClient, optional
+        The client that labels them (default: `generator`).
+    template : PromptTemplate, optional
+        The prompts (default: `load_template()`).
+    space : LabelSpace, default GOEMOTIONS
+        The label space of the rows made.
+    config : GenerationConfig, optional
+        Batching, sampling, rounds and caps (default: `GenerationConfig()`).
+    policy : AgreementPolicy, optional
+        Annotation votes and agreement rule (default: `AgreementPolicy()`).
+    pool : iterable of str or datasets.Dataset, optional
+        Texts a new text must not duplicate (the balancing pool).
+    test_texts : iterable of str or datasets.Dataset, optional
+        Evaluation texts a new text must not duplicate.
+    progress : bool, default True
+        Show progress bars.
+
+    Returns
+    -------
+    GenerationResult
+        Call `GenerationResult.raise_for_status` after saving it.
     """
     run = _Run(
         generator=generator,
@@ -187,6 +236,26 @@ def run_generation(
 
     `notify` gets the clients' one-line notices (retries, failures; stderr by default, None: silent);
     other keyword arguments go to `generate_and_annotate`.
+
+    Parameters
+    ----------
+    deficits : mapping
+        The deficits contract (`parse_deficits`).
+    generator_config : LLMConfig
+        The generator client's settings.
+    annotator_config : LLMConfig, optional
+        The annotator client's settings (default: the generator client annotates too).
+    cache_path : str, optional
+        The response cache file both clients share; None: no cache.
+    notify : callable or None, default stderr_notice
+        Receives the clients' notices.
+    **kwargs
+        Keyword arguments of `generate_and_annotate`.
+
+    Returns
+    -------
+    GenerationResult
+        With ``report["usage"]`` per client.
     """
 
     async def main() -> GenerationResult:
@@ -383,6 +452,30 @@ def fill_pool(
 
     `llm_section` is a recipe's ``llm`` mapping (model, base_url, api_key_env, prompts, concurrency,
     temperature, agreement, max_new_per_label, ...); new texts must not duplicate `pool` or `test_texts`.
+
+    Parameters
+    ----------
+    pool : datasets.Dataset
+        The balancing pool, in the record schema.
+    llm_section : mapping
+        The recipe's ``llm`` settings.
+    target : str, int, dict or callable
+        The balancing target whose deficits are filled (`goemobalance.balance.deficits`); each label's
+        request is capped at ``max_new_per_label``.
+    cache_path : str
+        The response cache file.
+    seed : int, default 0
+        The build's seed.
+    base_dir : str, optional
+        The folder a relative ``prompts`` path resolves against.
+    test_texts : iterable of str or datasets.Dataset, optional
+        Evaluation texts a new text must not duplicate.
+    progress : bool, default True
+        Show progress bars.
+
+    Returns
+    -------
+    GenerationResult
     """
     from goemobalance.balance.sampling import deficits
     from goemobalance.llm.settings import cap_deficits, settings_from_mapping

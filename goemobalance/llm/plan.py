@@ -75,11 +75,23 @@ class RequestPlan:
     max_requests: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The plan as JSON-ready values (cost rounded to a millionth of a dollar)."""
+        """The plan as JSON-ready values (cost rounded to a millionth of a dollar).
+
+        Returns
+        -------
+        dict
+            Field name -> value.
+        """
         return {**asdict(self), "cost_usd": round(self.cost_usd, 6)}
 
     def problems(self) -> list[str]:
-        """Why a run of this plan would be refused (empty when it may run)."""
+        """Why a run of this plan would be refused (empty when it may run).
+
+        Returns
+        -------
+        list of str
+            One sentence per exceeded cap (``max_texts``, ``max_requests``), saying how to raise it.
+        """
         found = []
         if self.max_texts is not None and self.texts > self.max_texts:
             found.append(

@@ -38,7 +38,28 @@ class AxisValue:
 
 @dataclass(frozen=True)
 class PromptTemplate:
-    """Generation and annotation prompts plus the diversity axes they are filled from."""
+    """Generation and annotation prompts plus the diversity axes they are filled from.
+
+    Made by `load_template` / `template_from_dict` from a YAML file.
+
+    Parameters
+    ----------
+    id : str
+        The template's name (recorded in provenance).
+    generation_system, generation_user : str
+        The generation prompts, with ``{n}``, ``{emotions}``, ``{max_chars}``, ``{emotion_hints}`` and one
+        placeholder per axis.
+    annotation_system, annotation_user : str
+        The annotation prompts, with ``{labels}`` and ``{text}``.
+    axes : mapping of str to tuple of AxisValue
+        Diversity axes (platform, register, ...) and their values.
+    max_chars : mapping of str to int
+        Length limit per ``platform`` axis value.
+    default_max_chars : int, default 1000
+        Length limit without a platform, or for one not listed.
+    label_hints : mapping of str to str
+        Label name -> a hint shown when generating for it.
+    """
 
     id: str
     generation_system: str
@@ -51,11 +72,32 @@ class PromptTemplate:
     label_hints: Mapping[str, str] = field(default_factory=dict)
 
     def sample_axes(self, rng: random.Random) -> dict[str, AxisValue]:
-        """One value per axis, chosen with `rng` (seed it for reproducible prompts)."""
+        """One value per axis, chosen with `rng` (seed it for reproducible prompts).
+
+        Parameters
+        ----------
+        rng : random.Random
+            The source of the choices (axes are visited in name order).
+
+        Returns
+        -------
+        dict of str to AxisValue
+        """
         return {axis: rng.choice(values) for axis, values in sorted(self.axes.items())}
 
     def max_chars_for(self, axes: Mapping[str, AxisValue]) -> int:
-        """Length limit for a text on the sampled platform."""
+        """Length limit for a text on the sampled platform.
+
+        Parameters
+        ----------
+        axes : mapping of str to AxisValue
+            Sampled axis values (`sample_axes`).
+
+        Returns
+        -------
+        int
+            ``max_chars`` of the ``platform`` value, else `default_max_chars`.
+        """
         platform = axes.get("platform")
         return (
             int(self.max_chars.get(platform.name, self.default_max_chars))
@@ -66,7 +108,22 @@ class PromptTemplate:
     def generation_messages(
         self, labels: Sequence[str], n: int, axes: Mapping[str, AxisValue]
     ) -> list[dict[str, str]]:
-        """Chat messages asking for `n` texts expressing all of `labels` under the sampled axes."""
+        """Chat messages asking for `n` texts expressing all of `labels` under the sampled axes.
+
+        Parameters
+        ----------
+        labels : sequence of str
+            The labels every text should express.
+        n : int
+            Texts asked for.
+        axes : mapping of str to AxisValue
+            Sampled axis values (`sample_axes`).
+
+        Returns
+        -------
+        list of dict
+            A system and a user message (``role``, ``content``).
+        """
         values = {axis: value.description for axis, value in axes.items()}
         hints = "; ".join(f"{name}: {self.label_hints[name]}" for name in labels if name in self.label_hints)
         values.update(
@@ -81,7 +138,20 @@ class PromptTemplate:
         ]
 
     def annotation_messages(self, text: str, label_names: Sequence[str]) -> list[dict[str, str]]:
-        """Chat messages asking which of `label_names` a text expresses."""
+        """Chat messages asking which of `label_names` a text expresses.
+
+        Parameters
+        ----------
+        text : str
+            The text to label.
+        label_names : sequence of str
+            The labels the annotator may choose.
+
+        Returns
+        -------
+        list of dict
+            A system and a user message (``role``, ``content``).
+        """
         values = {"labels": ", ".join(label_names), "text": text}
         return [
             {"role": "system", "content": fill(self.annotation_system, values)},
@@ -95,7 +165,22 @@ def fill(template: str, values: Mapping[str, str]) -> str:
 
 
 def load_template(name_or_path: str | Path = DEFAULT_TEMPLATE) -> PromptTemplate:
-    """A template from a YAML path, or by name from ``./recipes/prompts/<name>.yaml`` or the package's own."""
+    """A template from a YAML path, or by name from ``./recipes/prompts/<name>.yaml`` or the package's own.
+
+    Parameters
+    ----------
+    name_or_path : str or Path, default DEFAULT_TEMPLATE
+        A YAML file, or a template name.
+
+    Returns
+    -------
+    PromptTemplate
+
+    Raises
+    ------
+    TemplateError
+        If the template is not found, is not valid YAML, or lacks a section.
+    """
     path = _resolve(name_or_path)
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))

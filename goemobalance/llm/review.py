@@ -99,6 +99,29 @@ def import_review(
     """Reviewed rows as a Dataset (``label_origin="human-reviewed"``) and a report of what was read.
 
     The original rows come from `dataset` when given, else from the JSONL written next to the CSV.
+
+    Parameters
+    ----------
+    csv_path : str or Path
+        The review CSV (written by `export_review`, one 0/1 column per label, edited by a person).
+    dataset : datasets.Dataset, optional
+        The rows that were exported.
+    jsonl_path : str or Path, optional
+        The exported rows' JSONL (default: the CSV's path with a ``.jsonl`` suffix).
+
+    Returns
+    -------
+    dataset : datasets.Dataset
+        The rows given at least one label, with the reviewed labels (and text, when edited).
+    report : dict
+        ``file``, ``rows`` read, ``imported``, ``rejected`` (rows left with no label) and the first 100
+        ``rejected_ids``.
+
+    Raises
+    ------
+    ReviewError
+        Naming file and line: a missing file, a bad header, an unknown or repeated id, a flag that is not
+        0/1, or an empty text.
     """
     csv_path = Path(csv_path)
     if dataset is not None:

@@ -85,7 +85,33 @@ CITATIONS = """\
 
 @dataclass
 class CardInfo:
-    """What the card says beyond the data itself: names, license, the input pool, audit, recipe and manifest."""
+    """What the card says beyond the data itself: names, license, the input pool, audit, recipe and manifest.
+
+    Parameters
+    ----------
+    pretty_name : str
+        The card's title and the Hub's ``pretty_name``.
+    summary : str
+        The paragraph under the title.
+    license : str, optional
+        The license id; None: `default_license` of the sources present.
+    repo_id : str, optional
+        ``ORG/NAME`` used in the usage snippet.
+    before : Dataset, DatasetDict or mapping of str to int, optional
+        The labels before balancing (rows, or counts per label), shown next to the published counts.
+    before_name : str, default "input pool"
+        What `before` is called on the card.
+    audit : mapping, optional
+        An audit's ``to_dict()`` (a report object is converted by `card_info`).
+    recipe : str or mapping, optional
+        The recipe, shown in a YAML block.
+    manifest : mapping, optional
+        The build manifest, shown in a YAML block.
+    dropped : mapping of str to mapping of str to int, optional
+        Rows left out per stage and reason (None: no such section; empty: "no row dropped").
+    tags : sequence of str
+        The Hub tags.
+    """
 
     pretty_name: str = "Balanced GoEmotions-style emotions"
     summary: str = (
@@ -109,6 +135,23 @@ def card_info(card: CardInfo | None = None, **fields: Any) -> CardInfo:
     """`card` (or the defaults) with `fields` replaced; ``recipe_text`` is accepted for ``recipe``.
 
     An audit or manifest given as a report object is turned into a plain dict (``to_dict`` or a dataclass).
+
+    Parameters
+    ----------
+    card : CardInfo, optional
+        The starting point (default: `CardInfo()`).
+    **fields
+        `CardInfo` field -> value; None values are ignored.
+
+    Returns
+    -------
+    CardInfo
+        A new object; `card` is not changed.
+
+    Raises
+    ------
+    TypeError
+        If a field name is unknown, or an audit/manifest is neither a mapping nor a report.
     """
     if "recipe_text" in fields:
         fields["recipe"] = fields.pop("recipe_text")
@@ -139,7 +182,23 @@ def card_metadata(
     data_files: Mapping[str, Sequence[str]],
     download_size: int,
 ) -> DatasetCardData:
-    """Hub YAML metadata: license, task, language, size, `configs`/`data_files` and `dataset_info`."""
+    """Hub YAML metadata: license, task, language, size, `configs`/`data_files` and `dataset_info`.
+
+    Parameters
+    ----------
+    dataset_dict : datasets.DatasetDict
+        The validated splits (`make_dataset_dict`).
+    info : CardInfo
+        What the card says beyond the data.
+    data_files : mapping of str to sequence of str
+        Split -> its parquet files, relative to the repository.
+    download_size : int
+        Bytes of the parquet files.
+
+    Returns
+    -------
+    huggingface_hub.DatasetCardData
+    """
     sources = _column_values(dataset_dict, "source")
     origins = _column_values(dataset_dict, "label_origin")
     total = sum(len(split) for split in dataset_dict.values())
@@ -179,7 +238,27 @@ def build_card(
     content_hash: str,
     plots: Mapping[str, str] | None = None,
 ) -> DatasetCard:
-    """The whole card: YAML metadata block and the markdown body."""
+    """The whole card: YAML metadata block and the markdown body.
+
+    Parameters
+    ----------
+    dataset_dict : datasets.DatasetDict
+        The validated splits (`make_dataset_dict`).
+    info : CardInfo
+        What the card says beyond the data.
+    data_files : mapping of str to sequence of str
+        Split -> its parquet files, relative to the repository.
+    download_size : int
+        Bytes of the parquet files.
+    content_hash : str
+        The dataset hash quoted in the usage section.
+    plots : mapping of str to str, optional
+        Plot name (``label_counts``, ``source_mix``) -> its path in the repository.
+
+    Returns
+    -------
+    huggingface_hub.DatasetCard
+    """
     metadata = card_metadata(dataset_dict, info, data_files, download_size)
     body = card_body(dataset_dict, info, content_hash=content_hash, plots=plots or {})
     return DatasetCard(f"---\n{metadata.to_yaml()}\n---\n\n{body}")
@@ -188,7 +267,24 @@ def build_card(
 def card_body(
     dataset_dict: datasets.DatasetDict, info: CardInfo, *, content_hash: str, plots: Mapping[str, str]
 ) -> str:
-    """The markdown body: summary, usage, per-label table, measures, source mix, audit, recipe, manifest, citations."""
+    """The markdown body: summary, usage, per-label table, measures, source mix, audit, recipe, manifest, citations.
+
+    Parameters
+    ----------
+    dataset_dict : datasets.DatasetDict
+        The validated splits (`make_dataset_dict`).
+    info : CardInfo
+        What the card says beyond the data.
+    content_hash : str
+        The dataset hash quoted in the usage section.
+    plots : mapping of str to str
+        Plot name (``label_counts``, ``source_mix``) -> its path in the repository.
+
+    Returns
+    -------
+    str
+        Markdown; sections without content are left out.
+    """
     sections = [
         f"# {info.pretty_name}\n\n{info.summary}",
         _usage_section(dataset_dict, info, content_hash),
@@ -211,7 +307,18 @@ def card_body(
 
 
 def source_mix(dataset_dict: datasets.DatasetDict) -> dict[str, dict[str, int]]:
-    """Rows per split by ``source/label_origin``."""
+    """Rows per split by ``source/label_origin``.
+
+    Parameters
+    ----------
+    dataset_dict : datasets.DatasetDict
+        Splits in the record schema.
+
+    Returns
+    -------
+    dict of str to dict of str to int
+        Split -> ``"source/label_origin"`` -> rows, keys sorted.
+    """
     return {
         name: dict(
             sorted(

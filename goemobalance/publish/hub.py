@@ -81,6 +81,8 @@ def save(
         ``{path in the repository: local file or folder}`` copied in as well (e.g. the audit report).
     content_hash : str, optional
         `dataset_hash(dataset_dict)` when the caller already has it.
+    **card_fields
+        `CardInfo` fields, overriding `card`'s.
 
     Returns
     -------
@@ -145,6 +147,21 @@ def load_published(folder: str | Path) -> datasets.DatasetDict:
 
     Reads never go through the `datasets` cache, which is keyed by folder name and file times and can
     return the rows of an earlier publish into the same folder (`goemobalance.sources.read_hub_folder`).
+
+    Parameters
+    ----------
+    folder : str or Path
+        A folder written by `save`.
+
+    Returns
+    -------
+    datasets.DatasetDict
+        Every split found.
+
+    Raises
+    ------
+    PublishError
+        If the folder does not have the Hub layout.
     """
     from goemobalance.sources import read_hub_folder
 
@@ -155,7 +172,17 @@ def load_published(folder: str | Path) -> datasets.DatasetDict:
 
 
 def is_hub_folder(folder: str | Path) -> bool:
-    """Whether a folder has the layout `save` writes (a card and parquet shards under ``data/``)."""
+    """Whether a folder has the layout `save` writes (a card and parquet shards under ``data/``).
+
+    Parameters
+    ----------
+    folder : str or Path
+        Any path.
+
+    Returns
+    -------
+    bool
+    """
     folder = Path(folder)
     return (folder / "README.md").is_file() and any((folder / DATA_DIR).glob("*.parquet"))
 
@@ -173,6 +200,33 @@ def push_to_hub(
 
     The token comes from `token` or the ``HF_TOKEN`` environment variable only (never from a saved login)
     and is sent in the Authorization header, never written anywhere.
+
+    Parameters
+    ----------
+    folder : str or Path
+        A folder written by `save`.
+    repo_id : str
+        ``ORG/NAME`` of the dataset repository.
+    private : bool, default False
+        Visibility of a repository created here (an existing one is left as it is).
+    token : str, optional
+        The Hub token (default: ``HF_TOKEN``).
+    endpoint : str, optional
+        The Hub's URL (default: huggingface_hub's).
+    commit_message : str
+        The commit's message.
+
+    Returns
+    -------
+    huggingface_hub.CommitInfo
+        The commit made.
+
+    Raises
+    ------
+    PublishError
+        If the folder is not a Hub folder, `repo_id` is malformed, or there is no token.
+    ServiceError
+        If the Hub refuses the upload or cannot be reached.
     """
     folder = Path(folder)
     if not is_hub_folder(folder):
@@ -254,7 +308,18 @@ def _write_plots(dataset_dict: datasets.DatasetDict, card: CardInfo, folder: Pat
 
 def read_dataset(path: str | Path) -> datasets.Dataset | datasets.DatasetDict:
     """A dataset from a Hub-layout folder, a `save_to_disk` folder, or anything `load_dataset_any` reads;
-    ``packaged`` (GoEmotions shipped in the package) keeps its own train/dev/test splits."""
+    ``packaged`` (GoEmotions shipped in the package) keeps its own train/dev/test splits.
+
+    Parameters
+    ----------
+    path : str or Path
+        A folder, a file, ``packaged`` or a Hub id.
+
+    Returns
+    -------
+    datasets.Dataset or datasets.DatasetDict
+        A DatasetDict for folders with splits and for sources with several split names, else a Dataset.
+    """
     from goemobalance.sources import load_dataset_any, split_names
 
     location = Path(path)

@@ -34,6 +34,33 @@ def make_dataset_dict(
     `Dataset` is split with `split_fn(dataset, sizes=, order=, seed=, groups=)`, by default the balancing
     stage's iterative stratifier. Every split is validated, cast to identical features, and no id may
     appear in two splits.
+
+    Parameters
+    ----------
+    data : datasets.Dataset or datasets.DatasetDict
+        Rows to split, or splits to check.
+    split_fn : callable, optional
+        The splitter for a Dataset (default: `goemobalance.balance.train_val_test_split`).
+    sizes : sequence of three float, default (0.8, 0.1, 0.1)
+        Train, validation and test proportions for `split_fn`.
+    order : int, default 1
+        Stratification order for `split_fn`.
+    seed : int, default 0
+        Seed for `split_fn`.
+    groups : sequence of str, optional
+        Group keys for `split_fn` (rows sharing one stay together).
+
+    Returns
+    -------
+    datasets.DatasetDict
+        Exactly ``train``, ``validation``, ``test``, in that order.
+
+    Raises
+    ------
+    PublishError
+        If the splits are not exactly those three, a split fails validation, or an id is in two splits.
+    TypeError
+        If `data` is neither a Dataset nor a DatasetDict.
     """
     if isinstance(data, datasets.DatasetDict):
         dataset_dict = _renamed_splits(data)

@@ -108,6 +108,17 @@ def split_label(path_or_id, split: str | None) -> str:
 
     A requested split keeps its name; otherwise the default split of a multi-split input (``train``, or
     the only one), the split a GoEmotions file name states, or ``"whole file"`` / ``"whole dataset"``.
+
+    Parameters
+    ----------
+    path_or_id : str, Path, datasets.Dataset or datasets.DatasetDict
+        The input, as given to `load_dataset_any`.
+    split : str or None
+        The requested split.
+
+    Returns
+    -------
+    str
     """
     if split is not None:
         return split
@@ -154,6 +165,21 @@ def read_hub_folder(path: str | Path) -> datasets.DatasetDict:
     them, else from the Hub's file-name conventions (``data/train-00000-of-00001.parquet``,
     ``test.jsonl``, ...), resolved with `datasets.data_files`. Parquet shards are read with pyarrow,
     other files with `load_dataset_any`, so a folder rewritten in place is always read as it is now.
+
+    Parameters
+    ----------
+    path : str or Path
+        The repository folder.
+
+    Returns
+    -------
+    datasets.DatasetDict
+        Split name -> its rows, as stored (not conformed to the record schema).
+
+    Raises
+    ------
+    InputError
+        If the folder holds no data files in the Hub layout.
     """
     folder = Path(path)
     files = _hub_data_files(folder)
@@ -163,7 +189,25 @@ def read_hub_folder(path: str | Path) -> datasets.DatasetDict:
 
 
 def conform_dataset(dataset: datasets.Dataset, space: LabelSpace | None = None) -> datasets.Dataset:
-    """A Dataset in the record schema: checked as is when it already is one, else mapped with `load_table`."""
+    """A Dataset in the record schema: checked as is when it already is one, else mapped with `load_table`.
+
+    Parameters
+    ----------
+    dataset : datasets.Dataset
+        Rows in the record schema (``labels`` as ids or ClassLabels) or any table `load_table` maps.
+    space : LabelSpace, optional
+        The label space (default GoEmotions) when the labels need a ClassLabel or mapping.
+
+    Returns
+    -------
+    datasets.Dataset
+        The schema's columns only; unlabeled rows are allowed.
+
+    Raises
+    ------
+    SchemaError
+        If a row breaks the schema.
+    """
     if all(c in dataset.column_names for c in COLUMNS):
         labels = dataset.features["labels"]
         if not isinstance(getattr(labels, "feature", None), datasets.ClassLabel):
@@ -258,7 +302,26 @@ def _load_file(path: Path, split: str | None, on_error: str, report: LoadReport 
 
 def pick_split(data, split: str | None, where) -> datasets.Dataset:
     """One split of a Dataset / DatasetDict: `split` (``dev`` and ``validation`` are aliases), else
-    ``train``, else the only split; an unknown split is an `InputError` naming the splits there are."""
+    ``train``, else the only split; an unknown split is an `InputError` naming the splits there are.
+
+    Parameters
+    ----------
+    data : datasets.Dataset or datasets.DatasetDict
+        A dataset (returned as is) or its splits.
+    split : str or None
+        The split wanted.
+    where : object
+        The input's name, for error messages.
+
+    Returns
+    -------
+    datasets.Dataset
+
+    Raises
+    ------
+    InputError
+        If the split is missing, or none was given and there are several without ``train``.
+    """
     if isinstance(data, datasets.Dataset):
         return data
     names = list(data)

@@ -41,6 +41,21 @@ class LoadReport:
     Every skipped row is counted under a short reason kind (``reasons()``: ``{"bad_polarity": 3, ...}``);
     the first `MAX_DETAILS` also keep their file, line and full message in `skipped`. `counts` holds
     other tallies a loader keeps (blank lines, unclear ratings, ...).
+
+    Attributes
+    ----------
+    rows_read : int
+        Rows (lines) the loader read.
+    rows_loaded : int
+        Rows in the returned dataset.
+    rows_skipped : int
+        Rows left out, all reasons together.
+    skipped : list of dict
+        Details of the first `MAX_DETAILS` skipped rows (file, line or row, reason, kind).
+    counts : collections.Counter
+        Other tallies, by name.
+    by_reason : collections.Counter
+        Skipped rows per reason kind.
     """
 
     rows_read: int = 0
@@ -51,18 +66,36 @@ class LoadReport:
     by_reason: Counter = field(default_factory=Counter)
 
     def add_skip(self, item: dict[str, Any]) -> None:
-        """Count one skipped row (``item`` has file, line or row, reason and kind) and keep its details."""
+        """Count one skipped row (``item`` has file, line or row, reason and kind) and keep its details.
+
+        Parameters
+        ----------
+        item : dict
+            The row's details; ``kind`` (default ``"bad_row"``) is the reason it is counted under.
+        """
         self.rows_skipped += 1
         self.by_reason[item.get("kind", "bad_row")] += 1
         if len(self.skipped) < MAX_DETAILS:
             self.skipped.append(item)
 
     def reasons(self) -> Counter:
-        """Skipped rows per reason kind."""
+        """Skipped rows per reason kind.
+
+        Returns
+        -------
+        collections.Counter
+            A copy of `by_reason`.
+        """
         return Counter(self.by_reason)
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-ready summary: row counts, skipped rows per reason kind, other counts, first 100 details."""
+        """A JSON-ready summary: row counts, skipped rows per reason kind, other counts, first 100 details.
+
+        Returns
+        -------
+        dict
+            ``rows_read``, ``rows_loaded``, ``rows_skipped``, ``reasons``, ``counts`` and ``skipped``.
+        """
         return {
             "rows_read": self.rows_read,
             "rows_loaded": self.rows_loaded,

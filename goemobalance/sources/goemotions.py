@@ -132,7 +132,25 @@ def _tsv_file(path: Path, split: str) -> Path:
 
 
 def load_goemotions_hub(split: str = "train", config: str = "simplified") -> datasets.Dataset:
-    """Load `google-research-datasets/go_emotions` from the Hub (needs network)."""
+    """Load `google-research-datasets/go_emotions` from the Hub (needs network).
+
+    Parameters
+    ----------
+    split : str, default "train"
+        ``train``, ``dev`` (read as the Hub's ``validation``) or ``test``.
+    config : str, default "simplified"
+        The Hub configuration.
+
+    Returns
+    -------
+    datasets.Dataset
+        Rows in the record schema, ``label_origin="human"``.
+
+    Raises
+    ------
+    ConnectionError
+        If the Hub cannot be reached (the message points to the packaged copy).
+    """
     hub_split = "validation" if split == "dev" else split
     try:
         raw = datasets.load_dataset(HUB_ID, config, split=hub_split)
@@ -194,7 +212,23 @@ def load_goemotions(
 
 
 def packaged_goemotions(split: str) -> Path:
-    """The GoEmotions split shipped in the package (``train``, ``dev``/``validation`` or ``test``)."""
+    """The GoEmotions split shipped in the package (``train``, ``dev``/``validation`` or ``test``).
+
+    Parameters
+    ----------
+    split : str
+        The split name.
+
+    Returns
+    -------
+    Path
+        The gzipped TSV file.
+
+    Raises
+    ------
+    InputError
+        If the split is unknown.
+    """
     name = {"validation": "dev"}.get(split, split)
     if name not in ("train", "dev", "test"):
         raise InputError(
@@ -223,6 +257,29 @@ def load_goemotions_raw(
     no label reaches `min_raters` are dropped and recorded in `report` (reason "no label chosen by ...").
     `paths` is one CSV, a list of CSVs, or a folder holding ``goemotions_*.csv``; files are read in
     Arrow batches.
+
+    Parameters
+    ----------
+    paths : str, Path or iterable of them
+        The CSV file(s), or a folder.
+    min_raters : int, default 2
+        Raters who must choose a label for it to be kept (>= 1).
+    on_error : {"raise", "skip"}, default "raise"
+        A bad row raises `SourceError` naming file and line, or is skipped and counted.
+    report : LoadReport, optional
+        Filled with rows read, loaded and skipped (a new one when None).
+
+    Returns
+    -------
+    datasets.Dataset
+        One row per kept comment, in the record schema.
+
+    Raises
+    ------
+    InputError
+        If `min_raters` < 1.
+    FileNotFoundError
+        If a file, or any ``goemotions_*.csv`` in a folder, is missing.
     """
     if min_raters < 1:
         raise InputError(f"min_raters must be >= 1, got {min_raters}")

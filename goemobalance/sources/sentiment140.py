@@ -53,7 +53,25 @@ _POLARITY_BYTES = np.array([ord("0"), ord("2"), ord("4")], dtype=np.uint8)
 
 @dataclass(frozen=True)
 class CleanOptions:
-    """Which cleaning steps to apply to tweet text; the options used are stored in each row's meta."""
+    """Which cleaning steps to apply to tweet text; the options used are stored in each row's meta.
+
+    Parameters
+    ----------
+    urls : bool, default True
+        Replace URLs with `url_token`.
+    mentions : bool, default True
+        Replace ``@user`` mentions with `mention_token`.
+    html_entities : bool, default True
+        Unescape HTML entities (``&amp;`` -> ``&``), before the URL step.
+    whitespace : bool, default True
+        Collapse runs of whitespace to one space and trim the ends.
+    url_token : str, default ""
+        Inserted literally for each URL.
+    mention_token : str, default ""
+        Inserted literally for each mention.
+    keep_raw_text : bool, default True
+        Keep the original text in ``meta["raw_text"]`` of rows that cleaning changed.
+    """
 
     urls: bool = True
     mentions: bool = True
@@ -67,6 +85,15 @@ class CleanOptions:
         """The cleaned text (HTML entities first, so ``&amp;`` inside URLs is resolved before URL removal).
 
         Tokens are inserted literally. This is the reference for `apply_arrow`, which loaders use.
+
+        Parameters
+        ----------
+        text : str
+            One tweet.
+
+        Returns
+        -------
+        str
         """
         if self.html_entities:
             text = html.unescape(text)
@@ -82,6 +109,16 @@ class CleanOptions:
         """`apply` on a whole string array with Arrow's regex kernels (same result, row for row).
 
         Only `html.unescape` runs in Python, on the rows holding an ``&``.
+
+        Parameters
+        ----------
+        texts : pyarrow.Array
+            A string array of tweets.
+
+        Returns
+        -------
+        pyarrow.Array
+            The cleaned strings, row for row.
         """
         if self.html_entities:
             rows = rows_where(texts, byte_is(ord("&")))
@@ -99,6 +136,13 @@ class CleanOptions:
         return texts
 
     def to_dict(self) -> dict:
+        """The options as a JSON-ready dict (stored as ``meta["cleaning"]``).
+
+        Returns
+        -------
+        dict
+            Field name -> value.
+        """
         return asdict(self)
 
 

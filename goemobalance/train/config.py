@@ -27,6 +27,21 @@ class EmbeddingConfig:
     over each word's pieces), or a path to a FastText ``.bin``, a ``.vec``/``.txt`` word2vec/GloVe file or
     a gensim ``.kv``; several joined with ``+`` (``glove-kumo+minilm``) are concatenated. The hybrid
     model's ``embedding_dim`` follows the vectors' size.
+
+    Parameters
+    ----------
+    source : str, default "glove-kumo"
+        The vectors, as above.
+    fasttext_dim : int, default 300
+        Vector size of ``fasttext-train``.
+    fasttext_epochs : int, default 5
+        Training epochs of ``fasttext-train``.
+    fasttext_min_count : int, default 1
+        Least occurrences of a word for ``fasttext-train`` to learn it.
+    min_freq : int, default 1
+        Least occurrences in the training texts for a token to enter the vocabulary.
+    max_size : int or None, default 50000
+        Most vocabulary entries, padding and unknown included; None: no cap.
     """
 
     source: str = "glove-kumo"
@@ -39,7 +54,15 @@ class EmbeddingConfig:
 
 @dataclass
 class TransformerConfig:
-    """The transformer baseline: any `transformers` checkpoint (Hub id or local folder)."""
+    """The transformer baseline: any `transformers` checkpoint (Hub id or local folder).
+
+    Parameters
+    ----------
+    model_name : str, default "distilroberta-base"
+        The checkpoint.
+    max_length : int, default 64
+        Tokens kept per text.
+    """
 
     model_name: str = "distilroberta-base"
     max_length: int = 64
@@ -77,6 +100,75 @@ class TrainConfig:
     equal-compute comparisons. ``sample_weighting`` weights each
     training row and ``label_weighting`` each label's loss column (``effective`` = the class-balanced loss
     of Cui et al.), both from label frequencies (`goemobalance.balance.weights`).
+
+    Parameters
+    ----------
+    model : {"hybrid", "transformer", "proxy"}, default "hybrid"
+        Which model `goemobalance.train.fit` trains.
+    seed : int, default 13
+        Seed of initialisation, shuffling and subsampling.
+    epochs : int, default 6
+        Training epochs (>= 1).
+    max_steps : int, optional
+        Optimizer steps instead of `epochs` (>= 1).
+    batch_size : int, default 64
+        Training rows per step (>= 1).
+    eval_batch_size : int, default 256
+        Rows per batch when predicting.
+    lr : float, optional
+        Learning rate; None: `learning_rate`'s default for the model kind.
+    weight_decay : float, default 0.0
+        AdamW weight decay.
+    grad_clip : float, default 1.0
+        Gradient-norm clip (0: none).
+    patience : int, default 2
+        Epochs without a better `early_stopping_metric` before training stops.
+    warmup_ratio : float, default 0.06
+        Share of the steps spent in linear warm-up.
+    loss : {"bce", "focal"}, default "bce"
+        Binary cross-entropy or focal loss.
+    pos_weight : None, "balanced" or list of float, default None
+        Positive-class weights: none, negatives/positives per label (capped at `pos_weight_cap`), or one
+        per label.
+    pos_weight_cap : float, default 30.0
+        Cap of the ``balanced`` positive weights.
+    focal_gamma : float, default 2.0
+        Focusing parameter of the focal loss.
+    sample_weighting : {"none", "inverse", "effective"}, default "none"
+        Per-row weights from label frequencies.
+    sample_weight_reduce : {"mean", "max"}, default "mean"
+        How a row's label weights combine into its weight.
+    label_weighting : {"none", "inverse", "effective"}, default "effective"
+        Per-label loss-column weights.
+    weight_beta : float, default DEFAULT_BETA
+        Beta of the ``effective`` weighting, in [0, 1).
+    amp : str, default "auto"
+        Autocast mode, one of `goemobalance.device.AMP_MODES`.
+    device : str, default "auto"
+        ``"auto"`` (CUDA when available) or anything `torch.device` accepts.
+    thresholds : {"per_label", "global", "none"}, default "per_label"
+        How decision thresholds are tuned on the validation split (``none``: 0.5).
+    early_stopping_metric : {"macro_f1_tuned", "macro_f1", "loss"}, default "macro_f1_tuned"
+        The validation score that picks the best epoch.
+    max_train_rows : int, optional
+        Train on a seeded random subset of this many rows.
+    num_threads : int, optional
+        Torch CPU threads (unchanged when None).
+    progress : bool, default True
+        Show progress bars.
+    hybrid : HybridConfig
+        The hybrid model's architecture.
+    embeddings : EmbeddingConfig
+        The hybrid model's word vectors and vocabulary.
+    transformer : TransformerConfig
+        The transformer baseline.
+    proxy : ProxyConfig
+        The TF-IDF proxy model.
+
+    Raises
+    ------
+    InputError
+        If a choice is unknown or a number is out of range.
     """
 
     model: str = "hybrid"
@@ -143,6 +235,12 @@ class TrainConfig:
         return 2e-3 if self.model == "hybrid" else 5e-5
 
     def to_dict(self) -> dict[str, Any]:
+        """The settings as plain data, nested like the dataclasses (what `from_dict` reads back).
+
+        Returns
+        -------
+        dict
+        """
         data = asdict(self)
         data["hybrid"] = self.hybrid.to_dict()
         return data
@@ -171,7 +269,22 @@ class TrainConfig:
 
     @classmethod
     def from_yaml(cls, path: str | Path) -> TrainConfig:
-        """Read a YAML file of training settings (see `from_dict`); errors name the file and the field."""
+        """Read a YAML file of training settings (see `from_dict`); errors name the file and the field.
+
+        Parameters
+        ----------
+        path : str or Path
+            The YAML file.
+
+        Returns
+        -------
+        TrainConfig
+
+        Raises
+        ------
+        InputError
+            Invalid YAML, or a field as in `from_dict`.
+        """
         try:
             data = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
         except yaml.YAMLError as exc:
@@ -179,7 +292,18 @@ class TrainConfig:
         return cls.from_dict(data, where=str(path))
 
     def replace(self, **changes: Any) -> TrainConfig:
-        """A copy with some top-level fields changed."""
+        """A copy with some top-level fields changed.
+
+        Parameters
+        ----------
+        **changes
+            Field name -> new value (nested sections are replaced whole).
+
+        Returns
+        -------
+        TrainConfig
+            A new config, checked like any other.
+        """
         data = {f.name: getattr(self, f.name) for f in fields(self)}
         data.update(changes)
         return TrainConfig(**data)

@@ -44,7 +44,28 @@ CHECKPOINT_FILE = "last.pt"
 
 @dataclass
 class TrainedModel:
-    """A trained classifier (hybrid, transformer or proxy) with its encoder, label names and thresholds."""
+    """A trained classifier (hybrid, transformer or proxy) with its encoder, label names and thresholds.
+
+    Made by `fit` or `load`.
+
+    Parameters
+    ----------
+    model : torch.nn.Module or ProxyClassifier
+        The network (eval mode) or the scikit-learn proxy.
+    encoder : object
+        Turns texts into the model's inputs; its ``kind`` (``hybrid``, ``transformer``, ``proxy``) is the
+        model's kind.
+    label_names : list of str
+        The output columns' labels.
+    thresholds : Thresholds
+        Cut-offs tuned on the validation split.
+    config : TrainConfig
+        The settings it was trained with.
+    history : list of dict
+        One record per epoch (steps, training loss, validation scores, seconds).
+    info : dict
+        Run facts: best epoch, device, AMP dtype, training and validation rows, steps, ...
+    """
 
     model: nn.Module
     encoder: Any
@@ -56,10 +77,24 @@ class TrainedModel:
 
     @property
     def kind(self) -> str:
+        """``"hybrid"``, ``"transformer"`` or ``"proxy"`` (the encoder's kind)."""
         return self.encoder.kind
 
     def predict_proba(self, texts: Sequence[str], batch_size: int | None = None) -> np.ndarray:
-        """Per-label probabilities, shape (len(texts), n_labels)."""
+        """Per-label probabilities, shape (len(texts), n_labels).
+
+        Parameters
+        ----------
+        texts : sequence of str
+            The texts to score.
+        batch_size : int, optional
+            Rows per batch (default: ``config.eval_batch_size``; ignored by the proxy).
+
+        Returns
+        -------
+        np.ndarray
+            One row per text, columns in `label_names` order.
+        """
         encoded = self.encoder.encode(list(texts))
         if self.kind == "proxy":
             return self.model.predict_proba(encoded)
@@ -69,11 +104,38 @@ class TrainedModel:
         )
 
     def predict(self, texts: Sequence[str]) -> np.ndarray:
-        """0/1 predictions with the tuned thresholds."""
+        """0/1 predictions with the tuned thresholds.
+
+        Parameters
+        ----------
+        texts : sequence of str
+            The texts to label.
+
+        Returns
+        -------
+        np.ndarray
+            ``int8`` matrix of shape ``(len(texts), n_labels)``.
+        """
         return self.thresholds.apply(self.predict_proba(texts))
 
     def evaluate(self, dataset: datasets.Dataset) -> dict[str, Any]:
-        """The full metrics report on a schema Dataset, with the tuned thresholds."""
+        """The full metrics report on a schema Dataset, with the tuned thresholds.
+
+        Parameters
+        ----------
+        dataset : datasets.Dataset
+            Labelled rows in the record schema, over the same label names.
+
+        Returns
+        -------
+        dict
+            `multilabel_report` of the predictions.
+
+        Raises
+        ------
+        InputError
+            If the dataset's label space differs from `label_names`.
+        """
         _check_label_space(dataset, self.label_names, "evaluation data")
         return multilabel_report(
             multi_hot(dataset),
@@ -86,6 +148,16 @@ class TrainedModel:
         """Write weights, encoder, thresholds and config to `folder` (loadable with `TrainedModel.load`).
 
         Proxy models are saved with joblib (pickles): load only folders you trust.
+
+        Parameters
+        ----------
+        folder : str or Path
+            The folder to write (created if missing).
+
+        Returns
+        -------
+        Path
+            `folder`.
         """
         folder = Path(folder)
         folder.mkdir(parents=True, exist_ok=True)
@@ -107,6 +179,25 @@ class TrainedModel:
 
     @classmethod
     def load(cls, folder: str | Path, device: str = "cpu") -> TrainedModel:
+        """Read a model written by `save`.
+
+        Parameters
+        ----------
+        folder : str or Path
+            A folder written by `save` (a proxy model is unpickled: load only folders you trust).
+        device : str, default "cpu"
+            Where a network is placed (ignored by the proxy).
+
+        Returns
+        -------
+        TrainedModel
+            In eval mode, with its thresholds, config, history and info.
+
+        Raises
+        ------
+        FileNotFoundError
+            If the folder has no ``trained.json``.
+        """
         folder = Path(folder)
         meta_file = folder / "trained.json"
         if not meta_file.is_file():

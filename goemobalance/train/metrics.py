@@ -98,7 +98,22 @@ def _per_label(y_true, y_pred, y_prob, label_names, thresholds) -> dict[str, dic
 
 
 def rarest_labels(y_train: np.ndarray, label_names: Sequence[str], k: int = 8) -> list[str]:
-    """The `k` labels with the fewest positive training rows (ties broken by label order)."""
+    """The `k` labels with the fewest positive training rows (ties broken by label order).
+
+    Parameters
+    ----------
+    y_train : array-like of shape (n_rows, n_labels)
+        Training labels, 0/1.
+    label_names : sequence of str
+        Names of the columns.
+    k : int, default 8
+        How many labels.
+
+    Returns
+    -------
+    list of str
+        The rarest first.
+    """
     counts = np.asarray(y_train).sum(axis=0)
     order = np.argsort(counts, kind="stable")[:k]
     return [label_names[i] for i in order]
@@ -110,7 +125,22 @@ def mean_f1(report: dict[str, Any], labels: Sequence[str]) -> float:
 
 
 def save_report(report: dict[str, Any], out_dir: str | Path, prefix: str = "metrics") -> list[Path]:
-    """Write ``<prefix>.json`` and the plots ``<prefix>_per_label_f1.png``, ``<prefix>_per_label_pr.png``."""
+    """Write ``<prefix>.json`` and the plots ``<prefix>_per_label_f1.png``, ``<prefix>_per_label_pr.png``.
+
+    Parameters
+    ----------
+    report : dict
+        A `multilabel_report`.
+    out_dir : str or Path
+        The folder to write (created if missing).
+    prefix : str, default "metrics"
+        The files' name stem.
+
+    Returns
+    -------
+    list of Path
+        The JSON file, then the plots.
+    """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     json_path = out_dir / f"{prefix}.json"

@@ -24,6 +24,40 @@ class HybridConfig:
     From arXiv 2511.14073: ``embedding_dim=300`` (FastText vectors), ``max_len=30`` tokens, the layer order
     and the sigmoid multi-label head. Ours (not given in the paper): the convolution widths and channels,
     LSTM size, attention size and dropout rates.
+
+    Parameters
+    ----------
+    vocab_size : int, default 2
+        Rows of the embedding table (the vocabulary size, padding and unknown included).
+    num_labels : int, default 28
+        Output logits.
+    embedding_dim : int, default 300
+        Word-vector size (set from the loaded vectors when training).
+    max_len : int, default 30
+        Tokens kept per text.
+    kernel_sizes : tuple of int, default (2, 3, 4)
+        Widths of the parallel convolutions (positive).
+    conv_channels : int, default 128
+        Output channels of each convolution.
+    lstm_hidden : int, default 128
+        Hidden size of each BiLSTM direction.
+    lstm_layers : int, default 1
+        Stacked BiLSTM layers.
+    attention_dim : int, default 128
+        Size of the additive attention's projection.
+    embedding_dropout : float, default 0.2
+        Dropout on the embedded tokens.
+    dropout : float, default 0.5
+        Dropout before the output layer.
+    freeze_embeddings : bool, default False
+        Keep the word vectors fixed.
+    padding_idx : int, default 0
+        Token id of padding (masked out of the LSTM and the attention).
+
+    Raises
+    ------
+    ValueError
+        If a size is below 1 or a kernel size is not positive.
     """
 
     vocab_size: int = 2
@@ -49,13 +83,36 @@ class HybridConfig:
                 raise ValueError(f"HybridConfig.{name} must be >= 1, got {getattr(self, name)}")
 
     def to_dict(self) -> dict[str, Any]:
+        """The hyperparameters as plain data (``kernel_sizes`` as a list), for checkpoints and JSON.
+
+        Returns
+        -------
+        dict
+        """
         data = asdict(self)
         data["kernel_sizes"] = list(self.kernel_sizes)
         return data
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any], where: str = "HybridConfig") -> HybridConfig:
-        """Build from a plain mapping (a checkpoint's or a file's); errors name `where` and the field."""
+        """Build from a plain mapping (a checkpoint's or a file's); errors name `where` and the field.
+
+        Parameters
+        ----------
+        data : mapping
+            Field name -> value (as `to_dict` writes it).
+        where : str, default "HybridConfig"
+            Prefix of error messages.
+
+        Returns
+        -------
+        HybridConfig
+
+        Raises
+        ------
+        InputError
+            An unknown field, a wrong type or an out-of-range value.
+        """
         return from_mapping(cls, data, where)
 
 
@@ -76,7 +133,25 @@ class AdditiveAttention(nn.Module):
 
 
 class HybridClassifier(nn.Module):
-    """Embedding -> parallel Conv1d+ReLU (one per kernel size) -> BiLSTM -> attention -> dropout -> linear."""
+    """Embedding -> parallel Conv1d+ReLU (one per kernel size) -> BiLSTM -> attention -> dropout -> linear.
+
+    Parameters
+    ----------
+    config : HybridConfig
+        The architecture.
+    embeddings : array-like of shape (vocab_size, embedding_dim), optional
+        Initial word vectors; random (torch's default) when None.
+
+    Attributes
+    ----------
+    config : HybridConfig
+        The architecture it was built with.
+
+    Raises
+    ------
+    ValueError
+        If `embeddings` does not have the configured shape.
+    """
 
     def __init__(self, config: HybridConfig, embeddings: np.ndarray | torch.Tensor | None = None):
         super().__init__()
@@ -113,6 +188,11 @@ class HybridClassifier(nn.Module):
 
         The network then begins at the label priors instead of spending its first updates learning them,
         which shortens the initial plateau of multi-label BCE training.
+
+        Parameters
+        ----------
+        label_frequencies : array-like of shape (num_labels,)
+            Share of training rows carrying each label (clipped to [1e-4, 1 - 1e-4]).
         """
         freq = np.clip(np.asarray(label_frequencies, dtype=np.float64), 1e-4, 1 - 1e-4)
         with torch.no_grad():
@@ -124,7 +204,24 @@ class HybridClassifier(nn.Module):
         attention_mask: torch.Tensor | None = None,
         return_attention: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        """Logits of shape (batch, num_labels) for a (batch, seq_len) tensor of token ids."""
+        """Logits of shape (batch, num_labels) for a (batch, seq_len) tensor of token ids.
+
+        Parameters
+        ----------
+        input_ids : torch.Tensor
+            ``(batch, seq_len)`` token ids, padded with ``padding_idx``.
+        attention_mask : torch.Tensor, optional
+            ``(batch, seq_len)``, non-zero at real tokens; default: ``input_ids != padding_idx``.
+        return_attention : bool, default False
+            Also return the attention weights.
+
+        Returns
+        -------
+        logits : torch.Tensor
+            ``(batch, num_labels)``.
+        weights : torch.Tensor
+            ``(batch, seq_len)`` attention weights (only with `return_attention`).
+        """
         mask = input_ids != self.config.padding_idx if attention_mask is None else attention_mask.bool()
         lengths = mask.sum(dim=1).clamp(min=1)
         embedded = self.embedding_dropout(self.embedding(input_ids)).transpose(1, 2)

@@ -16,27 +16,83 @@ DEFAULT_GRID = np.round(np.arange(0.02, 0.981, 0.01), 2)
 
 @dataclass(frozen=True)
 class Thresholds:
-    """Per-label cut-offs (probability >= cut-off means the label is predicted) and how they were chosen."""
+    """Per-label cut-offs (probability >= cut-off means the label is predicted) and how they were chosen.
+
+    Parameters
+    ----------
+    per_label : np.ndarray
+        One cut-off per label.
+    mode : str, default "fixed"
+        How they were chosen: ``"per_label"``, ``"global-<objective>"`` (`tune_thresholds`) or ``"fixed"``.
+    """
 
     per_label: np.ndarray
     mode: str = "fixed"
 
     def apply(self, probabilities: np.ndarray) -> np.ndarray:
-        """A 0/1 int8 prediction matrix."""
+        """A 0/1 int8 prediction matrix.
+
+        Parameters
+        ----------
+        probabilities : array-like of shape (n_rows, n_labels)
+            Per-label probabilities.
+
+        Returns
+        -------
+        np.ndarray
+            ``int8``, 1 where the probability reaches the label's cut-off.
+
+        Raises
+        ------
+        ValueError
+            If the number of columns differs from the number of cut-offs.
+        """
         probabilities = np.asarray(probabilities)
         if probabilities.shape[1] != len(self.per_label):
             raise ValueError(f"{probabilities.shape[1]} label columns but {len(self.per_label)} thresholds")
         return (probabilities >= self.per_label[None, :]).astype(np.int8)
 
     def to_dict(self) -> dict:
+        """JSON-ready form, read back by `from_dict`.
+
+        Returns
+        -------
+        dict
+            ``mode`` and ``per_label`` (a list of floats).
+        """
         return {"mode": self.mode, "per_label": [float(t) for t in self.per_label]}
 
     @classmethod
     def from_dict(cls, data: dict) -> Thresholds:
+        """The thresholds `to_dict` wrote.
+
+        Parameters
+        ----------
+        data : dict
+            ``per_label`` (required) and ``mode`` (default ``"fixed"``).
+
+        Returns
+        -------
+        Thresholds
+        """
         return cls(np.asarray(data["per_label"], dtype=np.float64), data.get("mode", "fixed"))
 
     @classmethod
     def constant(cls, n_labels: int, value: float = 0.5) -> Thresholds:
+        """The same cut-off for every label.
+
+        Parameters
+        ----------
+        n_labels : int
+            Number of labels.
+        value : float, default 0.5
+            The cut-off.
+
+        Returns
+        -------
+        Thresholds
+            With mode ``"fixed"``.
+        """
         return cls(np.full(n_labels, float(value)), "fixed")
 
 

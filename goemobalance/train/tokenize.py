@@ -67,7 +67,18 @@ def tokenizer_input(text: str) -> str:
 
 
 def tokenize(text: str) -> list[str]:
-    """Split one tweet or comment into normalized tokens (see the module docstring for the rules)."""
+    """Split one tweet or comment into normalized tokens (see the module docstring for the rules).
+
+    Parameters
+    ----------
+    text : str
+        One raw text (read through `tokenizer_input`).
+
+    Returns
+    -------
+    list of str
+        The tokens, in text order.
+    """
     tokens: list[str] = []
     for match in _TOKEN_RE.finditer(tokenizer_input(text)):
         tokens.extend(_emit(match.lastgroup, match))
@@ -103,7 +114,25 @@ def _split_contraction(word: str) -> list[str]:
 
 
 class Vocabulary:
-    """Token <-> id map, ``<pad>`` = 0 and ``<unk>`` = 1; built by frequency, ties broken alphabetically."""
+    """Token <-> id map, ``<pad>`` = 0 and ``<unk>`` = 1; built by frequency, ties broken alphabetically.
+
+    Parameters
+    ----------
+    tokens : sequence of str
+        Every token in id order, starting with ``<pad>``, ``<unk>``; no repeats.
+
+    Attributes
+    ----------
+    itos : list of str
+        Id -> token.
+    stoi : dict of str to int
+        Token -> id.
+
+    Raises
+    ------
+    ValueError
+        If the specials are not first or a token repeats.
+    """
 
     def __init__(self, tokens: Sequence[str]):
         if list(tokens[:2]) != [PAD, UNK]:
@@ -120,7 +149,22 @@ class Vocabulary:
     def build(
         cls, token_lists: Iterable[Sequence[str]], *, min_freq: int = 1, max_size: int | None = None
     ) -> Vocabulary:
-        """Keep tokens seen at least `min_freq` times, the `max_size` most frequent (specials included)."""
+        """Keep tokens seen at least `min_freq` times, the `max_size` most frequent (specials included).
+
+        Parameters
+        ----------
+        token_lists : iterable of sequences of str
+            Tokenized training texts.
+        min_freq : int, default 1
+            Least occurrences of a kept token.
+        max_size : int, optional
+            Most entries, the two specials included.
+
+        Returns
+        -------
+        Vocabulary
+            Specials first, then tokens by descending count, ties alphabetical.
+        """
         counts = Counter(t for tokens in token_lists for t in tokens)
         ranked = sorted(
             (t for t, c in counts.items() if c >= min_freq and t not in (PAD, UNK)),
@@ -137,14 +181,48 @@ class Vocabulary:
         return token in self.stoi
 
     def encode(self, tokens: Sequence[str]) -> list[int]:
-        """Token ids, unknown tokens mapped to ``<unk>``."""
+        """Token ids, unknown tokens mapped to ``<unk>``.
+
+        Parameters
+        ----------
+        tokens : sequence of str
+            Tokens of one text.
+
+        Returns
+        -------
+        list of int
+            One id per token.
+        """
         return [self.stoi.get(t, self.unk_id) for t in tokens]
 
     def save(self, path: str | Path) -> None:
+        """Write the tokens, in id order, as JSON (``{"tokens": [...]}``).
+
+        Parameters
+        ----------
+        path : str or Path
+            The file to write.
+        """
         Path(path).write_text(json.dumps({"tokens": self.itos}, ensure_ascii=False), encoding="utf-8")
 
     @classmethod
     def load(cls, path: str | Path) -> Vocabulary:
+        """Read a vocabulary written by `save`.
+
+        Parameters
+        ----------
+        path : str or Path
+            The JSON file.
+
+        Returns
+        -------
+        Vocabulary
+
+        Raises
+        ------
+        ValueError
+            If the file is not a saved vocabulary.
+        """
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
             return cls(data["tokens"])
