@@ -26,6 +26,7 @@ from goemobalance.errors import InputError
 from goemobalance.outputs import RECORD_NAME
 from goemobalance.pipeline import run_recipe
 from goemobalance.recipe import RecipeError, load_recipe
+from goemobalance.schema import column, multi_hot
 from goemobalance.sources import load_goemotions
 from goemobalance.text import normalize_text
 
@@ -398,8 +399,8 @@ def test_split_mode_goemotions_publishes_goemotions_dev_and_test_unchanged(built
     loaded = datasets.load_dataset(str(out / "dataset"))
     for split, name in (("validation", "dev"), ("test", "test")):
         original = load_goemotions(tiny_goemotions, split=name)
-        for column in ("id", "text", "labels", "label_origin"):
-            assert loaded[split][column] == original[column], (split, column)
+        for field in ("id", "text", "labels", "label_origin"):
+            assert loaded[split][field] == original[field], (split, field)
     balanced = datasets.load_from_disk(str(out / "stages" / "balanced" / "data"))
     assert loaded["train"]["id"] == balanced["id"], "every balanced row is in train"
     assert result.manifest["rows"] == {"train": len(balanced), "validation": 300, "test": 300}
@@ -493,9 +494,17 @@ def test_quickstart_recipe_end_to_end(tmp_path, capsys):
     dataset_dir = tmp_path / "qs" / "dataset"
     loaded = datasets.load_dataset(str(dataset_dir))
     goemotions_train = load_goemotions(packaged_file("goemotions/train"), split="train")
-    assert len(loaded["train"]) > 10_000
-    assert _label_cv(loaded["train"]) < 0.5 * _label_cv(goemotions_train)
-    assert set(loaded["train"]["label_origin"]) <= {"human", "pseudo"}
+    train = loaded["train"]
+    assert set(column(train, "label_origin")) == {"human", "pseudo"}
+    screened = datasets.load_from_disk(str(tmp_path / "qs" / "stages" / "screened" / "data"))
+    human_ids = {i for i, o in zip(column(screened, "id"), column(screened, "label_origin")) if o == "human"}
+    published_human = {i for i, o in zip(column(train, "id"), column(train, "label_origin")) if o == "human"}
+    assert published_human == human_ids, "add mode keeps every human row the leak guard kept"
+    assert len(human_ids) > 42_000
+    before, after = multi_hot(goemotions_train).sum(axis=0), multi_hot(train).sum(axis=0)
+    grief = goemotions_train.features["labels"].feature.str2int("grief")
+    assert after[grief] > before[grief], "the rarest label gains pseudo-labelled rows"
+    assert _label_cv(train) < _label_cv(goemotions_train)
     assert len(loaded["validation"]) == 5426 and len(loaded["test"]) == 5427
     manifest = json.loads((tmp_path / "qs" / "manifest.json").read_text())
     audit = json.loads((tmp_path / "qs" / "audit" / "audit.json").read_text())
