@@ -13,11 +13,9 @@ import datasets
 import numpy as np
 
 from goemobalance.label.batching import predict_proba_in_batches
-from goemobalance.label.selection import SelectionRule
+from goemobalance.label.selection import PROVENANCE_KEY, SelectionRule
 from goemobalance.labels import LabelSpace
 from goemobalance.schema import COLUMNS, features
-
-PROVENANCE_KEY = "pseudo_label"
 
 
 class ProbaLabeler(ABC):
