@@ -140,6 +140,38 @@ def test_set_flag_equals_parsing_and_dumping_each_row(mixed, breaker):
     assert any(stamped) and ((flags >= 0) == np.array(stamped)).all()
 
 
+@pytest.mark.parametrize("clean", [True, False])
+def test_loading_in_small_spilled_batches_equals_one_batch_in_memory(
+    sentiment140_sample, tmp_path, monkeypatch, clean
+):
+    """Streaming must not change the result: the real sample (plus repeated ids across batches and bad
+    lines) read in ~100 batches spilled to disk gives the rows, meta, skip counts and messages of one
+    batch kept in memory."""
+    from goemobalance.sources import reading, records
+    from goemobalance.sources.errors import LoadReport
+    from goemobalance.sources.sentiment140 import load_sentiment140
+
+    lines = sentiment140_sample.read_bytes().rstrip(b"\n").split(b"\n")
+    bad = [b'"1","9","d","q","u","polarity one"', b'"0","x12","d","q","u","bad id"', b'"0","7","d"']
+    path = tmp_path / "s140.csv"
+    path.write_bytes(b"\n".join(lines[:20] + bad + lines[20:] + lines[5:8] + [b""]))
+
+    def load(block_size: int, spill_bytes: int):
+        monkeypatch.setattr(reading, "BLOCK_SIZE", block_size)
+        monkeypatch.setattr(records, "SPILL_BYTES", spill_bytes)
+        report = LoadReport()
+        dataset = load_sentiment140(path, clean=clean, on_error="skip", report=report)
+        return dataset, report
+
+    streamed, streamed_report = load(block_size=64 << 10, spill_bytes=0)
+    whole, whole_report = load(block_size=1 << 30, spill_bytes=1 << 40)
+    assert streamed.cache_files and not whole.cache_files
+    assert streamed.data.column("id").num_chunks > 50
+    assert streamed.data.to_pydict() == whole.data.to_pydict()
+    assert streamed_report.to_dict() == whole_report.to_dict()
+    assert streamed_report.reasons()["duplicate_id"] == 3 and streamed_report.rows_skipped >= 6
+
+
 def test_split_labeled_keeps_order_and_reads_through_a_selection(mixed):
     labeled, unlabeled = split_labeled(mixed)
     rows = mixed.to_list()
