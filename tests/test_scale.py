@@ -207,6 +207,14 @@ def test_predict_in_batches_equals_one_call(labeler, mixed):
     assert batched.dtype == np.float32 and np.array_equal(batched, whole)
 
 
+def test_predict_in_worker_processes_equals_one_process(labeler, mixed):
+    """Batches predicted in two loky workers come back in row order with the very same probabilities."""
+    assert type(labeler).predicts_in_processes
+    one = predict_proba_in_batches(labeler.predict_proba, mixed, 28, batch_size=64)
+    two = predict_proba_in_batches(labeler.predict_proba, mixed, 28, batch_size=64, n_jobs=2)
+    assert np.array_equal(two, one)
+
+
 def test_stage_cache_hands_on_the_saved_memory_mapped_copy(mixed, tmp_path):
     from goemobalance.build.cache import StageCache, StageOutput
 
