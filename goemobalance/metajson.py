@@ -48,9 +48,9 @@ def set_flag(
     Returns
     -------
     pyarrow.Array
-        The updated texts: for rows holding `key` once as a boolean and a `proof_key` object, the text with
-        that token replaced where the value changes; for the others ``json.dumps({**json.loads(meta or "{}"), key: value},
-        ensure_ascii=False, sort_keys=True)``.
+        The updated texts: for rows holding `key` once as a boolean and a `proof_key` object, the text
+        with that token replaced where the value changes; for the others `with_flag`, i.e.
+        ``json.dumps({**json.loads(meta or "{}"), key: value}, ensure_ascii=False, sort_keys=True)``.
     """
     metas = metas.combine_chunks() if isinstance(metas, pa.ChunkedArray) else metas
     rows = np.asarray(rows, dtype=np.int64)
@@ -87,8 +87,9 @@ def top_level_flags(metas: pa.Array, key: str, proof_key: str) -> np.ndarray:
     """Each row's top-level boolean `key` as read by Arrow's JSON reader: 1 true, 0 false, -1 otherwise.
 
     -1 covers a null or empty text, a text with a raw line break (the reader reads one object a line),
-    no such key, a value that is not a boolean, and a row without a `proof_key` object. A batch the reader rejects (a text that is not a
-    JSON object, a non-boolean value somewhere) is all -1, so its rows take the Python path.
+    no such key, a value that is not a boolean, and a row without a `proof_key` object. A batch the
+    reader rejects (a text that is not a JSON object, a key written twice, a non-boolean value or a
+    non-object proof somewhere) is all -1, so its rows take the Python path.
     """
     flags = np.full(len(metas), -1, dtype=np.int8)
     if len(metas) == 0:
