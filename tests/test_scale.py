@@ -9,11 +9,13 @@ from pathlib import Path
 
 import datasets
 import numpy as np
+import pyarrow as pa
 import pytest
 
 from goemobalance.label import SelectionRule, TfidfLogRegLabeler, accept
 from goemobalance.label.batching import predict_proba_in_batches
-from goemobalance.label.selection import REJECT_UNSCORED
+from goemobalance.label.selection import PROVENANCE_KEY, REJECT_UNSCORED
+from goemobalance.metajson import set_flag, top_level_flags, with_flag
 from goemobalance.schema import SchemaError, column, multi_hot, split_labeled, validate
 
 REPO = Path(__file__).resolve().parents[1]
@@ -26,10 +28,10 @@ def labeler(goemotions_train):
 
 
 @pytest.fixture(scope="module")
-def tweets(sentiment140_dir):
+def tweets(sentiment140_sample):
     from goemobalance.sources.sentiment140 import load_sentiment140
 
-    return load_sentiment140(sentiment140_dir / "training_sample.csv", clean=True, on_error="skip", limit=700)
+    return load_sentiment140(sentiment140_sample, clean=True, on_error="skip", limit=700)
 
 
 @pytest.fixture(scope="module")
@@ -97,6 +99,79 @@ def test_accept_keeps_the_input_format_and_names_a_row_with_wrong_scores(mixed):
         accept(broken, SelectionRule(), batch_size=64)
 
 
+_STAMP = '"pseudo_label": {"labeler": "x"}'
+#: Valid rows that are easy to edit wrongly: the key nested, inside a string, after escapes, missing, null.
+TRICKY_METAS = [
+    None,
+    "",
+    "{}",
+    '{"a": {"labeled": false}, "labeled": true, ' + _STAMP + "}",
+    '{"a": {"labeled": true}, "labeled": true, ' + _STAMP + "}",
+    '{"a": [{"labeled": true}], "b": 2, ' + _STAMP + "}",
+    '{"labeled": false, ' + _STAMP + ', "x": "\\"labeled\\": true"}',
+    '{"labeled": true, ' + _STAMP + ', "z": "\\\\"}',
+    '{"labeled": true, ' + _STAMP + ', "text": "é 漢 \\"q\\" {[", "u": 1}',
+    '{"labeled": null, ' + _STAMP + "}",
+    '{"b": ["{", "labeled"], "labeled": false, ' + _STAMP + "}",
+    '{"a": 1,\n "labeled": true, ' + _STAMP + "}",
+    '{"cleaning": {"urls": true, "html": true}, "labeled": false}',
+    '{"a": {"labeled": false}, ' + _STAMP + "}",
+]
+#: Rows Arrow's JSON reader rejects for the whole batch (a repeated key, a non-boolean flag).
+BATCH_BREAKERS = ['{"labeled": true, "labeled": false, ' + _STAMP + "}", '{"labeled": "yes", ' + _STAMP + "}"]
+
+
+@pytest.mark.parametrize("breaker", [None, *BATCH_BREAKERS])
+def test_set_flag_equals_parsing_and_dumping_each_row(mixed, breaker):
+    """The in-place edit must give json.dumps(sort_keys=True) of the updated object, byte for byte, on
+    labeller output, loader output (nested keys not sorted: must not be edited in place) and tricky rows."""
+    real = column(mixed, "meta")
+    metas = TRICKY_METAS + real + TRICKY_METAS + ([breaker] if breaker else [])
+    rng = np.random.default_rng(7)
+    rows = np.flatnonzero(rng.random(len(metas)) < 0.8)
+    for values in (rng.random(len(rows)) < 0.5, np.ones(len(rows), bool), np.zeros(len(rows), bool)):
+        got = set_flag(pa.array(metas, pa.string()), "labeled", rows, values, proof_key=PROVENANCE_KEY)
+        expected = list(metas)
+        for row, value in zip(rows.tolist(), values.tolist()):
+            expected[row] = with_flag(expected[row], "labeled", value)
+        assert got.to_pylist() == expected
+    flags = top_level_flags(pa.array(real, pa.string()), "labeled", PROVENANCE_KEY)
+    stamped = [PROVENANCE_KEY in json.loads(m) for m in real]
+    assert any(stamped) and ((flags >= 0) == np.array(stamped)).all()
+
+
+@pytest.mark.parametrize("clean", [True, False])
+def test_loading_in_small_spilled_batches_equals_one_batch_in_memory(
+    sentiment140_sample, tmp_path, monkeypatch, clean
+):
+    """Streaming must not change the result: the real sample (plus repeated ids across batches and bad
+    lines) read in ~100 batches spilled to disk gives the rows, meta, skip counts and messages of one
+    batch kept in memory."""
+    from goemobalance.sources import reading, records
+    from goemobalance.sources.errors import LoadReport
+    from goemobalance.sources.sentiment140 import load_sentiment140
+
+    lines = sentiment140_sample.read_bytes().rstrip(b"\n").split(b"\n")
+    bad = [b'"1","9","d","q","u","polarity one"', b'"0","x12","d","q","u","bad id"', b'"0","7","d"']
+    path = tmp_path / "s140.csv"
+    path.write_bytes(b"\n".join(lines[:20] + bad + lines[20:] + lines[5:8] + [b""]))
+
+    def load(block_size: int, spill_bytes: int):
+        monkeypatch.setattr(reading, "BLOCK_SIZE", block_size)
+        monkeypatch.setattr(records, "SPILL_BYTES", spill_bytes)
+        report = LoadReport()
+        dataset = load_sentiment140(path, clean=clean, on_error="skip", report=report)
+        return dataset, report
+
+    streamed, streamed_report = load(block_size=64 << 10, spill_bytes=0)
+    whole, whole_report = load(block_size=1 << 30, spill_bytes=1 << 40)
+    assert streamed.cache_files and not whole.cache_files
+    assert streamed.data.column("id").num_chunks > 50
+    assert streamed.data.to_pydict() == whole.data.to_pydict()
+    assert streamed_report.to_dict() == whole_report.to_dict()
+    assert streamed_report.reasons()["duplicate_id"] == 3 and streamed_report.rows_skipped >= 6
+
+
 def test_split_labeled_keeps_order_and_reads_through_a_selection(mixed):
     labeled, unlabeled = split_labeled(mixed)
     rows = mixed.to_list()
@@ -132,6 +207,14 @@ def test_predict_in_batches_equals_one_call(labeler, mixed):
     assert batched.dtype == np.float32 and np.array_equal(batched, whole)
 
 
+def test_predict_in_worker_processes_equals_one_process(labeler, mixed):
+    """Batches predicted in two loky workers come back in row order with the very same probabilities."""
+    assert type(labeler).predicts_in_processes
+    one = predict_proba_in_batches(labeler.predict_proba, mixed, 28, batch_size=64)
+    two = predict_proba_in_batches(labeler.predict_proba, mixed, 28, batch_size=64, n_jobs=2)
+    assert np.array_equal(two, one)
+
+
 def test_stage_cache_hands_on_the_saved_memory_mapped_copy(mixed, tmp_path):
     from goemobalance.build.cache import StageCache, StageOutput
 
@@ -141,13 +224,13 @@ def test_stage_cache_hands_on_the_saved_memory_mapped_copy(mixed, tmp_path):
     assert all(Path(f["filename"]).is_relative_to(tmp_path) for f in output.cache_files)
 
 
-def test_synthetic_sentiment140_has_fresh_ids_and_the_sample_lines(sentiment140_dir, tmp_path):
+def test_synthetic_sentiment140_has_fresh_ids_and_the_sample_lines(sentiment140_sample, tmp_path):
     sys.path.insert(0, str(REPO / "benchmarks"))
     from synthetic_sentiment140 import write_sentiment140
 
     from goemobalance.sources.sentiment140 import load_sentiment140
 
-    sample = sentiment140_dir / "training_sample.csv"
+    sample = sentiment140_sample
     n_sample = len(sample.read_bytes().rstrip(b"\n").split(b"\n"))
     path = write_sentiment140(tmp_path / "s140.csv", n_sample + 500, seed=1, sample=sample)
     lines = path.read_bytes().rstrip(b"\n").split(b"\n")

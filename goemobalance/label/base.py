@@ -7,17 +7,15 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import datasets
 import numpy as np
 
-from goemobalance.label.batching import predict_proba_in_batches
-from goemobalance.label.selection import SelectionRule
+from goemobalance.label.batching import available_cpus, predict_proba_in_batches
+from goemobalance.label.selection import PROVENANCE_KEY, SelectionRule
 from goemobalance.labels import LabelSpace
 from goemobalance.schema import COLUMNS, features
-
-PROVENANCE_KEY = "pseudo_label"
 
 
 class ProbaLabeler(ABC):
@@ -36,6 +34,10 @@ class ProbaLabeler(ABC):
 
     space: LabelSpace
     rule: SelectionRule | None
+    #: Whether `predict_proba` is single-threaded Python (e.g. scikit-learn's TF-IDF analyzers), so that
+    #: `label` predicts row batches in one worker process per CPU by default. Labelers whose model
+    #: already uses every core (torch) leave it False.
+    predicts_in_processes: ClassVar[bool] = False
 
     @property
     def active_rule(self) -> SelectionRule:
@@ -67,7 +69,9 @@ class ProbaLabeler(ABC):
             JSON-ready description of the labeler.
         """
 
-    def label(self, dataset: datasets.Dataset, rule: SelectionRule | None = None) -> datasets.Dataset:
+    def label(
+        self, dataset: datasets.Dataset, rule: SelectionRule | None = None, *, n_jobs: int | None = None
+    ) -> datasets.Dataset:
         """Pseudo-label every row of `dataset`: ``labels``, ``scores``, ``label_origin="pseudo"``, provenance.
 
         Parameters
@@ -76,6 +80,9 @@ class ProbaLabeler(ABC):
             Rows with a ``text`` column (the other schema columns are added when missing).
         rule : SelectionRule, optional
             The rule to apply instead of `active_rule`.
+        n_jobs : int, optional
+            Worker processes predicting row batches (`predict_proba_in_batches`); None: one per available
+            CPU for labelers that `predicts_in_processes`, else 1. The labels are the same for any value.
 
         Returns
         -------
@@ -88,7 +95,9 @@ class ProbaLabeler(ABC):
             If the dataset has no ``text`` column.
         """
         _require_text(dataset)
-        probs = predict_proba_in_batches(self.predict_proba, dataset, len(self.space))
+        if n_jobs is None:
+            n_jobs = available_cpus() if self.predicts_in_processes else 1
+        probs = predict_proba_in_batches(self.predict_proba, dataset, len(self.space), n_jobs=n_jobs)
         return write_predictions(dataset, probs, self.space, rule or self.active_rule, self.provenance())
 
     def __call__(self, batch: Any) -> Any:

@@ -6,11 +6,17 @@ over a plain `transformers.pipeline` comes from; results are scattered back to t
 
 from __future__ import annotations
 
+import os
+from collections import deque
 from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 import datasets
 import numpy as np
-import torch
+from joblib.externals.loky.process_executor import ProcessPoolExecutor
+
+if TYPE_CHECKING:
+    import torch
 
 PREDICT_BATCH_SIZE = 16_384
 
@@ -60,6 +66,8 @@ def pad_batch(
     ids: Sequence[Sequence[int]], pad_id: int, input_names: Sequence[str], pin: bool = False
 ) -> dict[str, torch.Tensor]:
     """Right-padded ``input_ids``/``attention_mask`` (and zero ``token_type_ids`` when the model takes them)."""
+    import torch
+
     width = max(len(x) for x in ids)
     input_ids = np.full((len(ids), width), pad_id, dtype=np.int64)
     mask = np.zeros((len(ids), width), dtype=np.int64)
@@ -90,22 +98,31 @@ def predict_proba_in_batches(
     dataset: datasets.Dataset,
     n_labels: int,
     batch_size: int = PREDICT_BATCH_SIZE,
+    n_jobs: int = 1,
 ) -> np.ndarray:
     """`predict_proba` over the ``text`` column, `batch_size` rows at a time, read from Arrow.
 
-    Only one batch of texts (and its features, e.g. a TF-IDF matrix) is in memory at a time; the result
-    is the (n_rows, n_labels) float32 probability matrix.
+    Only a few batches of texts (and their features, e.g. a TF-IDF matrix) are in memory at a time; the
+    result is the (n_rows, n_labels) float32 probability matrix. With ``n_jobs > 1`` the batches are
+    predicted in that many worker processes (joblib's loky executor, which starts fresh interpreters: safe
+    next to Arrow and torch threads); `predict_proba` is sent to each worker once, when it starts, and
+    the workers stop when the last batch is back. Each row's probabilities are computed the same way
+    wherever they are computed, so the result is identical to ``n_jobs=1``.
 
     Parameters
     ----------
     predict_proba : callable
-        Texts -> (n, n_labels) probabilities, e.g. a labeler's ``predict_proba``.
+        Texts -> (n, n_labels) probabilities, e.g. a labeler's ``predict_proba`` (picklable for
+        ``n_jobs > 1``).
     dataset : datasets.Dataset
         Rows with a ``text`` column.
     n_labels : int
         Columns of the result.
     batch_size : int
         Texts per call of `predict_proba`.
+    n_jobs : int
+        Worker processes, at most one per two batches (a worker's start-up costs about a batch); 1, or
+        fewer than four batches, predicts in this process.
 
     Returns
     -------
@@ -114,6 +131,39 @@ def predict_proba_in_batches(
     """
     texts = dataset.select_columns(["text"]).with_format("arrow")
     probs = np.empty((len(dataset), n_labels), dtype=np.float32)
-    for rows in chunks(len(dataset), batch_size):
-        probs[rows] = predict_proba(texts[rows].column("text").to_pylist())
+    batches = list(chunks(len(dataset), batch_size))
+    jobs = min(n_jobs, len(batches) // 2)
+    if jobs <= 1:
+        for rows in batches:
+            probs[rows] = predict_proba(texts[rows].column("text").to_pylist())
+        return probs
+    with ProcessPoolExecutor(max_workers=jobs, initializer=_install, initargs=(predict_proba,)) as pool:
+        pending: deque = deque()
+        for rows in batches:
+            pending.append((rows, pool.submit(_predict_installed, texts[rows].column("text").to_pylist())))
+            if len(pending) > 2 * jobs:
+                done, future = pending.popleft()
+                probs[done] = future.result()
+        for done, future in pending:
+            probs[done] = future.result()
     return probs
+
+
+#: The `predict_proba` a worker process was started with (sent once per worker, not with every batch).
+_installed: Callable[[list[str]], np.ndarray] | None = None
+
+
+def _install(predict_proba: Callable[[list[str]], np.ndarray]) -> None:
+    global _installed
+    _installed = predict_proba
+
+
+def _predict_installed(texts: list[str]) -> np.ndarray:
+    return _installed(texts)
+
+
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity where the platform tells, else the CPU count)."""
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)

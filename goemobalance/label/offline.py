@@ -367,6 +367,7 @@ class TfidfLogRegLabeler(OfflineLabeler):
     """
 
     kind: ClassVar[str] = "tfidf-logreg"
+    predicts_in_processes: ClassVar[bool] = True
 
     def __init__(
         self,

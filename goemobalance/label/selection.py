@@ -18,12 +18,15 @@ import pyarrow.compute as pc
 from sklearn.metrics import f1_score
 
 from goemobalance.labels import LabelSpace
+from goemobalance.metajson import set_flag
 from goemobalance.schema import SchemaError, label_space_of
 
 REJECT_UNSCORED = "unscored"
 REJECT_LOW_CONFIDENCE = "low_confidence"
 REJECT_NO_LABEL = "no_label_above_threshold"
 ACCEPT_BATCH_SIZE = 10_000
+#: The meta key of the labeler's stamp (labeler, model, rule), written with ``json.dumps(sort_keys=True)``.
+PROVENANCE_KEY = "pseudo_label"
 
 
 @dataclass(frozen=True)
@@ -289,13 +292,14 @@ class _AcceptBatch:
             keep = self.rule.select_mask(probs, self.space)
             reasons[scored_rows] = _reasons(keep, probs, self.rule)
             labels = _with_rows_replaced(labels, scored_rows, _list_array(keep, labels.type))
-        metas = batch.column("meta").to_pylist()
         has_labels = _int_array(pc.list_value_length(labels)) > 0
-        for row in np.flatnonzero(pseudo).tolist():
-            metas[row] = _with_labeled_flag(metas[row], bool(has_labels[row]))
+        pseudo_rows = np.flatnonzero(pseudo)
+        metas = set_flag(
+            batch.column("meta"), "labeled", pseudo_rows, has_labels[pseudo_rows], proof_key=PROVENANCE_KEY
+        )
         return (
             batch.set_column(batch.schema.get_field_index("labels"), "labels", labels)
-            .set_column(batch.schema.get_field_index("meta"), "meta", pa.array(metas, pa.string()))
+            .set_column(batch.schema.get_field_index("meta"), "meta", metas)
             .append_column("reject_reason", pa.array(reasons.tolist(), pa.string()))
         )
 
@@ -350,12 +354,6 @@ def _format_of(dataset: datasets.Dataset) -> dict:
     columns = None if set(current["columns"]) == set(dataset.column_names) else current["columns"]
     return {"type": current["type"], "columns": columns,
             "output_all_columns": current["output_all_columns"], **current["format_kwargs"]}  # fmt: skip
-
-
-def _with_labeled_flag(meta: str | None, labeled: bool) -> str:
-    data = json.loads(meta) if meta else {}
-    data["labeled"] = labeled
-    return json.dumps(data, ensure_ascii=False, sort_keys=True)
 
 
 def _with_reason(features: datasets.Features) -> datasets.Features:

@@ -38,7 +38,9 @@ from goemobalance.sources.records import JsonChoice, RawJson, json_objects
 SOURCE = "sentiment140"
 POLARITIES = {0: "negative", 2: "neutral", 4: "positive"}
 FIELDS = ("polarity", "tweet_id", "date", "query", "user", "text")
-_PY_SPACE = r"\t\n\x{0b}\f\r\x{1c}-\x{1f} \x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
+# Python's Unicode whitespace other than the plain space, then all of it.
+_PY_SPACE_NOT_BLANK = r"\t\n\x{0b}\f\r\x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
+_PY_SPACE = _PY_SPACE_NOT_BLANK + " "
 _PY_WORD = r"\p{L}\p{N}_"
 _URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
 _MENTION = re.compile(r"(?<!\w)@\w+")
@@ -46,7 +48,9 @@ _SPACES = re.compile(r"\s+")
 # The same patterns for Arrow's RE2 kernels, with Python's Unicode \s and \w spelled out (RE2's are ASCII).
 _URL_RE2 = rf"(?i)(?:https?://|www\.)[^{_PY_SPACE}]+"
 _MENTION_RE2 = rf"(^|[^{_PY_WORD}])@[{_PY_WORD}]+"
-_SPACES_RE2 = rf"[{_PY_SPACE}]+"
+# Whitespace runs that are not already one plain space (the same result as replacing every run, but the
+# single spaces between words, nearly all runs, are not matched and rewritten: 7x faster).
+_SPACES_RE2 = rf"[{_PY_SPACE}]{{2,}}|[{_PY_SPACE_NOT_BLANK}]"
 _CODECS = ["ascii", "utf-8", "latin-1"]
 _POLARITY_BYTES = np.array([ord("0"), ord("2"), ord("4")], dtype=np.uint8)
 
