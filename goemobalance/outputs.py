@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from goemobalance.atomic import TEMP_MARK, temporary_sibling, write_json
@@ -154,6 +155,41 @@ class OwnedFolder:
         return staged
 
 
+@contextmanager
+def writing_into(root: str | Path, *, overwrite: bool, what: str = "output folder") -> Iterator[Path]:
+    """For a command that writes files of its own into the folder `root` (``audit --out``, ``generate
+    --out``): refuse a folder holding files goemobalance did not write unless `overwrite`, then record the
+    files the block wrote, even when it fails, so a rerun into the same folder needs no flag.
+
+    Parameters
+    ----------
+    root : str or Path
+        The folder the user named.
+    overwrite : bool
+        The command's ``--overwrite``: write even though foreign files are there (they are kept unless a
+        file of the same name is written).
+    what : str
+        How the error names the folder.
+
+    Yields
+    ------
+    Path
+        `root` (not created here: a command that fails before writing leaves nothing behind).
+
+    Raises
+    ------
+    InputError
+        When `root` holds foreign files and `overwrite` is off (before anything is written).
+    """
+    folder = OwnedFolder(root, overwrite=overwrite)
+    folder.check(what)
+    foreign = set(folder.foreign_files())
+    try:
+        yield folder.root
+    finally:
+        folder.claim(set(folder.foreign_files()) - foreign)
+
+
 def check_relative(relative: str, field: str) -> None:
     """Raise `InputError` unless `relative` is a non-empty relative path with no ``..`` part."""
     if not isinstance(relative, str) or not relative.strip() or relative.strip() in (".", "./"):
@@ -189,4 +225,4 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-__all__ = ["RECORD_NAME", "OwnedFolder", "check_relative"]
+__all__ = ["RECORD_NAME", "OwnedFolder", "check_relative", "writing_into"]

@@ -78,3 +78,46 @@ def test_a_link_inside_the_folder_never_leads_a_write_out(tmp_path):
     with pytest.raises(InputError, match="outside the output folder"):
         folder.install(staged_files(folder, {"data/x.parquet": "2"}), ["data/x.parquet"])
     assert (victim / "x.parquet").read_text() == "mine" and (victim / "old.parquet").read_text() == "mine too"
+
+
+def test_audit_and_generate_keep_files_they_did_not_write_and_rerun_into_their_own_folder(
+    goemotions_train, tmp_path, capsys
+):
+    """Bug caught: `audit --out DIR` and `generate --out DIR` replaced a user's audit.md / report.json in DIR
+    without a word (only build and publish checked their folder)."""
+    data = tmp_path / "train.parquet"
+    goemotions_train.select(range(300)).to_parquet(str(data))
+    (tmp_path / "d.json").write_text(json.dumps({"grief": 2}))
+    for name, command in (
+        ("audit.md", ["audit", str(data), "--folds", "2", "--out"]),
+        (
+            "report.json",
+            [
+                "generate",
+                "--deficits",
+                str(tmp_path / "d.json"),
+                "--model",
+                "demo",
+                "--no-progress",
+                "--base-url",
+                "URL",
+                "--out",
+            ],
+        ),
+    ):
+        folder = tmp_path / name.split(".")[0]
+        folder.mkdir()
+        (folder / name).write_text("my own notes")
+        with OpenAICompatibleServer() as server:
+            argv = [arg.replace("URL", server.base_url) for arg in command]
+            assert main([*argv, str(folder)]) == 2
+            assert server.request_count == 0
+            last = capsys.readouterr().err.strip().splitlines()[-1]
+            assert "--overwrite" in last and name in last
+            assert (folder / name).read_text() == "my own notes" and len(list(folder.iterdir())) == 1
+            own = tmp_path / f"{name}-own"
+            assert main([*argv, str(own)]) == 0
+            assert main([*argv, str(own)]) == 0, "a rerun into its own folder needs no flag"
+            (folder / "notes.txt").write_text("kept")
+            assert main([*argv, str(folder), "--overwrite"]) == 0
+        assert (folder / "notes.txt").read_text() == "kept"
