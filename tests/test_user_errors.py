@@ -81,3 +81,15 @@ def test_a_key_in_a_recipe_value_never_reaches_the_console():
     message, code = describe_error(InputError(f"recipe.yaml: name: bad value {key!r}"))
     assert key not in stream.getvalue() + message and code == 2
     assert stream.getvalue().count(REDACTED) == 3 and REDACTED in message
+
+
+def test_a_negative_llm_timeout_is_refused_before_anything_is_sent(tmp_path, capsys):
+    """Bug caught: `generate --timeout -1` was accepted, then every request failed ('cannot connect', exit 4)
+    without naming the flag."""
+    deficits = tmp_path / "d.json"
+    deficits.write_text('{"grief": 2}')
+    argv = ["generate", "--deficits", str(deficits), "--out", str(tmp_path / "g"), "--model", "demo",
+            "--base-url", "http://127.0.0.1:9/v1", "--no-progress", "--timeout", "-1"]  # fmt: skip
+    assert main(argv) == 2
+    assert "timeout must be > 0" in capsys.readouterr().err.strip().splitlines()[-1]
+    assert not (tmp_path / "g").exists()
