@@ -109,7 +109,10 @@ def _os_error_text(exc: OSError) -> str:
 
 
 def _one_line(text: str) -> str:
-    return " ".join(text.split())
+    """`text` on one line, with any key or token in it redacted (a message may quote a recipe value)."""
+    from goemobalance.redact import redact_text
+
+    return redact_text(" ".join(text.split()))
 
 
 if __name__ == "__main__":

@@ -16,7 +16,8 @@ from __future__ import annotations
 import json
 import os
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path, PurePosixPath
 
 from goemobalance.atomic import TEMP_MARK, temporary_sibling, write_json
@@ -70,11 +71,15 @@ class OwnedFolder:
         return path
 
     def recorded(self) -> set[str]:
-        """Entries goemobalance wrote here (relative ``/``-separated paths); empty when there is no record."""
+        """Entries goemobalance wrote here (relative ``/``-separated paths); empty when there is no record.
+
+        The record is a file in the user's folder, so it is not trusted: an entry that is not a plain path
+        inside the folder (absolute, ``..``, ``.``) is ignored, never owned, replaced or deleted.
+        """
         try:
             data = json.loads((self.root / RECORD_NAME).read_text(encoding="utf-8"))
-            return {str(entry) for entry in data.get("written", [])}
-        except (OSError, ValueError, AttributeError):
+            return {str(entry) for entry in data.get("written", []) if _inside(str(entry))}
+        except (OSError, ValueError, AttributeError, TypeError):
             return set()
 
     def foreign_files(self) -> list[str]:
@@ -118,17 +123,25 @@ class OwnedFolder:
         not rewritten now (stale shards); return the removed ones. Files goemobalance did not write stay."""
         staged = Path(staged)
         files = sorted(_posix(f) for f in files)
+        targets = [self.resolve(relative, f"writing {relative}") for relative in files]
         previous = self.recorded()
         self._write_record(previous | set(files))
-        for relative in files:
-            target = self.root / relative
+        for relative, target in zip(files, targets):
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(staged / relative, target)
-        stale = sorted(previous - set(files))
+        stale = sorted(entry for entry in previous - set(files) if self._leads_inside(entry))
         for relative in stale:
             _remove(self.root / relative)
         self._write_record(set(files))
         return stale
+
+    def _leads_inside(self, relative: str) -> bool:
+        """True when `relative` resolves inside the folder (no symbolic link along it leads out)."""
+        try:
+            self.resolve(relative, relative)
+        except InputError:
+            return False
+        return True
 
     def _write_record(self, entries: set[str]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
@@ -142,6 +155,41 @@ class OwnedFolder:
         return staged
 
 
+@contextmanager
+def writing_into(root: str | Path, *, overwrite: bool, what: str = "output folder") -> Iterator[Path]:
+    """For a command that writes files of its own into the folder `root` (``audit --out``, ``generate
+    --out``): refuse a folder holding files goemobalance did not write unless `overwrite`, then record the
+    files the block wrote, even when it fails, so a rerun into the same folder needs no flag.
+
+    Parameters
+    ----------
+    root : str or Path
+        The folder the user named.
+    overwrite : bool
+        The command's ``--overwrite``: write even though foreign files are there (they are kept unless a
+        file of the same name is written).
+    what : str
+        How the error names the folder.
+
+    Yields
+    ------
+    Path
+        `root` (not created here: a command that fails before writing leaves nothing behind).
+
+    Raises
+    ------
+    InputError
+        When `root` holds foreign files and `overwrite` is off (before anything is written).
+    """
+    folder = OwnedFolder(root, overwrite=overwrite)
+    folder.check(what)
+    foreign = set(folder.foreign_files())
+    try:
+        yield folder.root
+    finally:
+        folder.claim(set(folder.foreign_files()) - foreign)
+
+
 def check_relative(relative: str, field: str) -> None:
     """Raise `InputError` unless `relative` is a non-empty relative path with no ``..`` part."""
     if not isinstance(relative, str) or not relative.strip() or relative.strip() in (".", "./"):
@@ -151,6 +199,15 @@ def check_relative(relative: str, field: str) -> None:
         raise InputError(f"{field}: {relative!r} is absolute; give a folder name inside the output folder")
     if ".." in path.parts:
         raise InputError(f"{field}: {relative!r} leads outside the output folder ('..' is not allowed)")
+
+
+def _inside(entry: str) -> bool:
+    """True for a relative path with no ``..`` that names something below the folder (not the folder)."""
+    try:
+        check_relative(entry, RECORD_NAME)
+    except InputError:
+        return False
+    return True
 
 
 def _owned(relative: PurePosixPath, owned: set[str]) -> bool:
@@ -168,4 +225,4 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
-__all__ = ["RECORD_NAME", "OwnedFolder", "check_relative"]
+__all__ = ["RECORD_NAME", "OwnedFolder", "check_relative", "writing_into"]

@@ -6,7 +6,8 @@ replace the common key shapes by ``[REDACTED]``:
 
 - prefixed keys anywhere in a string: Hugging Face ``hf_...``, OpenAI ``sk-...`` (also ``sk-proj-``),
   Groq ``gsk_...``, xAI ``xai-...``, Anthropic ``sk-ant-...``, GitHub ``ghp_``/``github_pat_``, Google
-  ``AIza...``, AWS ``AKIA...``, Slack ``xox?-...``, and ``Bearer <token>`` headers;
+  ``AIza...``, AWS ``AKIA...``, Slack ``xox?-...``, ``Bearer <token>`` headers, and the password of a URL
+  (``https://user:PASSWORD@host``);
 - the value of any field whose name looks secret (``api_key``, ``token``, ``secret``, ``password``,
   ``authorization``...), in mappings and in ``name: value`` / ``name=value`` text.
 
@@ -40,6 +41,8 @@ _KEY_SHAPES = re.compile(
     re.VERBOSE,
 )
 _BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]{8,}")
+# The password of a URL's user information (``https://user:PASSWORD@host/v1``).
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+@")
 _SECRET_NAME = re.compile(
     r"(?i)(api[_-]?key|access[_-]?key|secret|password|passwd|authorization|credential|(^|[_-])token$)"
 )
@@ -78,6 +81,7 @@ def redact_text(text: str) -> str:
     """
     text = _KEY_SHAPES.sub(REDACTED, text)
     text = _BEARER.sub(lambda m: m.group(1) + REDACTED, text)
+    text = _URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + "@", text)
 
     def assignment(match: re.Match[str]) -> str:
         name, value = match.group("name"), match.group("value")

@@ -1,12 +1,15 @@
 """What a build says while it runs: one line per stage and a note before a long silent step (stderr).
 
-The final summary goes to stdout (`goemobalance.build.summary`); warnings are shown even when quiet.
+The final summary goes to stdout (`goemobalance.build.summary`); warnings are shown even when quiet. Every
+line is redacted (`goemobalance.redact`): a key pasted into a recipe name or path never reaches a log.
 """
 
 from __future__ import annotations
 
 import sys
 from typing import TextIO
+
+from goemobalance.redact import redact_text
 
 
 class Console:
@@ -39,7 +42,7 @@ class Console:
 
     def _write(self, text: str) -> None:
         stream = self.stream or sys.stderr
-        print(text, file=stream, flush=True)
+        print(redact_text(text), file=stream, flush=True)
 
 
 __all__ = ["Console"]

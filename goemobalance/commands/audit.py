@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from pathlib import Path
 
 from goemobalance.audit.defaults import CALIBRATIONS, DEFAULT_MAX_FLAG_FRACTION, DEFAULT_MIN_WORDS, MODELS
 
@@ -22,6 +23,11 @@ def register(subparsers) -> None:
         "or any table goemobalance reads",
     )
     parser.add_argument("--out", required=True, help="folder for audit.md, audit.json and the plots")
+    parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into an --out folder holding files goemobalance did not write (other names are kept)",
+    )
     parser.add_argument(
         "--split",
         default=None,
@@ -60,6 +66,13 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from goemobalance.outputs import writing_into
+
+    with writing_into(args.out, overwrite=args.overwrite, what="audit folder") as out:
+        return _audit_into(out, args)
+
+
+def _audit_into(out: Path, args: argparse.Namespace) -> int:
     from goemobalance.audit import audit, load_splits
     from goemobalance.sources import load_dataset_any
     from goemobalance.text import NEAR_DUPLICATE_THRESHOLD
@@ -76,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
         calibration=args.calibration, max_flag_fraction=args.max_flag_fraction, near_threshold=near,
         min_words=args.min_words, cache_dir=args.cache_dir,
     )  # fmt: skip
-    out = report.save(args.out)
+    report.save(out)
     print(report.summary())
     print(json.dumps({"out": str(out), "splits": report.splits, "rows": report.rows,
                       "eval_sets": report.eval_splits, "issues": len(report.issues),

@@ -39,16 +39,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from goemobalance.recipe import load_recipe
+    from goemobalance.redact import redact_text
 
     recipe = load_recipe(args.recipe)  # a mistake in the file fails here, before any data library loads
     if args.dry_run:
         from goemobalance.build.plan import plan_build
 
-        print(plan_build(recipe, args.out, overwrite=args.overwrite).to_text())
+        print(redact_text(plan_build(recipe, args.out, overwrite=args.overwrite).to_text()))
         return 0
     from goemobalance.build.console import Console
     from goemobalance.pipeline import run_recipe, summarize
 
     result = run_recipe(recipe, args.out, overwrite=args.overwrite, console=Console(quiet=args.quiet))
-    print(json.dumps(result.manifest, indent=2, sort_keys=True) if args.json else summarize(result))
+    print(
+        redact_text(json.dumps(result.manifest, indent=2, sort_keys=True) if args.json else summarize(result))
+    )
     return 0

@@ -40,6 +40,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     source.add_argument("--recipe", metavar="RECIPE.yaml", help="take the llm/balance settings from a recipe")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
     parser.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="write into an --out folder holding files goemobalance did not write (other names are kept)",
+    )
+    parser.add_argument(
         "--pool",
         action="append",
         default=[],
@@ -163,11 +168,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from goemobalance.llm import load_deficits, run_generation
+    from goemobalance.llm import load_deficits
     from goemobalance.llm.plan import plan_requests
-    from goemobalance.llm.review import export_review, save_rows
     from goemobalance.llm.settings import cap_deficits, settings_from_mapping
-    from goemobalance.redact import redact_data
+    from goemobalance.outputs import writing_into
 
     out = Path(args.out)
     section, base_dir, seed, recipe = _recipe_parts(args.recipe)
@@ -189,6 +193,15 @@ def run(args: argparse.Namespace) -> int:
             "GoEmotions test split",
             file=sys.stderr,
         )
+    with writing_into(out, overwrite=args.overwrite, what="generate folder"):
+        return _generate_into(out, args, deficits, settings, pool, test)
+
+
+def _generate_into(out: Path, args: argparse.Namespace, deficits, settings, pool, test) -> int:
+    from goemobalance.llm import run_generation
+    from goemobalance.llm.review import export_review, save_rows
+    from goemobalance.redact import redact_data
+
     out.mkdir(parents=True, exist_ok=True)
     result = run_generation(
         deficits,

@@ -17,11 +17,11 @@ def load_split(source: str, split: str):
     the package. A folder with several splits gives the one asked for (``dev`` and ``validation`` are the
     same split); a single file is its own split."""
     if source == "packaged":
-        from goemobalance.data import packaged_file
         from goemobalance.sources import load_goemotions
+        from goemobalance.sources.goemotions import packaged_goemotions
 
         name = "dev" if split in ("dev", "validation") else split
-        return load_goemotions(packaged_file(f"goemotions/{name}"), split=name)
+        return load_goemotions(packaged_goemotions(name), split=name)
     from goemobalance.sources import load_dataset_any
 
     return load_dataset_any(source, split=split)

@@ -215,6 +215,8 @@ class LLMConfig:
             raise LLMConfigError(f"max_retries must be >= 0, got {self.max_retries}")
         if not self.max_wait > 0:
             raise LLMConfigError(f"max_wait must be > 0 seconds, got {self.max_wait}")
+        if not self.timeout > 0:
+            raise LLMConfigError(f"timeout must be > 0 seconds, got {self.timeout}")
         if self.max_consecutive_failures < 0:
             raise LLMConfigError(
                 f"max_consecutive_failures must be >= 0, got {self.max_consecutive_failures}"

@@ -240,6 +240,8 @@ def push_to_hub(
         raise PublishError(
             f"no Hugging Face token: pass token=... or set the {TOKEN_ENV} environment variable"
         )
+    import httpx2
+
     api = HfApi(endpoint=endpoint, token=token)
     operations = upload_operations(folder, repo_id)
     try:
@@ -251,7 +253,8 @@ def push_to_hub(
             commit_message=commit_message,
             token=token,
         )
-    except OSError as exc:  # HTTP errors and connection failures (huggingface_hub's errors are OSErrors)
+    except (OSError, httpx2.TransportError) as exc:  # huggingface_hub's HTTP errors are OSErrors; a refused
+        # connection or a timeout comes from its HTTP client (httpx2) unwrapped
         raise ServiceError(f"upload to the Hub repository {repo_id} failed: {exc}") from exc
 
 

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import datasets
 import pyarrow as pa
-import pyarrow.parquet as pq
 import yaml
 from datasets.data_files import DataFilesDict, get_data_patterns
 
@@ -16,7 +15,7 @@ from goemobalance.errors import InputError
 from goemobalance.labels import GOEMOTIONS, LabelSpace
 from goemobalance.schema import COLUMNS, features, validate
 from goemobalance.sources.errors import LoadReport, is_gzip, plain_suffix
-from goemobalance.sources.generic import TABLE_SUFFIXES, load_table
+from goemobalance.sources.generic import TABLE_SUFFIXES, load_table, open_parquet
 from goemobalance.sources.goemotions import (
     HUB_ID,
     PACKAGED,
@@ -271,7 +270,7 @@ def _card_data_files(folder: Path) -> dict[str, list[Path]]:
 
 def _read_split(folder: Path, name: str, paths: list[Path]) -> datasets.Dataset:
     if all(plain_suffix(p) in (".parquet", ".pq") for p in paths):
-        tables = [pq.read_table(p) for p in paths]
+        tables = [open_parquet(p).read() for p in paths]
         table = pa.concat_tables(tables, promote_options="permissive") if len(tables) > 1 else tables[0]
         return datasets.Dataset(table)
     parts = [_load_file(p, name, "raise", None) for p in paths]
@@ -290,7 +289,7 @@ def _load_file(path: Path, split: str | None, on_error: str, report: LoadReport 
     if suffix == ".csv" and b"rater_id" in first_line and b"example_very_unclear" in first_line:
         return load_goemotions_raw(path, on_error=on_error, report=report)
     if suffix in (".parquet", ".pq"):
-        table = pq.read_table(path)
+        table = open_parquet(path).read()
         if all(c in table.column_names for c in COLUMNS):
             return conform_dataset(datasets.Dataset(table))
     if suffix == ".arrow":

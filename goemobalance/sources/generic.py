@@ -155,7 +155,7 @@ def _open_table(source) -> _Table:
         raise FileNotFoundError(f"table file not found: {path}")
     kind = table_format(path)
     if kind == "parquet":
-        parquet = pq.ParquetFile(path)
+        parquet = open_parquet(path)
         batches = parquet.iter_batches(batch_size=BATCH_ROWS)
         return _Table(str(path), "row", list(parquet.schema_arrow.names), _row_chunks(batches))
     if kind == "jsonl":
@@ -168,6 +168,15 @@ def _open_table(source) -> _Table:
         field_count_message=lambda got: f"malformed row: expected {len(header)} fields, got {got}",
     )
     return _Table(str(path), "line", header, chunks, binary=True)
+
+
+def open_parquet(path: str | Path) -> pq.ParquetFile:
+    """The parquet file `path`, opened; a file that is not parquet (or is cut off) is an `InputError`
+    naming it, not a pyarrow error."""
+    try:
+        return pq.ParquetFile(path)
+    except pa.ArrowException as exc:
+        raise InputError(f"{path}: not a readable parquet file ({' '.join(str(exc).split())})") from None
 
 
 def _row_chunks(batches) -> Iterator[Chunk]:
