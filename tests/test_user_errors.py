@@ -93,3 +93,24 @@ def test_a_negative_llm_timeout_is_refused_before_anything_is_sent(tmp_path, cap
     assert main(argv) == 2
     assert "timeout must be > 0" in capsys.readouterr().err.strip().splitlines()[-1]
     assert not (tmp_path / "g").exists()
+
+
+def test_an_empty_input_file_is_one_line_naming_it(tmp_path, capsys):
+    """Bug caught: `stats empty.csv` on a 0-byte file exited 0 with a table of 0 rows."""
+    empty = tmp_path / "empty.csv"
+    empty.write_bytes(b"")
+    assert main(["stats", str(empty)]) == 2
+    line = capsys.readouterr().err.strip().splitlines()[-1]
+    assert line.startswith("goemobalance stats: ") and str(empty) in line and "empty file" in line
+
+
+def test_publish_sizes_are_checked_and_refused_for_a_split_dataset(tmp_path, capsys):
+    """Bug caught: `publish packaged --sizes 0.5 0.5 0.5` exited 0, ignoring --sizes (the packaged copy is
+    already split) and never checking that the fractions sum to 1."""
+    assert main(["publish", "packaged", "--out", str(tmp_path / "a"), "--sizes", "0.5", "0.5", "0.5"]) == 2
+    assert "already split" in capsys.readouterr().err
+    unsplit = tmp_path / "rows.jsonl"
+    unsplit.write_text('{"text": "so happy", "labels": ["joy"]}\n', encoding="utf-8")
+    assert main(["publish", str(unsplit), "--out", str(tmp_path / "b"), "--sizes", "0.5", "0.5", "0.5"]) == 2
+    assert "sum to 1" in capsys.readouterr().err
+    assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()

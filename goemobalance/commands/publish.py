@@ -50,7 +50,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--audit", type=Path, help="audit summary JSON (audit.json) for the card")
     parser.add_argument("--recipe", type=Path, help="recipe YAML shown on the card")
     parser.add_argument("--manifest", type=Path, help="build manifest (JSON or YAML) shown on the card")
-    parser.add_argument("--sizes", type=float, nargs=3, default=(0.8, 0.1, 0.1), metavar=("TRAIN", "VAL", "TEST"),
+    parser.add_argument("--sizes", type=float, nargs=3, default=None, metavar=("TRAIN", "VAL", "TEST"),
                         help="split fractions when DATASET_DIR is not split yet (default 0.8 0.1 0.1)")  # fmt: skip
     parser.add_argument("--seed", type=int, default=0, help="split seed (default 0)")
     parser.add_argument("--commit-message", default="Upload dataset with goemobalance")
@@ -99,10 +99,30 @@ def build_manifest(dataset: str | Path) -> dict[str, Any] | None:
     return _read_structured(path) if path.is_file() else None
 
 
+def _split_sizes(sizes: list[float] | None, data: Any, dataset: str) -> tuple[float, float, float]:
+    """``--sizes`` checked: fractions in (0, 1) summing to 1, and only for a dataset not split yet."""
+    import datasets
+
+    from goemobalance.errors import InputError
+
+    if sizes is None:
+        return (0.8, 0.1, 0.1)
+    if isinstance(data, datasets.DatasetDict):
+        raise InputError(
+            f"--sizes: {dataset} is already split ({', '.join(data)}); its splits are kept as they are"
+        )
+    if not all(0 < size < 1 for size in sizes) or abs(sum(sizes) - 1) > 1e-6:
+        raise InputError(
+            f"--sizes: three fractions between 0 and 1 that sum to 1, got {' '.join(map(str, sizes))}"
+        )
+    return tuple(sizes)
+
+
 def _write_folder(args: argparse.Namespace, folder: Path, repo_id: str | None):
     from goemobalance.publish import CardInfo, make_dataset_dict, read_dataset, save
 
-    dataset_dict = make_dataset_dict(read_dataset(args.dataset), sizes=tuple(args.sizes), seed=args.seed)
+    data = read_dataset(args.dataset)
+    dataset_dict = make_dataset_dict(data, sizes=_split_sizes(args.sizes, data, args.dataset), seed=args.seed)
     card = CardInfo(
         license=args.license,
         repo_id=repo_id,

@@ -279,6 +279,8 @@ def _read_split(folder: Path, name: str, paths: list[Path]) -> datasets.Dataset:
 
 def _load_file(path: Path, split: str | None, on_error: str, report: LoadReport | None) -> datasets.Dataset:
     first_line = _first_line(path)
+    if not first_line:
+        raise InputError(f"{path}: empty file, no rows to read")
     suffix = plain_suffix(path)
     if suffix == ".tsv" and _GOEMOTIONS_TSV_LINE.fullmatch(
         first_line.decode("utf-8", "replace").rstrip("\r\n")
