@@ -25,7 +25,7 @@ REDACTED = "[REDACTED]"
 
 _KEY_SHAPES = re.compile(
     r"""
-    (?<![A-Za-z0-9_-])
+    (?<![A-Za-z0-9])
     (?:
         hf_[A-Za-z0-9]{20,}
       | sk-(?:proj-|ant-|or-)?[A-Za-z0-9_-]{16,}

@@ -48,3 +48,12 @@ def test_key_given_where_a_variable_name_belongs_is_redacted_in_data():
         "list": [REDACTED],
     }
     assert redact_data({"api_key_env": "OPENAI_API_KEY"}) == {"api_key_env": "OPENAI_API_KEY"}
+
+
+def test_a_key_glued_to_text_by_a_dash_or_underscore_is_redacted():
+    """Bug caught (issue 13 re-check): ``adv-gsk_...`` and ``x_hf_...`` kept the key, because the key shapes
+    required no ``-``/``_`` before the prefix."""
+    for glued in ("adv-gsk_" + "A" * 24, "x_hf_" + "b" * 24, "name-sk-proj-" + "c" * 20):
+        assert "A" * 24 not in redact_text(glued) and "b" * 24 not in redact_text(glued)
+        assert "c" * 20 not in redact_text(glued)
+    assert redact_text("task-force desk-lamp risk-free") == "task-force desk-lamp risk-free"
