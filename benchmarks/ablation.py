@@ -48,6 +48,7 @@ from goemobalance.balance import balance_dataset
 from goemobalance.commands.train import load_split
 from goemobalance.label import OfflineLabeler, SelectionRule, accept, offline_labeler
 from goemobalance.leaks import drop_eval_leaks
+from goemobalance.markdown import markdown_table as render_markdown_table
 from goemobalance.schema import COLUMNS, column, features, multi_hot
 from goemobalance.sources import load_dataset_any
 from goemobalance.sources.sentiment140 import load_sentiment140
@@ -419,18 +420,21 @@ def _delta(delta, ci) -> str:
 
 
 def markdown_table(rows: list[dict[str, Any]]) -> str:
-    lines = [
-        "| arm | rows (bal.) | macro-F1 imb. | macro-F1 bal. | delta [95% CI] | rare-8 imb. | rare-8 bal. | delta [95% CI] |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+    headers = ["arm", "rows (bal.)", "macro-F1 imb.", "macro-F1 bal.", "delta [95% CI]", "rare-8 imb.",
+               "rare-8 bal.", "delta [95% CI]"]  # fmt: skip
+
+    def metric_cells(r: dict[str, Any], metric: str) -> list[str]:
+        return [
+            _cell(r[f"{metric}_imbalanced"], r[f"{metric}_imbalanced_std"]),
+            _cell(r[f"{metric}_balanced"], r[f"{metric}_balanced_std"]),
+            _delta(r[f"{metric}_delta"], r[f"{metric}_ci"]),
+        ]
+
+    cells = [
+        [r["arm"], f"{r['rows']:,.0f}", *metric_cells(r, "f1_macro"), *metric_cells(r, "rare_f1")]
+        for r in rows
     ]
-    for r in rows:
-        lines.append(
-            f"| {r['arm']} | {r['rows']:,.0f} | {_cell(r['f1_macro_imbalanced'], r['f1_macro_imbalanced_std'])} | "
-            f"{_cell(r['f1_macro_balanced'], r['f1_macro_balanced_std'])} | {_delta(r['f1_macro_delta'], r['f1_macro_ci'])} | "
-            f"{_cell(r['rare_f1_imbalanced'], r['rare_f1_imbalanced_std'])} | "
-            f"{_cell(r['rare_f1_balanced'], r['rare_f1_balanced_std'])} | {_delta(r['rare_f1_delta'], r['rare_f1_ci'])} |"
-        )
-    return "\n".join(lines)
+    return render_markdown_table(headers, cells, align="lrrrrrrr")
 
 
 def print_summary(arm: str, folder: Path) -> None:
