@@ -650,11 +650,12 @@ def _check_split(spec: SplitSpec, raw: dict[str, Any], where: str) -> None:
                     "applies to mode: stratified (mode goemotions keeps GoEmotions dev/test)",
                 )
         return
-    sizes = spec.sizes
-    if len(sizes) != 3 or any(s < 0 for s in sizes) or abs(sum(sizes) - 1.0) > 1e-6 or sizes[0] <= 0:
-        _fail(
-            where, "split.sizes", f"three fractions (train > 0, validation, test) summing to 1, got {sizes}"
-        )
+    from goemobalance.balance.split import check_split_sizes
+
+    try:
+        check_split_sizes(spec.sizes)
+    except ValueError as problem:
+        _fail(where, "split.sizes", str(problem))
     _one_of(spec.order, (1, 2), where, "split.order")
 
 

@@ -4,7 +4,10 @@ output folders: a user error ends in one line naming it, and a key in a server U
 
 from __future__ import annotations
 
+import pytest
+
 from goemobalance.cli import main
+from goemobalance.recipe import RecipeError, load_recipe
 from goemobalance.redact import REDACTED, redact_data, redact_text
 
 PASSWORD = "3f9a" * 10
@@ -112,5 +115,31 @@ def test_publish_sizes_are_checked_and_refused_for_a_split_dataset(tmp_path, cap
     unsplit = tmp_path / "rows.jsonl"
     unsplit.write_text('{"text": "so happy", "labels": ["joy"]}\n', encoding="utf-8")
     assert main(["publish", str(unsplit), "--out", str(tmp_path / "b"), "--sizes", "0.5", "0.5", "0.5"]) == 2
-    assert "sum to 1" in capsys.readouterr().err
+    assert "summing to 1" in capsys.readouterr().err
     assert not (tmp_path / "a").exists() and not (tmp_path / "b").exists()
+
+
+@pytest.mark.parametrize(
+    ("sizes", "accepted"),
+    [((0.8, 0.1, 0.1), True), ((0.9, 0.1, 0.0), True), ((0.0, 0.5, 0.5), False), ((1.1, -0.1, 0.0), False),
+     ((0.5, 0.5, 0.5), False)],
+)  # fmt: skip
+def test_publish_sizes_and_recipe_split_sizes_follow_one_rule(tmp_path, capsys, sizes, accepted):
+    """Bug caught: `publish --sizes` refused a test fraction of 0 that a recipe's `split.sizes` accepts
+    (two hand-written checks of the same rule); both now call `check_split_sizes`."""
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text(
+        "name: x\nsources: [{type: goemotions, path: packaged}]\n"
+        f"split: {{mode: stratified, sizes: [{', '.join(map(str, sizes))}]}}\n"
+    )
+    try:
+        load_recipe(recipe)
+        recipe_accepts = True
+    except RecipeError as error:
+        recipe_accepts = False
+        assert "split.sizes: three fractions (train > 0" in str(error)
+    assert recipe_accepts is accepted
+    rows = tmp_path / "rows.jsonl"
+    rows.write_text("".join(f'{{"text": "so happy {i}", "labels": ["joy"]}}\n' for i in range(20)))
+    code = main(["publish", str(rows), "--out", str(tmp_path / "out"), "--sizes", *map(str, sizes)])
+    assert (code == 0) is accepted, capsys.readouterr().err

@@ -39,6 +39,7 @@ __all__ = [
     "MultilabelStratifiedKFold",
     "MultilabelStratifiedShuffleSplit",
     "SplitQuality",
+    "check_split_sizes",
     "example_distribution",
     "fold_sizes_for",
     "folds_missing_labels",
@@ -804,6 +805,33 @@ class MultilabelStratifiedShuffleSplit(BaseShuffleSplit):
 # --------------------------------------------------------------------------------------------------
 # Dataset helpers
 # --------------------------------------------------------------------------------------------------
+
+
+def check_split_sizes(sizes: Sequence[float]) -> tuple[float, float, float]:
+    """The one rule for train/validation/test fractions, used by recipes (``split.sizes``) and ``publish
+    --sizes``: three numbers, train above 0, validation and test at least 0, summing to 1 (a validation or
+    test fraction of 0 publishes that split empty).
+
+    Parameters
+    ----------
+    sizes : sequence of three float
+        Train, validation and test fractions.
+
+    Returns
+    -------
+    tuple of three float
+        The fractions, as floats.
+
+    Raises
+    ------
+    ValueError
+        Naming the rule and the values given.
+    """
+    values = tuple(float(size) for size in sizes)
+    if len(values) != 3 or values[0] <= 0 or min(values) < 0 or abs(sum(values) - 1.0) > 1e-6:
+        given = " ".join(f"{size:g}" for size in values)
+        raise ValueError(f"three fractions (train > 0, validation >= 0, test >= 0) summing to 1, got {given}")
+    return values
 
 
 def train_val_test_split(

@@ -100,9 +100,10 @@ def build_manifest(dataset: str | Path) -> dict[str, Any] | None:
 
 
 def _split_sizes(sizes: list[float] | None, data: Any, dataset: str) -> tuple[float, float, float]:
-    """``--sizes`` checked: fractions in (0, 1) summing to 1, and only for a dataset not split yet."""
+    """``--sizes`` checked by the recipes' rule (`check_split_sizes`), and only for a dataset not split yet."""
     import datasets
 
+    from goemobalance.balance.split import check_split_sizes
     from goemobalance.errors import InputError
 
     if sizes is None:
@@ -111,11 +112,10 @@ def _split_sizes(sizes: list[float] | None, data: Any, dataset: str) -> tuple[fl
         raise InputError(
             f"--sizes: {dataset} is already split ({', '.join(data)}); its splits are kept as they are"
         )
-    if not all(0 < size < 1 for size in sizes) or abs(sum(sizes) - 1) > 1e-6:
-        raise InputError(
-            f"--sizes: three fractions between 0 and 1 that sum to 1, got {' '.join(map(str, sizes))}"
-        )
-    return tuple(sizes)
+    try:
+        return check_split_sizes(sizes)
+    except ValueError as problem:
+        raise InputError(f"--sizes: {problem}") from None
 
 
 def _write_folder(args: argparse.Namespace, folder: Path, repo_id: str | None):
