@@ -38,9 +38,19 @@ def rows_where(values: pa.Array, predicate: BytePredicate) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     data, offsets = value_buffer(values)
     hits = np.flatnonzero(predicate(data[offsets[0] : offsets[-1]]))
-    if hits.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.unique(np.searchsorted(offsets, hits + offsets[0], side="right") - 1)
+    return unique_sorted(row_of(offsets, hits + offsets[0]))
+
+
+def row_of(offsets: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """The row holding each byte position, from the offsets `value_buffer` gives (ascending in, out)."""
+    return np.searchsorted(offsets, positions, side="right").astype(np.int64) - 1
+
+
+def unique_sorted(values: np.ndarray) -> np.ndarray:
+    """The distinct values of an ascending array (`np.unique` without its sort)."""
+    if values.size == 0:
+        return values.astype(np.int64)
+    return values[np.concatenate(([True], values[1:] != values[:-1]))]
 
 
 def first_bytes(values: pa.Array) -> np.ndarray:
