@@ -23,14 +23,22 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from goemobalance.sources.bytescan import byte_is, non_ascii, row_of, rows_where, unique_sorted, value_buffer
+from goemobalance.sources.bytescan import (
+    byte_is,
+    non_ascii,
+    replace_in_python,
+    replace_rows,
+    row_of,
+    rows_where,
+    unique_sorted,
+    value_buffer,
+)
 
 # Python's Unicode whitespace (the URL pattern's \S, spelled out for RE2, whose \s is ASCII).
 _PY_SPACE = r"\t\n\x{0b}\f\r\x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000} "
@@ -182,24 +190,6 @@ def replace_regex_in_rows(texts: pa.Array, rows: np.ndarray, pattern: str, repla
         return texts
     replaced = pc.replace_substring_regex(texts.take(pa.array(rows)), pattern, replacement)
     return replace_rows(texts, rows, replaced)
-
-
-def replace_in_python(
-    texts: pa.Array, rows: np.ndarray, function: Callable[[str], str], source: pa.Array | None = None
-) -> pa.Array:
-    """`texts` with the values at `rows` (ascending) replaced by `function` of the values of `source`
-    (default `texts`) there: the reference step, for the few rows the vectorised one does not cover."""
-    if rows.size == 0:
-        return texts
-    values = (texts if source is None else source).take(pa.array(rows)).to_pylist()
-    return replace_rows(texts, rows, pa.array([function(value) for value in values], texts.type))
-
-
-def replace_rows(texts: pa.Array, rows: np.ndarray, values: pa.Array) -> pa.Array:
-    """`texts` with the values at `rows` (ascending) replaced by `values`, in one copy."""
-    mask = np.zeros(len(texts), dtype=bool)
-    mask[rows] = True
-    return pc.replace_with_mask(texts, pa.array(mask), values)
 
 
 def _holds_rare_entity(texts: pa.Array) -> np.ndarray:
