@@ -141,3 +141,11 @@ def test_json_string_bodies_escape_like_json_dumps():
         assert got == [None if r is None else json.dumps(r, ensure_ascii=False)[1:-1] for r in rows]
     sliced = pa.array(['"x', *tricky], pa.string()).slice(1)
     assert json_string_bodies(sliced).to_pylist() == [json.dumps(r, ensure_ascii=False)[1:-1] for r in tricky]
+
+
+def test_collapsing_spaces_stops_at_the_start_of_each_row():
+    """A row that starts with a space after a row that ends with one keeps it (the trim removes it later)."""
+    from goemobalance.sources.cleaning import _collapse_plain_spaces
+
+    rows = ["x ", " y", "  z  ", "", " ", "a  b"]
+    assert _collapse_plain_spaces(pa.array(rows)).to_pylist() == ["x ", " y", " z ", "", " ", "a b"]
