@@ -9,6 +9,9 @@ time (all threads) and peak RSS, the ratios to pandas within each round, and the
 ``--clean`` adds ``goemobalance_clean``: the recipes' path (``clean=True``: URLs, mentions, HTML entities
 and whitespace cleaned, the raw text kept in meta), which the issue-15 targets are about.
 
+``--baseline DIR`` also times the goemobalance methods of another checkout (e.g. ``git worktree add
+/tmp/main main``) in the same rounds, as ``<method>@baseline``: before/after under the same load.
+
 Target (issue 15): 1.6M rows in at most 2x the time of `pandas.read_csv` and at most 1.5x its peak RSS.
 """
 
@@ -67,30 +70,41 @@ print(json.dumps({{"seconds": seconds, "cpu_seconds": cpu, "peak_rss_mb": peak_k
 """
 
 
-def run_method(method: str, path: Path) -> dict:
-    """One load in a fresh interpreter: seconds, peak RSS (MB) and RSS after imports."""
-    imports, call = METHODS[method]
+BASELINE = "@baseline"
+
+
+def run_method(method: str, path: Path, baseline: Path | None = None) -> dict:
+    """One load in a fresh interpreter: seconds, peak RSS (MB) and RSS after imports.
+
+    ``<method>@baseline`` runs the method with the `baseline` checkout's goemobalance.
+    """
+    name, _, _ = method.partition(BASELINE)
+    imports, call = METHODS[name]
+    repo = baseline if method.endswith(BASELINE) else REPO
     with tempfile.TemporaryDirectory(prefix="bench-load-cache-") as cache:
         result = subprocess.run(
             [sys.executable, "-c", _CHILD.format(imports=imports, call=call), str(path), cache],
             capture_output=True,
             text=True,
             check=False,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            cwd=str(repo),  # `python -c` imports from the working folder first
+            env={**os.environ, "PYTHONPATH": str(repo)},
         )
     if result.returncode != 0:
         raise RuntimeError(f"{method} failed:\n{result.stderr[-2000:]}")
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
-def bench_size(n_rows: int, methods: list[str], repeats: int, folder: Path) -> dict:
+def bench_size(
+    n_rows: int, methods: list[str], repeats: int, folder: Path, baseline: Path | None = None
+) -> dict:
     path = folder / f"sentiment140_{n_rows}.csv"
     if not path.is_file():
         write_sentiment140(path, n_rows)
     runs: dict[str, list[dict]] = {m: [] for m in methods}
     for _ in range(repeats):
         for method in methods:
-            runs[method].append(run_method(method, path))
+            runs[method].append(run_method(method, path, baseline))
     summary = {}
     for method, items in runs.items():
         summary[method] = {
@@ -129,12 +143,20 @@ def main() -> None:
         "--folder", default=None, help="where the synthetic files go (default: a temp folder)"
     )
     parser.add_argument("--out", default=None, help="write the JSON report here too")
+    parser.add_argument(
+        "--baseline",
+        default=None,
+        help="another checkout whose goemobalance methods run in the same rounds, as <method>@baseline",
+    )
     args = parser.parse_args()
     methods = list(args.methods)
     if args.clean and "goemobalance_clean" not in methods:
         methods.insert(
             methods.index("goemobalance") + 1 if "goemobalance" in methods else 0, "goemobalance_clean"
         )
+    baseline = Path(args.baseline).resolve() if args.baseline else None
+    if baseline is not None:
+        methods += [m + BASELINE for m in methods if m.startswith("goemobalance")]
     folder = Path(args.folder or tempfile.mkdtemp(prefix="bench-load-"))
     folder.mkdir(parents=True, exist_ok=True)
     report = {
@@ -142,7 +164,8 @@ def main() -> None:
         "python": platform.python_version(),
         "cpus": os.cpu_count(),
         "load_average_before": os.getloadavg(),
-        "sizes": [bench_size(n, methods, args.repeats, folder) for n in args.sizes],
+        "baseline": str(baseline) if baseline else None,
+        "sizes": [bench_size(n, methods, args.repeats, folder, baseline) for n in args.sizes],
         "load_average_after": os.getloadavg(),
         "command": " ".join([Path(sys.executable).name, *sys.argv]),
     }

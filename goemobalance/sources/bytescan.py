@@ -2,7 +2,8 @@
 
 Arrow keeps every value of a string array in one buffer; a vectorised comparison over that buffer and
 one `searchsorted` against the offsets find the few rows that need Python (a quote to escape, a non-ASCII
-byte to decode, a quoted newline), much faster than a regex kernel over every value.
+byte to decode, a quoted newline), much faster than a regex kernel over every value. `replace_rows` then
+puts the fixed values of those rows back in one copy.
 """
 
 from __future__ import annotations
@@ -11,8 +12,11 @@ from collections.abc import Callable
 
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
 BytePredicate = Callable[[np.ndarray], np.ndarray]
+#: Up to this many replaced rows are spliced between slices; more go through `replace_with_mask`.
+_SPLICE_ROWS = 64
 
 
 def value_buffer(values: pa.Array) -> tuple[np.ndarray, np.ndarray]:
@@ -38,9 +42,19 @@ def rows_where(values: pa.Array, predicate: BytePredicate) -> np.ndarray:
         return np.zeros(0, dtype=np.int64)
     data, offsets = value_buffer(values)
     hits = np.flatnonzero(predicate(data[offsets[0] : offsets[-1]]))
-    if hits.size == 0:
-        return np.zeros(0, dtype=np.int64)
-    return np.unique(np.searchsorted(offsets, hits + offsets[0], side="right") - 1)
+    return unique_sorted(row_of(offsets, hits + offsets[0]))
+
+
+def row_of(offsets: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """The row holding each byte position, from the offsets `value_buffer` gives (ascending in, out)."""
+    return np.searchsorted(offsets, positions, side="right").astype(np.int64) - 1
+
+
+def unique_sorted(values: np.ndarray) -> np.ndarray:
+    """The distinct values of an ascending array (`np.unique` without its sort)."""
+    if values.size == 0:
+        return values.astype(np.int64)
+    return values[np.concatenate(([True], values[1:] != values[:-1]))]
 
 
 def first_bytes(values: pa.Array) -> np.ndarray:
@@ -59,9 +73,47 @@ def non_ascii(data: np.ndarray) -> np.ndarray:
 
 def needs_json_escape(data: np.ndarray) -> np.ndarray:
     """Bytes `json.dumps` escapes: control characters, the quote and the backslash."""
-    return (data < 0x20) | (data == 0x22) | (data == 0x5C)
+    found = is_control(data)
+    found |= data == 0x22
+    found |= data == 0x5C
+    return found
+
+
+def is_control(data: np.ndarray) -> np.ndarray:
+    """ASCII control characters (below 0x20)."""
+    return data < 0x20
 
 
 def byte_is(value: int) -> BytePredicate:
     """A predicate for one byte value (``byte_is(ord("&"))``)."""
     return lambda data: data == value
+
+
+def replace_rows(values: pa.Array, rows: np.ndarray, new_values: pa.Array) -> pa.Array:
+    """`values` with the values at `rows` (ascending) replaced by `new_values` (same type), in one copy.
+
+    A few rows are spliced between slices of `values`; many go through Arrow's `replace_with_mask`.
+    """
+    if len(rows) == 0:
+        return values
+    if len(rows) > _SPLICE_ROWS:
+        mask = np.zeros(len(values), dtype=bool)
+        mask[rows] = True
+        return pc.replace_with_mask(values, pa.array(mask), new_values)
+    pieces, start = [], 0
+    for index, row in enumerate(np.asarray(rows).tolist()):
+        pieces += [values.slice(start, row - start), new_values.slice(index, 1)]
+        start = row + 1
+    pieces.append(values.slice(start))
+    return pa.concat_arrays(pieces)
+
+
+def replace_in_python(
+    values: pa.Array, rows: np.ndarray, function: Callable[[str], str], source: pa.Array | None = None
+) -> pa.Array:
+    """`values` with the strings at `rows` (ascending) replaced by `function` of the strings of `source`
+    (default `values`) there: the Python reference, for the few rows a vectorised kernel does not cover."""
+    if len(rows) == 0:
+        return values
+    strings = (values if source is None else source).take(pa.array(rows)).to_pylist()
+    return replace_rows(values, rows, pa.array([function(text) for text in strings], values.type))

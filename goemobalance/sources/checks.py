@@ -15,7 +15,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from goemobalance.sources.bytescan import first_bytes, non_ascii, rows_where, value_lengths
+from goemobalance.sources.bytescan import first_bytes, non_ascii, replace_rows, rows_where, value_lengths
 from goemobalance.sources.errors import RowErrors
 from goemobalance.sources.reading import BadRecord
 
@@ -165,21 +165,7 @@ def blank_text(texts: pa.Array) -> np.ndarray:
 
 
 def _replace(column: pa.Array, rows: np.ndarray, texts: list[str]) -> pa.Array:
-    """`column` as strings with the values at `rows` (ascending) replaced by `texts`.
-
-    The other values must be valid UTF-8. A few replacements are spliced between slices of the column
-    (one copy of the bytes); many go through Arrow's `replace_with_mask`.
-    """
-    if len(rows) == 0:
-        return column.view(pa.string())
+    """`column` as strings with the values at `rows` (ascending) replaced by `texts` (the others must be
+    valid UTF-8)."""
     patches = pa.array([t.encode() for t in texts], pa.binary())
-    if len(rows) > 64:
-        mask = np.zeros(len(column), dtype=bool)
-        mask[rows] = True
-        return pc.replace_with_mask(column, pa.array(mask), patches).view(pa.string())
-    pieces, start = [], 0
-    for index, row in enumerate(rows.tolist()):
-        pieces += [column.slice(start, row - start), patches.slice(index, 1)]
-        start = row + 1
-    pieces.append(column.slice(start))
-    return pa.concat_arrays(pieces).view(pa.string())
+    return replace_rows(column, rows, patches).view(pa.string())

@@ -24,7 +24,13 @@ import pyarrow.compute as pc
 
 from goemobalance.labels import GOEMOTIONS, LabelSpace
 from goemobalance.schema import features, validate
-from goemobalance.sources.bytescan import needs_json_escape, rows_where
+from goemobalance.sources.bytescan import (
+    is_control,
+    needs_json_escape,
+    replace_in_python,
+    replace_rows,
+    rows_where,
+)
 
 
 def dataset_from_columns(
@@ -196,18 +202,21 @@ class RawJson(NamedTuple):
 def json_string_bodies(values: pa.Array) -> pa.Array:
     """``json.dumps(v, ensure_ascii=False)[1:-1]`` of every string, vectorised (nulls stay null).
 
-    Most strings need no escaping and are returned as they are; the rows holding a quote, a backslash or
-    a control character (found with one numpy pass over the bytes) go through `json.dumps` itself, so
-    the bytes always match.
+    Most strings need no escaping and are returned as they are; in the rows holding a quote, a backslash
+    or a control character (found with one numpy pass over the bytes) Arrow escapes backslashes and
+    quotes, and the few with a control character go through `json.dumps` itself, so the bytes always match.
     """
     values = values.combine_chunks() if isinstance(values, pa.ChunkedArray) else values
     rows = rows_where(values, needs_json_escape)
     if rows.size == 0:
         return values
-    fixed = [json.dumps(text, ensure_ascii=False)[1:-1] for text in values.take(pa.array(rows)).to_pylist()]
-    mask = np.zeros(len(values), dtype=bool)
-    mask[rows] = True
-    return pc.replace_with_mask(values, pa.array(mask), pa.array(fixed, values.type))
+    subset = values.take(pa.array(rows))
+    escaped = pc.replace_substring(pc.replace_substring(subset, "\\", "\\\\"), '"', '\\"')
+    control = rows_where(subset, is_control)
+    escaped = replace_in_python(
+        escaped, control, lambda text: json.dumps(text, ensure_ascii=False)[1:-1], subset
+    )
+    return replace_rows(values, rows, escaped)
 
 
 def json_strings(values: pa.Array) -> pa.Array:

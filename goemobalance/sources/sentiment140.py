@@ -14,11 +14,8 @@ of text survive; ``encoding="latin-1"`` is the byte-exact reading of the documen
 
 from __future__ import annotations
 
-import html
 import json
-import re
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import datasets
@@ -28,8 +25,9 @@ import pyarrow.compute as pc
 
 from goemobalance.data import packaged_file
 from goemobalance.sources.batches import Prepared, load_batches
-from goemobalance.sources.bytescan import byte_is, first_bytes, rows_where, value_lengths
+from goemobalance.sources.bytescan import first_bytes, rows_where, value_lengths
 from goemobalance.sources.checks import RowChecks, blank_text, decode
+from goemobalance.sources.cleaning import CleanOptions
 from goemobalance.sources.errors import LoadReport, RowErrors
 from goemobalance.sources.goemotions import PACKAGED
 from goemobalance.sources.reading import Chunk, drop_blank_rows, read_delimited
@@ -38,116 +36,8 @@ from goemobalance.sources.records import JsonChoice, RawJson, json_objects
 SOURCE = "sentiment140"
 POLARITIES = {0: "negative", 2: "neutral", 4: "positive"}
 FIELDS = ("polarity", "tweet_id", "date", "query", "user", "text")
-# Python's Unicode whitespace other than the plain space, then all of it.
-_PY_SPACE_NOT_BLANK = r"\t\n\x{0b}\f\r\x{1c}-\x{1f}\x{85}\x{a0}\x{1680}\x{2000}-\x{200a}\x{2028}\x{2029}\x{202f}\x{205f}\x{3000}"
-_PY_SPACE = _PY_SPACE_NOT_BLANK + " "
-_PY_WORD = r"\p{L}\p{N}_"
-_URL = re.compile(r"(?:https?://|www\.)\S+", re.IGNORECASE)
-_MENTION = re.compile(r"(?<!\w)@\w+")
-_SPACES = re.compile(r"\s+")
-# The same patterns for Arrow's RE2 kernels, with Python's Unicode \s and \w spelled out (RE2's are ASCII).
-_URL_RE2 = rf"(?i)(?:https?://|www\.)[^{_PY_SPACE}]+"
-_MENTION_RE2 = rf"(^|[^{_PY_WORD}])@[{_PY_WORD}]+"
-# Whitespace runs that are not already one plain space (the same result as replacing every run, but the
-# single spaces between words, nearly all runs, are not matched and rewritten: 7x faster).
-_SPACES_RE2 = rf"[{_PY_SPACE}]{{2,}}|[{_PY_SPACE_NOT_BLANK}]"
 _CODECS = ["ascii", "utf-8", "latin-1"]
 _POLARITY_BYTES = np.array([ord("0"), ord("2"), ord("4")], dtype=np.uint8)
-
-
-@dataclass(frozen=True)
-class CleanOptions:
-    """Which cleaning steps to apply to tweet text; the options used are stored in each row's meta.
-
-    Parameters
-    ----------
-    urls : bool, default True
-        Replace URLs with `url_token`.
-    mentions : bool, default True
-        Replace ``@user`` mentions with `mention_token`.
-    html_entities : bool, default True
-        Unescape HTML entities (``&amp;`` -> ``&``), before the URL step.
-    whitespace : bool, default True
-        Collapse runs of whitespace to one space and trim the ends.
-    url_token : str, default ""
-        Inserted literally for each URL.
-    mention_token : str, default ""
-        Inserted literally for each mention.
-    keep_raw_text : bool, default True
-        Keep the original text in ``meta["raw_text"]`` of rows that cleaning changed.
-    """
-
-    urls: bool = True
-    mentions: bool = True
-    html_entities: bool = True
-    whitespace: bool = True
-    url_token: str = ""
-    mention_token: str = ""
-    keep_raw_text: bool = True
-
-    def apply(self, text: str) -> str:
-        """The cleaned text (HTML entities first, so ``&amp;`` inside URLs is resolved before URL removal).
-
-        Tokens are inserted literally. This is the reference for `apply_arrow`, which loaders use.
-
-        Parameters
-        ----------
-        text : str
-            One tweet.
-
-        Returns
-        -------
-        str
-        """
-        if self.html_entities:
-            text = html.unescape(text)
-        if self.urls:
-            text = _URL.sub(lambda _: self.url_token, text)
-        if self.mentions:
-            text = _MENTION.sub(lambda _: self.mention_token, text)
-        if self.whitespace:
-            text = _SPACES.sub(" ", text).strip()
-        return text
-
-    def apply_arrow(self, texts: pa.Array) -> pa.Array:
-        """`apply` on a whole string array with Arrow's regex kernels (same result, row for row).
-
-        Only `html.unescape` runs in Python, on the rows holding an ``&``.
-
-        Parameters
-        ----------
-        texts : pyarrow.Array
-            A string array of tweets.
-
-        Returns
-        -------
-        pyarrow.Array
-            The cleaned strings, row for row.
-        """
-        if self.html_entities:
-            rows = rows_where(texts, byte_is(ord("&")))
-            if rows.size:
-                unescaped = [html.unescape(t) for t in texts.take(pa.array(rows)).to_pylist()]
-                mask = np.zeros(len(texts), dtype=bool)
-                mask[rows] = True
-                texts = pc.replace_with_mask(texts, pa.array(mask), pa.array(unescaped, pa.string()))
-        if self.urls:
-            texts = pc.replace_substring_regex(texts, _URL_RE2, _re2_literal(self.url_token))
-        if self.mentions:
-            texts = pc.replace_substring_regex(texts, _MENTION_RE2, r"\1" + _re2_literal(self.mention_token))
-        if self.whitespace:
-            texts = pc.utf8_trim(pc.replace_substring_regex(texts, _SPACES_RE2, " "), " ")
-        return texts
-
-    def to_dict(self) -> dict:
-        """The options as a JSON-ready dict (stored as ``meta["cleaning"]``).
-
-        Returns
-        -------
-        dict
-            Field name -> value.
-        """
-        return asdict(self)
 
 
 def load_sentiment140(
@@ -350,11 +240,6 @@ def _polarity_message(field: str) -> str:
         return f"polarity must be 0, 2 or 4, got {int(field)}"
     except ValueError:
         return f"polarity must be 0, 2 or 4, got {field!r}"
-
-
-def _re2_literal(token: str) -> str:
-    """A replacement string for Arrow's RE2 kernels that inserts `token` literally."""
-    return token.replace("\\", "\\\\")
 
 
 __all__ = ["POLARITIES", "CleanOptions", "load_sentiment140"]
