@@ -19,6 +19,7 @@ Commands (WORK holds pools, sets and runs; nothing is written elsewhere):
     python benchmarks/ablation.py --work WORK run select_equal1000 select_median add_median add_mean \\
         add_max add_max+w mlros25 all --seeds 0 1 2 3 4                # proxy screen
     python benchmarks/ablation.py --work WORK run add_max@p50 add_max@p60 add_max@p70 add_max@p80
+    python benchmarks/ablation.py --work WORK run add_mean+conf --against add_mean   # arm vs arm
     python benchmarks/ablation.py --work WORK holdout --fractions 25 50 100 --seeds 0 1 2 3 4
     python benchmarks/ablation.py --work WORK quickstart --recipe recipes/quickstart.yaml --seeds 0 1 2 3 4
     python benchmarks/ablation.py --work WORK run add_max --model hybrid --config cpu.yaml \\
@@ -87,6 +88,18 @@ MODES: dict[str, Mode] = {
     "add_median+w": Mode("pool", "add", {"sampling_strategy": "median"}, weights="effective"),
     "add_mean+w": Mode("pool", "add", {"sampling_strategy": "mean"}, weights="effective"),
     "add_max+w": Mode("pool", "add", {"sampling_strategy": "max"}, weights="effective"),
+    "add_mean+conf": Mode(
+        "pool",
+        "add",
+        {"sampling_strategy": "mean", "prefer": "confidence"},
+        note="most confident tweets first",
+    ),
+    "add_max+conf": Mode(
+        "pool",
+        "add",
+        {"sampling_strategy": "max", "prefer": "confidence"},
+        note="most confident tweets first",
+    ),
     "mlros25": Mode("human", "ml-ros", {"percentage": 25}, note="GoEmotions train only"),
     "all": Mode("pool", None, note="every human row + every accepted tweet"),
 }
@@ -277,16 +290,21 @@ def sibling_runs(work: Path, kind: str) -> list[Path]:
 
 
 def cmd_run(args: argparse.Namespace, data: Data) -> None:
+    """Each arm against GoEmotions train, or against another arm's sets of the same seeds (`--against`)."""
     config = train_config(args)
     kind = "proxy" if args.model == "proxy" else "hybrid"
+    baseline = data.train
+    if args.against:
+        baseline = {seed: build_set(data, args.against, seed) for seed in args.seeds}
     for arm in args.arms:
         _, mode, _ = parse_arm(arm)
         sets = {seed: build_set(data, arm, seed) for seed in args.seeds}
         balanced_config = config.replace(sample_weighting=mode.weights) if mode.weights else None
-        out = args.work / "runs" / kind / arm.replace("@", "_at_")
+        name = f"{arm}_vs_{args.against}" if args.against else arm
+        out = args.work / "runs" / kind / name.replace("@", "_at_")
         log.info("%s: %s", arm, {s: len(d) for s, d in sets.items()})
         reuse = [*sibling_runs(args.work, kind), *map(Path, args.reuse)]
-        run_compare(data, out, sets, data.train, config, args.seeds, balanced_config=balanced_config,
+        run_compare(data, out, sets, baseline, config, args.seeds, balanced_config=balanced_config,
                     equal_steps=args.equal_steps, reuse=reuse)  # fmt: skip
         print_summary(arm, out)
 
@@ -466,6 +484,7 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--config", help="TrainConfig YAML (hybrid)")
     run.add_argument("--equal-steps", action="store_true")
     run.add_argument("--reuse", nargs="*", default=[], help="other compare folders with finished runs")
+    run.add_argument("--against", help="compare with this arm's sets instead of GoEmotions train")
     holdout = sub.add_parser("holdout", help="held-out rare-label rows added back through `add` in steps")
     holdout.add_argument("--fractions", type=int, nargs="+", default=[25, 50, 100])
     holdout.add_argument("--share", type=float, default=0.5, help="share of rare-label rows held out")

@@ -2,11 +2,11 @@
 
 - ``goemotions_dir``, ``goemotions_train/dev/test``, ``sentiment140_sample``: the shared files
   (``GOEMOBALANCE_SHARED_DATA``, default ``../shared/data``) when they exist, otherwise the GoEmotions
-  release and the 6,000-tweet Sentiment140 sample shipped in ``goemobalance/data/`` (decompressed into a
+  release and the 38,915-tweet Sentiment140 sample shipped in ``goemobalance/data/`` (decompressed into a
   session folder, so tests read plain ``train.tsv``/``dev.tsv``/``test.tsv`` files either way).
 - ``shared_goemotions_dir``, ``shared_sentiment140_dir``: only the shared files, for the few tests that check
   something the package does not ship (the upstream ``emotions.txt`` and mapping files, the hand-labelled
-  Sentiment140 test file, figures true only of the 38,915-row sample, packaged-versus-upstream equality).
+  Sentiment140 test file, packaged-versus-upstream equality).
   They skip with a reason when the folder is absent; with ``GOEMOBALANCE_REQUIRE_DATA=1`` (set by
   ``.ci/run``) that skip is a failure, so CI cannot go green with part of the suite unrun.
 """
@@ -79,7 +79,7 @@ def goemotions_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def sentiment140_sample(tmp_path_factory) -> Path:
-    """A plain Sentiment140 CSV: the shared 38,915-row sample, else the packaged 6,000-tweet sample."""
+    """A plain Sentiment140 CSV: the shared 38,915-row sample, else the same sample shipped in the package."""
     if SENTIMENT140_SAMPLE.is_file():
         return SENTIMENT140_SAMPLE
     return _decompress("sentiment140/sample", tmp_path_factory.mktemp("packaged_sentiment140") / "sample.csv")

@@ -137,9 +137,9 @@ def test_fit_resample_goes_through_the_fit_resample_template():
     calls = []
 
     class Spy(MLROS):
-        def _fit_resample(self, X, y, *, sources=None):
+        def _fit_resample(self, X, y, **params):
             calls.append(len(y))
-            return super()._fit_resample(X, y, sources=sources)
+            return super()._fit_resample(X, y, **params)
 
     X, y, _ = _data(5)
     X_res, y_res = Spy(percentage=10).fit_resample(X, y)

@@ -145,6 +145,10 @@ BAD_VALUES = [
     ({"balance": {"method": "selct"}}, "balance.method: 'selct' is not one of select"),
     ({"balance": {"sampling_strategy": "equl"}}, "balance.sampling_strategy: 'equl' is not one of"),
     ({"balance": {"source_priority": ["human", "robot"]}}, r"balance.source_priority\[1\]: 'robot'"),
+    (
+        {"balance": {"options": {"prefer": "best"}}},
+        "balance.*prefer must be one of",
+    ),
     ({"split": {"mode": "stratifed"}}, "split.mode: 'stratifed' is not one of 'goemotions', 'stratified'"),
     ({"split": {"sizes": [0.8, 0.1, 0.1]}}, "split.sizes: applies to mode: stratified"),
     ({"audit": {"folds": 1}}, "audit.folds: must be >= 2, got 1"),
@@ -392,6 +396,22 @@ def test_dry_run_writes_nothing_and_tells_what_would_run(
 
 
 # --- split modes ------------------------------------------------------------------------------------------------
+
+
+def test_balance_prefer_confidence_reads_the_labelers_scores_in_a_build(
+    tiny_goemotions, tweets_file, tmp_path
+):
+    """The pool reaching the balancer still carries the labeler's scores (without them the balancer
+    stops: prefer='confidence' needs scores), and the published tweets keep them."""
+    balance = {"method": "add", "sampling_strategy": "max", "options": {"prefer": "confidence"}}
+    data = recipe_data(tiny_goemotions, tweets_file, balance=balance, labeler={"threshold": 0.0})
+    del data["balance"]["target"]
+    result = run_recipe(write_recipe(tmp_path / "r.yaml", data), tmp_path / "out")
+    assert result.manifest["stages"]["balanced"]["status"] == "ran"
+    train = datasets.load_from_disk(str(tmp_path / "out" / "stages" / "split" / "data"))["train"]
+    origins, scores = column(train, "label_origin"), column(train, "scores")
+    assert "pseudo" in origins
+    assert all(len(s) == 28 for s, o in zip(scores, origins) if o == "pseudo")
 
 
 def test_split_mode_goemotions_publishes_goemotions_dev_and_test_unchanged(built, tiny_goemotions):

@@ -18,6 +18,7 @@ from goemobalance.balance import (
     METHODS,
     MLROS,
     MLRUS,
+    PREFERENCES,
     BalanceResult,
     MultilabelBalancer,
     balance_dataset,
@@ -25,6 +26,7 @@ from goemobalance.balance import (
     deficits,
     imbalance_ratios,
     resolve_targets,
+    sampling,
     sparse_label_matrix,
 )
 from goemobalance.errors import InputError
@@ -264,10 +266,11 @@ def test_add_mode_keeps_every_human_row_and_adds_towards_targets(four_origin_poo
     human_share=st.floats(0.0, 1.0),
     strategy=st.one_of(st.sampled_from(["median", "mean", "max"]), st.integers(0, 60)),
     max_overshoot=st.sampled_from([None, 0.0, 0.05, 0.5]),
+    prefer=st.sampled_from(PREFERENCES),
     seed=st.integers(0, 1000),
 )
 def test_add_mode_never_drops_a_human_row_and_respects_the_ceiling(
-    n_rows, n_labels, human_share, strategy, max_overshoot, seed
+    n_rows, n_labels, human_share, strategy, max_overshoot, prefer, seed
 ):
     rng = np.random.default_rng(seed)
     y = (rng.random((n_rows, n_labels)) < rng.uniform(0.05, 0.6)).astype(np.int8)
@@ -276,9 +279,14 @@ def test_add_mode_never_drops_a_human_row_and_respects_the_ceiling(
     )
     sources[rng.random(n_rows) < 0.1] = "human-reviewed"
     sources[rng.random(n_rows) < 0.1] = "llm"
-    balancer = MultilabelBalancer(strategy, mode="add", max_overshoot=max_overshoot, random_state=seed)
-    balancer.fit(None, y, sources=sources)
     human = np.flatnonzero(np.isin(sources, ["human", "human-reviewed"]))
+    scores = rng.random((n_rows, n_labels)) if prefer == "confidence" else None
+    if scores is not None:
+        scores[human] = np.nan
+    balancer = MultilabelBalancer(
+        strategy, mode="add", max_overshoot=max_overshoot, prefer=prefer, random_state=seed
+    )
+    balancer.fit(None, y, sources=sources, scores=scores)
     assert np.isin(human, balancer.sample_indices_).all()
     report = balancer.report_
     assert report.kept == len(human)
@@ -311,6 +319,113 @@ def test_add_mode_refuses_equal_and_caps_on_kept_rows():
         MultilabelBalancer("max", mode="add", source_caps={"human": 3}).fit(None, y, sources=sources)
     with pytest.raises(InputError, match="needs the source of every row"):
         MultilabelBalancer("max", mode="add").fit(None, y)
+
+
+# ---------------------------------------------------------------------------------- confidence ranking
+
+
+def _one_short_label(n_pool: int = 30):
+    """20 human rows of label 0, 10 of label 1; ``n_pool`` pseudo rows of label 1 with distinct scores
+    in random order: ``max`` (20) needs 10 of them."""
+    y = np.array([[1, 0]] * 20 + [[0, 1]] * 10 + [[0, 1]] * n_pool, dtype=np.int8)
+    sources = np.array(["human"] * 30 + ["pseudo"] * n_pool)
+    scores = np.full((len(y), 2), np.nan)
+    scores[30:, 1] = np.random.default_rng(7).permutation(np.linspace(0.3, 0.99, n_pool))
+    scores[30:, 0] = 0.01
+    return y, sources, scores
+
+
+def test_prefer_confidence_adds_the_most_confident_rows_first():
+    y, sources, scores = _one_short_label()
+    ranked = MultilabelBalancer("max", mode="add", prefer="confidence", random_state=0)
+    ranked.fit(None, y, sources=sources, scores=scores)
+    added = np.setdiff1d(ranked.sample_indices_, np.arange(30))
+    assert len(added) == 10
+    assert set(added) == set(30 + np.argsort(-scores[30:, 1])[:10])
+    assert scores[added, 1].min() > np.sort(scores[30:, 1])[::-1][10]
+    at_random = MultilabelBalancer("max", mode="add", random_state=0).fit(None, y, sources=sources)
+    assert set(np.setdiff1d(at_random.sample_indices_, np.arange(30))) != set(added)
+
+
+def test_prefer_confidence_never_takes_a_planted_low_score_row_while_better_ones_wait():
+    y, sources, scores = _one_short_label()
+    scores[30:, 1] = 0.9
+    scores[45, 1] = 0.05
+    for seed in range(20):
+        balancer = MultilabelBalancer("max", mode="add", prefer="confidence", random_state=seed)
+        assert 45 not in balancer.fit(None, y, sources=sources, scores=scores).sample_indices_
+
+
+def test_prefer_confidence_ties_are_seeded():
+    y, sources, scores = _one_short_label(60)
+    scores[30:, 1] = 0.5
+
+    def added(seed):
+        balancer = MultilabelBalancer("max", mode="add", prefer="confidence", random_state=seed)
+        return balancer.fit(None, y, sources=sources, scores=scores).sample_indices_
+
+    assert np.array_equal(added(3), added(3))
+    assert not np.array_equal(added(3), added(4))
+
+
+def test_prefer_confidence_ranks_within_a_source_and_unscored_rows_as_sure():
+    """Source priority still comes first; a row without scores ranks above scored rows of its tier."""
+    y = np.array([[1, 0]] * 20 + [[0, 1]] * 10 + [[0, 1]] * 30, dtype=np.int8)
+    sources = np.array(["human"] * 30 + ["pseudo"] * 20 + ["llm"] * 10)
+    scores = np.full((60, 2), np.nan)
+    scores[30:50, 1] = np.linspace(0.5, 0.99, 20)
+    ordered = MultilabelBalancer("max", mode="add", prefer="confidence", source_priority=("human", "llm"))
+    picked = np.setdiff1d(ordered.fit(None, y, sources=sources, scores=scores).sample_indices_, range(30))
+    assert set(sources[picked]) == {"llm"}
+    same_tier = MultilabelBalancer("max", mode="add", prefer="confidence", source_priority=("human",))
+    scores[50:55, 1] = 0.1
+    picked = np.setdiff1d(same_tier.fit(None, y, sources=sources, scores=scores).sample_indices_, range(30))
+    assert set(picked) == set(range(55, 60)) | set(range(45, 50))
+
+
+@pytest.mark.parametrize("batch", [7, 65_536])
+def test_prefer_confidence_reads_the_scores_column_of_a_chunked_reindexed_dataset(batch, monkeypatch):
+    """The Arrow path (several chunks, an indices mapping, empty score lists, rows read in batches)
+    picks what the array path picks."""
+    monkeypatch.setattr(sampling, "_SCORE_BATCH", batch)
+    rng = np.random.default_rng(0)
+    n_labels = len(GOEMOTIONS.names)
+    records = []
+    for i in range(400):
+        human = i % 3 == 0
+        labels = rng.choice(n_labels, size=rng.integers(1, 3), replace=False)
+        scores = None if human else rng.random(n_labels)
+        records.append(
+            make_record(id=f"r{i}", text=f"text {i}", labels=labels, source="x",
+                        label_origin="human" if human else "pseudo", scores=scores)
+        )  # fmt: skip
+    parts = [from_records(records[i : i + 100]) for i in range(0, 400, 100)]
+    pool = datasets.concatenate_datasets(parts).select(rng.permutation(400)[:350])
+    assert pool.data.column("scores").num_chunks > 1 and pool._indices is not None
+    result = balance_dataset(pool, method="add", sampling_strategy="max", prefer="confidence", seed=5)
+    flat = pool.flatten_indices()
+    dense = np.full((len(flat), n_labels), np.nan)
+    for row, values in enumerate(_values(flat, "scores")):
+        if len(values):
+            dense[row] = values
+    direct = MultilabelBalancer("max", mode="add", prefer="confidence", random_state=5)
+    direct.fit(None, sparse_label_matrix(flat), sources=_values(flat, "label_origin"), scores=dense)
+    assert _values(result.dataset, "id").tolist() == _values(flat, "id")[direct.sample_indices_].tolist()
+    assert result.report.settings["prefer"] == "confidence"
+
+
+def test_prefer_confidence_needs_scores_and_only_the_balancer_reads_them():
+    y, sources, scores = _one_short_label()
+    with pytest.raises(InputError, match="prefer='confidence' ranks rows by their scores"):
+        MultilabelBalancer("max", mode="add", prefer="confidence").fit(None, y, sources=sources)
+    with pytest.raises(InputError, match=r"scores must have shape \(60, 2\)"):
+        MultilabelBalancer("max", mode="add", prefer="confidence").fit(
+            None, y, sources=sources, scores=scores[:, :1]
+        )
+    with pytest.raises(InputError, match="only with prefer='confidence'"):
+        MultilabelBalancer("max", mode="add").fit(None, y, sources=sources, scores=scores)
+    with pytest.raises(InputError, match="MLROS does not read scores"):
+        MLROS(25).fit(None, y, scores=scores)
 
 
 # ---------------------------------------------------------------------------------- reports
@@ -380,6 +495,8 @@ def test_balance_dataset_keeps_schema_and_selects_rows(mixed_pool):
         ({"method": "select", "source_priority": "human"}, "source_priority"),
         ({"method": "select", "seed": "zero"}, "random_state"),
         ({"method": "select", "source_column": ""}, "source_column"),
+        ({"method": "add", "prefer": "best"}, "prefer must be one of"),
+        ({"method": "ml-ros", "prefer": "confidence"}, "option 'prefer'"),
     ],
 )
 def test_check_balance_options_names_the_bad_field(settings, field):
@@ -390,6 +507,7 @@ def test_check_balance_options_names_the_bad_field(settings, field):
 def test_check_balance_options_accepts_good_settings():
     check_balance_options("select", "equal", ["human", "pseudo", "llm"], {"llm": 500}, seed=3)
     check_balance_options("add", {"grief": 1000}, label_names=GOEMOTIONS.names, max_overshoot=0.1)
+    check_balance_options("add", "mean", prefer="confidence")
     check_balance_options("ml-ros", percentage=25)
     check_balance_options("ml-rus", percentage=5, protect_minority=False)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import gzip
 import json
 import os
 import subprocess
@@ -285,20 +286,20 @@ def test_validate_accepts_good_and_unlabeled_rows(goemotions_test):
 # ---------------------------------------------------------------- gzip copies shipped in the package
 
 
-def test_packaged_gzip_copies_load_like_the_originals(shared_goemotions_dir):
+def test_packaged_gzip_copies_load_like_the_originals(shared_goemotions_dir, shared_sentiment140_dir):
     from goemobalance.data import packaged_file
 
     packaged = load_goemotions(packaged_file("goemotions/dev"), split="dev")
     assert packaged.to_list() == load_goemotions(shared_goemotions_dir, split="dev").to_list()
     test = load_dataset_any(packaged_file("goemotions/test"))
     assert len(test) == 5427 and json.loads(test[0]["meta"])["split"] == "test"
+    shipped = gzip.decompress(packaged_file("sentiment140/sample").read_bytes())
+    assert shipped == (shared_sentiment140_dir / "training_sample.csv").read_bytes()
     tweets = load_dataset_any(packaged_file("sentiment140/sample"))
-    assert len(tweets) == 6000 and set(tweets["label_origin"]) == {"pseudo"}
+    assert len(tweets) == 38915 and set(tweets["label_origin"]) == {"pseudo"}
 
 
 def test_gzipped_tables_and_tsv_folders(tmp_path):
-    import gzip
-
     (tmp_path / "train.tsv.gz").write_bytes(gzip.compress(b"so proud of you\t21\tp1\n"))
     assert load_dataset_any(tmp_path)["labels"] == [[21]]
     table = tmp_path / "t.csv.gz"

@@ -11,10 +11,10 @@ from goemobalance.sources import CleanOptions, LoadReport, SourceError, load_sen
 
 
 @pytest.fixture(scope="module")
-def sample(shared_sentiment140_dir):
-    """The shared 38,915-row sample: the tests on it check figures (row and polarity counts, particular
-    tweets) true only of that file, not of the 6,000-tweet sample shipped in the package."""
-    return load_sentiment140(shared_sentiment140_dir / "training_sample.csv")
+def sample(sentiment140_sample):
+    """The 38,915-row sample (shared, or the same file shipped in the package): the tests on it check
+    figures of that file (row and polarity counts, particular tweets)."""
+    return load_sentiment140(sentiment140_sample)
 
 
 def _by_tweet(dataset, tweet_id: str) -> dict:

@@ -24,6 +24,7 @@ from typing import Any
 import datasets
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator
 from sklearn.utils import _safe_indexing
@@ -45,6 +46,7 @@ __all__ = [
     "METHODS",
     "MLROS",
     "MLRUS",
+    "PREFERENCES",
     "BalanceReport",
     "BalanceResult",
     "MultilabelBalancer",
@@ -61,6 +63,9 @@ DEFAULT_SOURCE_PRIORITY: tuple[str, ...] = ("human", "human-reviewed", "pseudo",
 HUMAN_ORIGINS: tuple[str, ...] = ("human", "human-reviewed")
 NAMED_STRATEGIES: tuple[str, ...] = ("equal", "min", "median", "mean", "max")
 MODES: tuple[str, ...] = ("select", "add")
+#: What decides among a label's candidate rows of equal standing (`MultilabelBalancer`'s ``prefer``).
+PREFERENCES: tuple[str, ...] = ("random", "confidence")
+_SCORE_BATCH = 65_536  # rows of a scores column read at once (a few MB of floats)
 #: How far (as a share of its target) the balancer may push a label past max(target, kept rows).
 DEFAULT_MAX_OVERSHOOT = 0.05
 #: Why a row of the input is not in the output.
@@ -415,7 +420,9 @@ class _MultilabelSampler(BaseEstimator):
 
     _method: str = ""
 
-    def fit(self, X: Any, y: Any, *, sources: Sequence[str] | None = None) -> _MultilabelSampler:
+    def fit(
+        self, X: Any, y: Any, *, sources: Sequence[str] | None = None, scores: Any = None
+    ) -> _MultilabelSampler:
         """Choose the rows (`fit_resample` without returning them).
 
         Parameters
@@ -426,15 +433,20 @@ class _MultilabelSampler(BaseEstimator):
             The (n_rows, n_labels) 0/1 label matrix, or a schema Dataset.
         sources : sequence of str, optional
             Source of every row (e.g. ``label_origin``), for priorities, caps, kept rows and the report.
+        scores : array-like of shape (n_rows, n_labels), optional
+            Per-label scores of every row (NaN for a row without scores), read by
+            ``MultilabelBalancer(prefer="confidence")``; by default a schema Dataset's ``scores`` column.
 
         Returns
         -------
         self
         """
-        self.fit_resample(X, y, sources=sources)
+        self.fit_resample(X, y, sources=sources, scores=scores)
         return self
 
-    def fit_resample(self, X: Any, y: Any, *, sources: Sequence[str] | None = None) -> tuple[Any, Any]:
+    def fit_resample(
+        self, X: Any, y: Any, *, sources: Sequence[str] | None = None, scores: Any = None
+    ) -> tuple[Any, Any]:
         """Check the parameters, choose the rows and return them.
 
         Parameters
@@ -445,6 +457,8 @@ class _MultilabelSampler(BaseEstimator):
             The label matrix, or a schema Dataset.
         sources : sequence of str, optional
             Source of every row.
+        scores : array-like of shape (n_rows, n_labels), optional
+            Per-label scores of every row, for ``MultilabelBalancer(prefer="confidence")`` (see `fit`).
 
         Returns
         -------
@@ -452,15 +466,18 @@ class _MultilabelSampler(BaseEstimator):
             The rows ``sample_indices_`` of ``X`` and ``y``, in the types given.
         """
         self._check_params()
-        return self._fit_resample(X, y, sources=sources)
+        return self._fit_resample(X, y, sources=sources, scores=scores)
 
-    def _fit_resample(self, X: Any, y: Any, *, sources: Sequence[str] | None = None) -> tuple[Any, Any]:
+    def _fit_resample(
+        self, X: Any, y: Any, *, sources: Sequence[str] | None = None, scores: Any = None
+    ) -> tuple[Any, Any]:
         labels = sparse_label_matrix(y)
         if X is not None and _num_samples(X) != labels.shape[0]:
             raise InputError(f"X has {_num_samples(X)} rows but y has {labels.shape[0]}")
         names = _names_for(y, self.label_names, labels.shape[1])
         row_sources = _Sources.of(sources, labels.shape[0])
-        indices, outcome, targets = self._choose_rows(labels, names, row_sources)
+        carried = self._carried_scores(labels, y, scores)
+        indices, outcome, targets = self._choose_rows(labels, names, row_sources, carried)
         self.sample_indices_ = indices
         self.report_ = _build_report(
             self._method_name(), names, labels, indices, outcome, targets, row_sources, self._settings()
@@ -474,8 +491,19 @@ class _MultilabelSampler(BaseEstimator):
         """The method's name in reports."""
         return self._method
 
+    def _carried_scores(self, labels: sp.csr_matrix, y: Any, scores: Any) -> np.ndarray | None:
+        """The scores this sampler ranks by (`_carried_label_scores`), or None; the random resamplers
+        read none, so scores given to them are an error rather than silently ignored."""
+        if scores is not None:
+            raise InputError(f"{type(self).__name__} does not read scores; leave them out")
+        return None
+
     def _choose_rows(
-        self, labels: sp.csr_matrix, names: list[str], sources: _Sources | None
+        self,
+        labels: sp.csr_matrix,
+        names: list[str],
+        sources: _Sources | None,
+        carried_scores: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(sample_indices, outcome code per input row, target per label with NaN for none)."""
         raise NotImplementedError
@@ -534,7 +562,10 @@ class MultilabelBalancer(_MultilabelSampler):
     Selection is greedy, most constrained label first (fewest selectable rows per missing row). Among
     the rows carrying that label it prefers rows whose targeted labels are all short of target (rows
     that push no full label further), then rows from higher-priority sources (``source_priority``),
-    then rows that also carry other labels still short; ties at random. Rows are taken in halving
+    then rows that also carry other labels still short; ties at random. With ``prefer="confidence"``
+    the rows of a source are ranked by their score for that label first (the labeler's probability of
+    a pseudo-labelled tweet, the annotators' vote share of an LLM text), so a label short of target
+    gets its most confident rows; the other criteria then only break ties. Rows are taken in halving
     batches with the scores refreshed between batches; a batch never pushes a label past its target
     through its own rows. With ``max_overshoot`` a row that would push any label past its ceiling,
     max(target, kept rows) + floor(max_overshoot x target), is never taken.
@@ -556,6 +587,12 @@ class MultilabelBalancer(_MultilabelSampler):
     max_overshoot : float or None, default=DEFAULT_MAX_OVERSHOOT (0.05)
         Ceiling on overshoot as a share of the target (see above); None: no ceiling (rows carrying a
         full label are then only ranked last).
+    prefer : {"random", "confidence"}, default="random"
+        Among a label's candidate rows from the same source that push no full label: ``"random"``
+        prefers rows that also carry other labels still short, then chooses at random;
+        ``"confidence"`` prefers rows with the highest score for that label (``scores`` passed to
+        `fit`, by default a schema Dataset's ``scores`` column), then as ``"random"``. A row without
+        scores (a human row) ranks as fully confident within its source.
     random_state : int, numpy Generator or None, default=0
         Seed of the random tie-breaks.
     label_names : sequence of str, optional
@@ -582,6 +619,7 @@ class MultilabelBalancer(_MultilabelSampler):
         source_caps: Mapping[str, int] | None = None,
         keep_sources: Sequence[str] = HUMAN_ORIGINS,
         max_overshoot: float | None = DEFAULT_MAX_OVERSHOOT,
+        prefer: str = "random",
         random_state: int | np.random.Generator | None = 0,
         label_names: Sequence[str] | None = None,
         progress: bool = False,
@@ -592,6 +630,7 @@ class MultilabelBalancer(_MultilabelSampler):
         self.source_caps = source_caps
         self.keep_sources = keep_sources
         self.max_overshoot = max_overshoot
+        self.prefer = prefer
         self.random_state = random_state
         self.label_names = label_names
         self.progress = progress
@@ -620,11 +659,27 @@ class MultilabelBalancer(_MultilabelSampler):
             isinstance(overshoot, (bool, str)) or not isinstance(overshoot, (int, float)) or overshoot < 0
         ):
             raise InputError(f"max_overshoot must be a number >= 0 or None, got {overshoot!r}")
+        if not isinstance(self.prefer, str) or self.prefer not in PREFERENCES:
+            raise InputError(f"prefer must be one of {list(PREFERENCES)}, got {self.prefer!r}")
         _check_random_state(self.random_state)
         _check_label_names(self.label_names)
 
     def _method_name(self) -> str:
         return str(self.mode)
+
+    def _carried_scores(self, labels: sp.csr_matrix, y: Any, scores: Any) -> np.ndarray | None:
+        if self.prefer != "confidence":
+            if scores is not None:
+                raise InputError("scores are read only with prefer='confidence'; leave them out")
+            return None
+        if scores is None:
+            if not isinstance(y, datasets.Dataset) or "scores" not in y.column_names:
+                raise InputError(
+                    "prefer='confidence' ranks rows by their scores: pass scores=(n_rows, n_labels) "
+                    "or a schema Dataset with a 'scores' column"
+                )
+            scores = y.select_columns(["scores"]).with_format("arrow")[:]["scores"]
+        return _carried_label_scores(labels, scores)
 
     def _strategy(self) -> SamplingStrategy:
         if isinstance(self.sampling_strategy, str) and self.sampling_strategy == "auto":
@@ -632,7 +687,11 @@ class MultilabelBalancer(_MultilabelSampler):
         return self.sampling_strategy
 
     def _choose_rows(
-        self, labels: sp.csr_matrix, names: list[str], sources: _Sources | None
+        self,
+        labels: sp.csr_matrix,
+        names: list[str],
+        sources: _Sources | None,
+        carried_scores: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         n_rows = labels.shape[0]
         if sources is None:
@@ -662,6 +721,7 @@ class MultilabelBalancer(_MultilabelSampler):
             self._caps(sources.names),
             np.random.default_rng(self.random_state),
             self.progress,
+            None if carried_scores is None else _in_column_order(labels, carried_scores),
         )
         selected = selection.run()
         return np.flatnonzero(selected), selection.outcomes(), targets
@@ -674,6 +734,56 @@ class MultilabelBalancer(_MultilabelSampler):
         caps = self.source_caps or {}
         unlimited = np.iinfo(np.int64).max
         return np.array([int(caps.get(name, unlimited)) for name in source_names], dtype=np.int64)
+
+
+def _carried_label_scores(labels: sp.csr_matrix, scores: Any) -> np.ndarray:
+    """The score of every (row, label) entry of ``labels``, in CSR order; NaN where the row has none.
+
+    ``scores`` is a schema ``scores`` column (Arrow list of floats: one per label, or empty) or an
+    (n_rows, n_labels) array-like. Only the labels a row carries are read, so no dense copy of an Arrow
+    column is made.
+    """
+    if isinstance(scores, (pa.Array, pa.ChunkedArray)):
+        return _carried_arrow_scores(labels, scores)
+    try:
+        matrix = np.asarray(scores, dtype=np.float64)
+    except (TypeError, ValueError) as error:
+        raise InputError(f"scores must be an (n_rows, n_labels) array of numbers: {error}") from None
+    if matrix.shape != labels.shape:
+        raise InputError(f"scores must have shape {labels.shape} (rows, labels), got {matrix.shape}")
+    rows = np.repeat(np.arange(labels.shape[0]), np.diff(labels.indptr))
+    return matrix[rows, labels.indices]
+
+
+def _carried_arrow_scores(labels: sp.csr_matrix, column: pa.Array | pa.ChunkedArray) -> np.ndarray:
+    """`_carried_label_scores` of an Arrow list column, `_SCORE_BATCH` rows at a time (rows with another
+    number of scores than labels, e.g. the empty lists of human rows, get NaN). A Dataset with an
+    indices mapping gives one chunk per row, hence batches of rows rather than a loop over chunks."""
+    if len(column) != labels.shape[0]:
+        raise InputError(f"scores must have one entry per row ({labels.shape[0]}), got {len(column)}")
+    carried = np.full(labels.nnz, np.nan)
+    for first in range(0, len(column), _SCORE_BATCH):
+        part = column.slice(first, _SCORE_BATCH)
+        batch = part.combine_chunks() if isinstance(part, pa.ChunkedArray) else part
+        bounds = labels.indptr[first : first + len(batch) + 1]
+        rows = np.repeat(np.arange(len(batch)), np.diff(bounds))
+        offsets = batch.offsets.to_numpy()
+        scored = (np.diff(offsets) == labels.shape[1]) & batch.is_valid().to_numpy(zero_copy_only=False)
+        values = batch.values.to_numpy(zero_copy_only=False)
+        entries = slice(bounds[0], bounds[-1])
+        has = scored[rows]
+        carried[entries][has] = values[offsets[rows[has]] + labels.indices[entries][has]]
+    return carried
+
+
+def _in_column_order(labels: sp.csr_matrix, values: np.ndarray) -> np.ndarray:
+    """Values given per entry of ``labels`` in CSR order, rearranged into the entry order of
+    ``labels.tocsc()`` with sorted indices (the order `_GreedySelection` reads a label's rows in)."""
+    position = sp.csr_matrix(
+        (np.arange(1, labels.nnz + 1, dtype=np.int64), labels.indices, labels.indptr), shape=labels.shape
+    ).tocsc()
+    position.sort_indices()
+    return values[position.data - 1]
 
 
 def _ceilings(targets: np.ndarray, start: np.ndarray, max_overshoot: float | None) -> np.ndarray:
@@ -699,6 +809,7 @@ class _GreedySelection:
         caps: np.ndarray,
         rng: np.random.Generator,
         progress: bool,
+        confidence: np.ndarray | None = None,
     ) -> None:
         self.labels = labels
         self.by_column = labels.tocsc()
@@ -719,6 +830,8 @@ class _GreedySelection:
         self.available = column_counts(labels[self.eligible]).astype(np.float64)
         self.closed = ~self.has_target
         self.rank_span = float(source_ranks.max() + 1) if len(source_ranks) else 1.0
+        # score of every entry of by_column (its rows' score for its label); no score ranks as sure
+        self.confidence = None if confidence is None else np.where(np.isnan(confidence), 1.0, confidence)
 
     def run(self) -> np.ndarray:
         for code in np.flatnonzero(self.caps_left <= 0):
@@ -779,8 +892,8 @@ class _GreedySelection:
         return rows[~blocked]
 
     def _best_rows(self, rows: np.ndarray, label: int, batch: int) -> np.ndarray:
-        """Top ``batch`` rows by (no full label, source priority, other labels helped, random), within
-        caps and ceilings."""
+        """Top ``batch`` rows by (no full label, source priority, [score for ``label``,] other labels
+        helped, random), within caps and ceilings."""
         sub = self.labels[rows]
         deficit = self._deficits()
         full = self.has_target & (np.nan_to_num(deficit, nan=1.0) <= 0)
@@ -788,16 +901,25 @@ class _GreedySelection:
         helps[label] = False
         overshoot = np.asarray(sub @ full.astype(np.float64)).ravel()
         gain = np.asarray(sub @ helps.astype(np.float64)).ravel()
-        n_labels = self.labels.shape[1]
-        score = -(overshoot * self.rank_span + self.row_rank[rows]) * (n_labels + 2) + gain
-        score = score + self.rng.random(len(rows)) * 0.5
+        standing = -(overshoot * self.rank_span + self.row_rank[rows])
+        tie_break = self.rng.random(len(rows))
         keep = min(len(rows), batch)
-        if keep < len(rows):
-            top = np.argpartition(-score, keep - 1)[: min(len(rows), keep * 2)]
+        if self.confidence is None:
+            score = standing * (self.labels.shape[1] + 2) + gain + tie_break * 0.5
+            if keep < len(rows):
+                top = np.argpartition(-score, keep - 1)[: min(len(rows), keep * 2)]
+            else:
+                top = np.arange(len(rows))
+            top = top[np.argsort(-score[top], kind="stable")]
         else:
-            top = np.arange(len(rows))
-        ordered = self._within_caps(rows[top[np.argsort(-score[top], kind="stable")]])
+            top = np.lexsort((tie_break, gain, self._confidence(rows, label), standing))[::-1][: keep * 2]
+        ordered = self._within_caps(rows[top])
         return self._without_batch_overshoot(ordered, label, deficit)[:batch]
+
+    def _confidence(self, rows: np.ndarray, label: int) -> np.ndarray:
+        """Score of each of ``rows`` (all carrying ``label``) for ``label``."""
+        start, end = self.by_column.indptr[label], self.by_column.indptr[label + 1]
+        return self.confidence[start + np.searchsorted(self.by_column.indices[start:end], rows)]
 
     def _without_batch_overshoot(self, ordered: np.ndarray, label: int, deficit: np.ndarray) -> np.ndarray:
         """Drop rows that, counting the better-ranked rows of the same batch, would push another label
@@ -894,7 +1016,11 @@ class _PercentageResampler(_MultilabelSampler):
         _check_label_names(self.label_names)
 
     def _choose_rows(
-        self, labels: sp.csr_matrix, names: list[str], sources: _Sources | None
+        self,
+        labels: sp.csr_matrix,
+        names: list[str],
+        sources: _Sources | None,
+        carried_scores: np.ndarray | None,
     ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         rng = np.random.default_rng(self.random_state)
         indices = self._indices(labels, int(labels.shape[0] * self.percentage / 100), rng)
@@ -1130,8 +1256,8 @@ RESAMPLERS: dict[str, type[_PercentageResampler]] = {
 }
 METHODS: tuple[str, ...] = (*MODES, *RESAMPLERS)
 _OPTIONS: dict[str, frozenset[str]] = {
-    "select": frozenset({"max_overshoot", "progress"}),
-    "add": frozenset({"keep_sources", "max_overshoot", "progress"}),
+    "select": frozenset({"max_overshoot", "prefer", "progress"}),
+    "add": frozenset({"keep_sources", "max_overshoot", "prefer", "progress"}),
     "ml-ros": frozenset({"percentage"}),
     "lp-ros": frozenset({"percentage"}),
     "ml-rus": frozenset({"percentage", "protect_minority"}),
@@ -1164,8 +1290,8 @@ def make_sampler(
     label_names : sequence of str, optional
         Label names (checks dict targets, names the report's rows).
     **options
-        The method's own settings: ``max_overshoot``, ``progress`` (select, add), ``keep_sources``
-        (add), ``percentage`` (resamplers), ``protect_minority`` (ml-rus).
+        The method's own settings: ``max_overshoot``, ``prefer``, ``progress`` (select, add),
+        ``keep_sources`` (add), ``percentage`` (resamplers), ``protect_minority`` (ml-rus).
 
     Returns
     -------

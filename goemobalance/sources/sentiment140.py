@@ -55,7 +55,7 @@ def load_sentiment140(
     ----------
     path : str or Path
         The CSV, plain or gzip (a truncated gzip keeps the complete lines before the damage under
-        ``on_error="skip"``, and the loss is counted), or ``"packaged"``: the 6,000-tweet sample shipped
+        ``on_error="skip"``, and the loss is counted), or ``"packaged"``: the 38,915-tweet sample shipped
         in the package (``goemobalance/data/README.md``).
     clean : bool, CleanOptions or dict
         False, True (all `CleanOptions` steps), or the options; the options used go to ``meta["cleaning"]``.
