@@ -21,6 +21,7 @@ import datasets
 import numpy as np
 
 from goemobalance.errors import InputError, LeakError
+from goemobalance.mapped import pages_released
 from goemobalance.text import NEAR_DUPLICATE_THRESHOLD, ReferenceForms, normalize_text, text_column
 
 log = logging.getLogger(__name__)
@@ -159,12 +160,13 @@ def drop_eval_leaks(
         else None
     )
     scan = _LeakScan(eval_forms, len(dataset))
-    for start, texts, ids in _text_batches(dataset, column, batch_size):
-        forms = [normalize_text(t) for t in texts]
-        matches = _exact_matches(forms, eval_forms)
-        if references is not None:
-            _add_near_matches(matches, forms, eval_forms, references)
-        scan.add(start, texts, ids, forms, matches)
+    with pages_released(dataset):
+        for start, texts, ids in _text_batches(dataset, column, batch_size):
+            forms = [normalize_text(t) for t in texts]
+            matches = _exact_matches(forms, eval_forms)
+            if references is not None:
+                _add_near_matches(matches, forms, eval_forms, references)
+            scan.add(start, texts, ids, forms, matches)
     sizes = {name: len(ds) for name, ds in eval_sets.items()}
     report = scan.report(sizes, threshold, on_leak)
     if not report.dropped:

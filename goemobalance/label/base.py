@@ -15,6 +15,7 @@ import numpy as np
 from goemobalance.label.batching import available_cpus, predict_proba_in_batches
 from goemobalance.label.selection import PROVENANCE_KEY, SelectionRule
 from goemobalance.labels import LabelSpace
+from goemobalance.mapped import pages_released
 from goemobalance.schema import COLUMNS, features
 
 
@@ -178,8 +179,9 @@ def write_predictions(
         columns = prediction_columns(probs[indices], space, rule, provenance, batch["meta"])
         return dict(batch, **columns)
 
-    return dataset.map(add_predictions, with_indices=True, batched=True, batch_size=4096,
-                       features=target, desc="write labels")  # fmt: skip
+    with pages_released(dataset):
+        return dataset.map(add_predictions, with_indices=True, batched=True, batch_size=4096,
+                           features=target, desc="write labels")  # fmt: skip
 
 
 def _require_text(dataset: datasets.Dataset) -> None:
