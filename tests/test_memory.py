@@ -155,3 +155,30 @@ def test_arrow_batches_of_a_selection_follow_its_indices(goemotions_test):
     [(start, texts, ids)] = list(leaks._text_batches(rows, "text", 10))
     assert start == 0 and ids == [goemotions_test[i]["id"] for i in (5, 3, 1)]
     assert texts == [goemotions_test[i]["text"] for i in (5, 3, 1)]
+
+
+# --- the build: intermediates deleted once read ----------------------------------------------------------------
+
+
+def test_label_and_accept_deletes_the_labelled_copy_once_accept_has_read_it(
+    goemotions_train, sentiment140_sample, tmp_path
+):
+    from goemobalance.build.stages import label_and_accept
+    from goemobalance.label import TfidfLogRegLabeler, accept
+    from goemobalance.schema import column, multi_hot
+    from goemobalance.sources.sentiment140 import load_sentiment140
+
+    train = goemotions_train.select(range(2000))
+    labeler = TfidfLogRegLabeler(max_features=5_000).fit(column(train, "text"), multi_hot(train))
+    load_sentiment140(sentiment140_sample, clean=True, on_error="skip", limit=400).save_to_disk(
+        tmp_path / "s"
+    )
+    tweets = datasets.load_from_disk(str(tmp_path / "s"))
+    expected, _ = accept(labeler.label(tweets, n_jobs=1), labeler.active_rule)
+    before = set((tmp_path / "s").glob("cache-*.arrow"))
+    accepted, rejected = label_and_accept(labeler, tweets)
+    left = set((tmp_path / "s").glob("cache-*.arrow"))
+    assert {e["filename"] for e in accepted.cache_files} <= {str(p) for p in left}, "accept's output stays"
+    assert len(left) == 1 and len(before) == 2, "the labelled copy is deleted, accept's own file kept"
+    assert accepted.to_list() == expected.to_list() and len(accepted) + len(rejected) == len(tweets)
+    assert {p.name for p in (tmp_path / "s").glob("data-*.arrow")}, "the input's files are never deleted"
