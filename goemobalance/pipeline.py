@@ -23,6 +23,7 @@ from goemobalance.build.context import BuildContext, StageRecord
 from goemobalance.build.preflight import preflight
 from goemobalance.build.stages import STAGES, Stage
 from goemobalance.build.summary import stage_line, summarize
+from goemobalance.mapped import pages_released
 from goemobalance.outputs import OwnedFolder
 from goemobalance.recipe import Recipe, load_recipe
 
@@ -104,7 +105,10 @@ def run_recipe(
 
 
 def run_stage(stage: Stage, ctx: BuildContext, cache: StageCache) -> StageRecord:
-    """Run one stage (or reuse its verified output, or pass its input on when skipped) and print its line."""
+    """Run one stage (or reuse its verified output, or pass its input on when skipped) and print its line.
+
+    While it runs, the pages of its inputs' memory-mapped files are handed back (`pages_released`), so a
+    pass over millions of input rows does not stay in the build's resident memory."""
     reason = stage.skip_reason(ctx.recipe)
     if reason:
         ctx.set_output(stage.name, stage.passthrough(ctx))
@@ -112,7 +116,8 @@ def run_stage(stage: Stage, ctx: BuildContext, cache: StageCache) -> StageRecord
         return _record(ctx, StageRecord(stage.name, "skipped", reason=reason))
     key = stage.key(ctx.recipe, ctx.keys)
     start = time.perf_counter()
-    output, status = _output(stage, ctx, cache, key)
+    with pages_released(*(ctx.output(name) for name in stage.inputs)):
+        output, status = _output(stage, ctx, cache, key)
     ctx.set_output(stage.name, output.data)
     ctx.reports[stage.name] = output.report
     if output.artifacts is not None:

@@ -182,3 +182,42 @@ def test_label_and_accept_deletes_the_labelled_copy_once_accept_has_read_it(
     assert len(left) == 1 and len(before) == 2, "the labelled copy is deleted, accept's own file kept"
     assert accepted.to_list() == expected.to_list() and len(accepted) + len(rejected) == len(tweets)
     assert {p.name for p in (tmp_path / "s").glob("data-*.arrow")}, "the input's files are never deleted"
+
+
+@linux
+def test_a_stage_runs_with_the_pages_of_its_inputs_handed_back(on_disk, tmp_path):
+    import io
+    import time
+    from pathlib import Path
+
+    from goemobalance.build.cache import StageCache, StageOutput
+    from goemobalance.build.console import Console
+    from goemobalance.build.context import BuildContext
+    from goemobalance.build.stages import Stage
+    from goemobalance.outputs import OwnedFolder
+    from goemobalance.pipeline import run_stage
+    from goemobalance.recipe import load_recipe
+
+    folder, table = on_disk
+    seen = {}
+
+    class ReadsEverything(Stage):
+        name = "pool"
+        inputs = ("sources",)
+        cached = False
+
+        def settings(self, recipe):
+            return {}
+
+        def run(self, ctx, artifacts):
+            ranges = mapped_files([ctx.sources])
+            assert ctx.sources.with_format("arrow")[:].column("text").to_pylist() == table["text"]
+            time.sleep(0.3)
+            seen["resident_kb"] = resident_kb(ranges)
+            return StageOutput(None)
+
+    recipe = load_recipe(Path(__file__).resolve().parents[1] / "recipes" / "quickstart.yaml")
+    ctx = BuildContext(recipe=recipe, out=OwnedFolder(tmp_path), console=Console(io.StringIO()))
+    ctx.sources = datasets.load_from_disk(str(folder))
+    assert run_stage(ReadsEverything(), ctx, StageCache(tmp_path / "stages")).status == "ran"
+    assert seen["resident_kb"] < 2_000, "the pages the stage read were handed back while it ran"

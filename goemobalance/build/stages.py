@@ -35,7 +35,6 @@ from goemobalance.build.cache import StageOutput
 from goemobalance.build.context import BuildContext
 from goemobalance.errors import InputError, NothingAcceptedError
 from goemobalance.hashing import stable_hash
-from goemobalance.mapped import pages_released
 from goemobalance.provenance import code_version, package_versions
 from goemobalance.recipe import BalanceSpec, LabelerSpec, Recipe, SourceSpec
 from goemobalance.schema import COLUMNS, column, split_labeled
@@ -436,8 +435,7 @@ class BalanceStage(Stage):
     def run(self, ctx: BuildContext, artifacts: Path) -> StageOutput:
         candidates = ctx.llm
         ctx.console.note(self.name, f"balancing {len(candidates):,} rows ({ctx.recipe.balance.method})")
-        with pages_released(candidates):
-            result = balance_rows(candidates, ctx.recipe.balance, ctx.recipe.seed)
+        result = balance_rows(candidates, ctx.recipe.balance, ctx.recipe.seed)
         report = result.report.to_dict()
         report["labels"] = {name: _target_entry(values) for name, values in report["labels"].items()}
         report["dropped"] = {f"balancer: {reason}": n for reason, n in report["rows"]["dropped"].items() if n}
