@@ -48,12 +48,16 @@ def mapped_files(items: Iterable[Any]) -> list[tuple[int, int]]:
         Whole mappings (each usually one Arrow file), sorted; empty when nothing is memory-mapped or the
         platform is not Linux.
     """
+    return _ranges(list(_tables(items)))
+
+
+def _ranges(tables: list[pa.Table]) -> list[tuple[int, int]]:
     if not sys.platform.startswith("linux"):
         return []
     mappings = _read_only_file_mappings()
     starts = [start for start, _ in mappings]
     found: set[tuple[int, int]] = set()
-    for table in _tables(items):
+    for table in tables:
         for column in table.columns:
             for chunk in column.chunks:
                 for buffer in chunk.buffers():
@@ -83,7 +87,8 @@ def pages_released(*items: Any, every: float = RELEASE_EVERY) -> Iterator[None]:
     every : float
         Seconds between releases.
     """
-    ranges = mapped_files(items)
+    tables = list(_tables(items))  # held until the block ends, so the mappings cannot go away meanwhile
+    ranges = _ranges(tables)
     if not ranges:
         yield
         return
@@ -114,15 +119,16 @@ def _tables(items: Iterable[Any]) -> Iterator[pa.Table]:
 
 
 def _read_only_file_mappings() -> list[tuple[int, int]]:
-    """(start, end) of this process's mappings of files that are neither writable nor executable."""
+    """(start, end) of this process's mappings of whole files (from offset 0, as Arrow maps them) that are
+    neither writable nor executable: never memory a write could have changed."""
     mappings = []
     with open("/proc/self/maps", encoding="utf-8", errors="replace") as maps:
         for line in maps:
             fields = line.split(maxsplit=5)
             if len(fields) < 6 or not fields[5].startswith("/"):
                 continue
-            perms = fields[1]
-            if perms[0] == "r" and perms[1] == "-" and perms[2] == "-":
+            perms, offset = fields[1], int(fields[2], 16)
+            if perms[0] == "r" and perms[1] == "-" and perms[2] == "-" and offset == 0:
                 start, end = fields[0].split("-")
                 mappings.append((int(start, 16), int(end, 16)))
     return sorted(mappings)
