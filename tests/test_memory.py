@@ -221,3 +221,33 @@ def test_a_stage_runs_with_the_pages_of_its_inputs_handed_back(on_disk, tmp_path
     ctx.sources = datasets.load_from_disk(str(folder))
     assert run_stage(ReadsEverything(), ctx, StageCache(tmp_path / "stages")).status == "ran"
     assert seen["resident_kb"] < 2_000, "the pages the stage read were handed back while it ran"
+
+
+def test_write_predictions_never_pickles_the_probability_matrix_to_fingerprint(
+    goemotions_train, sentiment140_sample, monkeypatch
+):
+    import datasets.fingerprint
+
+    from goemobalance.label import TfidfLogRegLabeler
+    from goemobalance.label.base import predictions_fingerprint, write_predictions
+    from goemobalance.schema import column, multi_hot
+    from goemobalance.sources.sentiment140 import load_sentiment140
+
+    train = goemotions_train.select(range(2000))
+    labeler = TfidfLogRegLabeler(max_features=5_000).fit(column(train, "text"), multi_hot(train))
+    tweets = load_sentiment140(sentiment140_sample, clean=True, on_error="skip", limit=300)
+    probs = labeler.predict_proba(column(tweets, "text"))
+    hashed = []
+    real = datasets.fingerprint.update_fingerprint
+    monkeypatch.setattr(
+        datasets.fingerprint, "update_fingerprint", lambda *a, **k: hashed.append(a) or real(*a, **k)
+    )
+    args = (labeler.space, labeler.active_rule, labeler.provenance())
+    labelled = write_predictions(tweets, probs, *args)
+    maps = [call for call in hashed if call[1].endswith(".map")]
+    assert not maps, "datasets hashed the map function, and with it the whole probability matrix"
+    assert labelled._fingerprint == predictions_fingerprint(tweets, probs, *args)
+    changed = probs.copy()
+    changed[7, 3] += 0.01
+    assert predictions_fingerprint(tweets, changed, *args) != labelled._fingerprint
+    assert column(labelled, "scores") == probs.tolist()
