@@ -430,7 +430,8 @@ def run_recipe(n_rows: int, work: Path, log) -> dict:
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=log, stderr=log, env=env, cwd=str(REPO))
     sampler = PeakSampler(lambda: _status_kb(process.pid, "RssAnon"), interval=0.2)
-    with sampler:
+    mapped = PeakSampler(lambda: _status_kb(process.pid, "RssFile"), interval=0.2)
+    with sampler, mapped:
         _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
     manifest = out / "manifest.json"
@@ -444,7 +445,11 @@ def run_recipe(n_rows: int, work: Path, log) -> dict:
         "cpu_seconds": round(usage.ru_utime + usage.ru_stime, 1),
         "peak_rss_gb": _gb(usage.ru_maxrss),
         "peak_anon_gb": _gb(sampler.peak_kb),
-        "stages": {name: {"seconds": s["seconds"], "rows": s["rows"]} for name, s in stages.items()},
+        "peak_file_gb": _gb(mapped.peak_kb),
+        "stages": {
+            name: {"seconds": s["seconds"], "rows_in": s.get("rows_in"), "rows_out": s.get("rows_out")}
+            for name, s in stages.items()
+        },
         "loadavg_before": [round(x, 2) for x in load_before],
         "loadavg_after": [round(x, 2) for x in os.getloadavg()],
     }

@@ -13,7 +13,7 @@ evaluation data.
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -21,11 +21,14 @@ import datasets
 import numpy as np
 
 from goemobalance.errors import InputError, LeakError
-from goemobalance.text import NEAR_DUPLICATE_THRESHOLD, near_duplicate_pairs, normalize_text, text_column
+from goemobalance.mapped import pages_released
+from goemobalance.text import NEAR_DUPLICATE_THRESHOLD, ReferenceForms, normalize_text, text_column
 
 log = logging.getLogger(__name__)
 ON_LEAK: tuple[str, ...] = ("drop", "error")
 MAX_EXAMPLES = 5
+#: Rows the leak guard reads and matches at a time.
+LEAK_BATCH_SIZE = 262_144
 
 
 @dataclass
@@ -106,8 +109,13 @@ def drop_eval_leaks(
     on_leak: str = "drop",
     threshold: float | None = NEAR_DUPLICATE_THRESHOLD,
     column: str = "text",
+    batch_size: int = LEAK_BATCH_SIZE,
 ) -> tuple[datasets.Dataset, EvalLeakReport]:
     """Drop the rows whose text is the same as a text of an evaluation set (e.g. GoEmotions dev and test).
+
+    The rows are read in Arrow batches of `batch_size` (text and id only) and each batch is matched
+    against the evaluation texts (`goemobalance.text.ReferenceForms`), so memory follows the batch and
+    the evaluation sets, not the number of rows checked; the result does not depend on `batch_size`.
 
     Parameters
     ----------
@@ -124,6 +132,8 @@ def drop_eval_leaks(
         audit's); None drops exact matches of the normalised text only.
     column : str
         The text column of `dataset` and of every evaluation set.
+    batch_size : int
+        Rows of `dataset` read and matched at a time.
 
     Returns
     -------
@@ -141,23 +151,45 @@ def drop_eval_leaks(
     """
     if on_leak not in ON_LEAK:
         raise InputError(f"on_leak must be one of {ON_LEAK}, got {on_leak!r}")
-    texts = text_column(dataset, column)
-    forms = [normalize_text(t) for t in texts]
+    if column not in dataset.column_names:
+        raise InputError(f"dataset has no {column!r} column (columns: {dataset.column_names})")
     eval_forms = {name: _forms_with_text(ds, column) for name, ds in eval_sets.items()}
-    matches = _exact_matches(forms, eval_forms)
-    if threshold is not None:
-        _add_near_matches(matches, forms, eval_forms, threshold)
-    ids = text_column(dataset, "id") if "id" in dataset.column_names else [None] * len(texts)
+    references = (
+        ReferenceForms(sorted({form for own in eval_forms.values() for form in own}), threshold=threshold)
+        if threshold is not None
+        else None
+    )
+    scan = _LeakScan(eval_forms, len(dataset))
+    with pages_released(dataset):
+        for start, texts, ids in _text_batches(dataset, column, batch_size):
+            forms = [normalize_text(t) for t in texts]
+            matches = _exact_matches(forms, eval_forms)
+            if references is not None:
+                _add_near_matches(matches, forms, eval_forms, references)
+            scan.add(start, texts, ids, forms, matches)
     sizes = {name: len(ds) for name, ds in eval_sets.items()}
-    report = _report(texts, ids, forms, eval_forms, sizes, matches, threshold, on_leak)
+    report = scan.report(sizes, threshold, on_leak)
     if not report.dropped:
         return dataset, report
     if on_leak == "error":
         example = next(e for examples in report.examples.values() for e in examples)
         raise LeakError(f"{report.summary()}; e.g. row {example['row'] + 1}: {example['text']!r}")
     log.warning("%s; dropping them", report.summary())
-    keep = np.setdiff1d(np.arange(len(forms)), report.dropped_rows)
+    keep = np.setdiff1d(np.arange(len(dataset)), report.dropped_rows)
     return dataset.select(keep), report
+
+
+def _text_batches(
+    dataset: datasets.Dataset, column: str, batch_size: int
+) -> Iterator[tuple[int, list[str], list[Any]]]:
+    """(first row, texts, ids) of consecutive Arrow batches (ids None when there is no id column)."""
+    names = [column] + (["id"] if "id" in dataset.column_names and column != "id" else [])
+    start = 0
+    for table in dataset.select_columns(names).with_format("arrow").iter(batch_size=batch_size):
+        texts = table.column(column).to_pylist()
+        ids = table.column("id").to_pylist() if "id" in names else [None] * len(texts)
+        yield start, texts, ids
+        start += len(texts)
 
 
 def _forms_with_text(dataset: datasets.Dataset, column: str) -> dict[str, str]:
@@ -183,54 +215,59 @@ def _add_near_matches(
     matches: dict[str, dict[str, tuple]],
     forms: list[str],
     eval_forms: dict[str, dict[str, str]],
-    threshold: float,
+    references: ReferenceForms,
 ) -> None:
     """Checked forms with an evaluation form at Jaccard >= threshold (each set's best), unless already exact."""
     candidates = sorted(set(forms) - {""} - {f for m in matches.values() for f in m})
-    references = sorted({form for own in eval_forms.values() for form in own})
-    if not candidates or not references:
-        return
-    everything = candidates + references
-    sides = np.r_[np.zeros(len(candidates), dtype=np.int8), np.ones(len(references), dtype=np.int8)]
-    pairs, scores = near_duplicate_pairs(everything, threshold=threshold, sides=sides)
+    pairs, scores = references.pairs(candidates)
     for (first, second), score in zip(pairs.tolist(), scores.tolist()):
-        form, reference = everything[min(first, second)], everything[max(first, second)]
+        form, reference = candidates[first], references.references[second]
         for name, own in eval_forms.items():
             best = matches[name].get(form)
             if reference in own and (best is None or (best[0] == "near" and score > best[1])):
                 matches[name][form] = ("near", round(score, 4), reference)
 
 
-def _report(
-    texts: list[str],
-    ids: list,
-    forms: list[str],
-    eval_forms: dict[str, dict[str, str]],
-    sizes: dict[str, int],
-    matches: dict[str, dict[str, tuple]],
-    threshold: float | None,
-    on_leak: str,
-) -> EvalLeakReport:
-    leaking = np.zeros(len(forms), dtype=bool)
-    per_eval, examples = {}, {}
-    for name, found in matches.items():
-        rows = np.flatnonzero([form in found for form in forms]) if found else np.empty(0, dtype=np.int64)
-        leaking[rows] = True
-        kinds = [found[forms[r]][0] for r in rows]
-        per_eval[name] = {
-            "rows": sizes[name],
-            "exact": kinds.count("exact"),
-            "near": kinds.count("near"),
-            "dropped": len(rows),
+class _LeakScan:
+    """The report of `drop_eval_leaks`, gathered one batch of rows at a time: a leak flag per row, counts
+    and the first examples per evaluation set."""
+
+    def __init__(self, eval_forms: dict[str, dict[str, str]], rows: int):
+        self.eval_forms = eval_forms
+        self.leaking = np.zeros(rows, dtype=bool)
+        self.counts = {name: {"exact": 0, "near": 0, "dropped": 0} for name in eval_forms}
+        self.examples: dict[str, list[dict[str, Any]]] = {name: [] for name in eval_forms}
+
+    def add(
+        self, start: int, texts: list[str], ids: list, forms: list[str], matches: dict[str, dict[str, tuple]]
+    ) -> None:
+        """Record the rows ``start .. start + len(forms) - 1`` given their forms' matches."""
+        for name, found in matches.items():
+            if not found:
+                continue
+            rows = [i for i, form in enumerate(forms) if form in found]
+            self.leaking[start + np.asarray(rows, dtype=np.int64)] = True
+            counts = self.counts[name]
+            for i in rows:
+                counts[found[forms[i]][0]] += 1
+            counts["dropped"] += len(rows)
+            examples = self.examples[name]
+            for i in rows[: MAX_EXAMPLES - len(examples)]:
+                kind, score, eval_form = found[forms[i]]
+                examples.append({
+                    "row": start + i, "id": ids[i], "text": texts[i],
+                    "eval_text": self.eval_forms[name][eval_form], "match": kind, "similarity": score,
+                })  # fmt: skip
+
+    def report(self, sizes: dict[str, int], threshold: float | None, on_leak: str) -> EvalLeakReport:
+        """The finished report."""
+        per_eval = {
+            name: {"rows": sizes[name], "exact": c["exact"], "near": c["near"], "dropped": c["dropped"]}
+            for name, c in self.counts.items()
         }
-        examples[name] = [
-            {
-                "row": int(r), "id": ids[r], "text": texts[r], "eval_text": eval_forms[name][found[forms[r]][2]],
-                "match": found[forms[r]][0], "similarity": found[forms[r]][1],
-            }
-            for r in rows[:MAX_EXAMPLES]
-        ]  # fmt: skip
-    return EvalLeakReport(len(forms), np.flatnonzero(leaking), per_eval, examples, threshold, on_leak)
+        return EvalLeakReport(
+            len(self.leaking), np.flatnonzero(self.leaking), per_eval, self.examples, threshold, on_leak
+        )
 
 
-__all__ = ["ON_LEAK", "EvalLeakReport", "drop_eval_leaks"]
+__all__ = ["LEAK_BATCH_SIZE", "ON_LEAK", "EvalLeakReport", "drop_eval_leaks"]

@@ -7,6 +7,7 @@ saying the build can be resumed; the finished stages are kept.
 
 from __future__ import annotations
 
+import gc
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -22,11 +23,16 @@ from goemobalance.build.context import BuildContext, StageRecord
 from goemobalance.build.preflight import preflight
 from goemobalance.build.stages import STAGES, Stage
 from goemobalance.build.summary import stage_line, summarize
+from goemobalance.mapped import pages_released
 from goemobalance.outputs import OwnedFolder
 from goemobalance.recipe import Recipe, load_recipe
 
 #: Entries of the output folder the build writes before its stages run.
 WORK_ENTRIES: tuple[str, ...] = ("stages", "cache")
+#: Stage outputs with a row per input text (millions with the full Sentiment140), dropped as soon as every
+#: stage reading them has run: a pass over a memory-mapped Arrow file keeps the pages it touched in this
+#: process's resident memory until the file is unmapped.
+RELEASED_WHEN_READ: tuple[str, ...] = ("sources", "pool")
 
 
 @dataclass
@@ -89,16 +95,20 @@ def run_recipe(
     current = STAGES[0].name
     try:
         with datasets_bars_hidden():
-            for stage in STAGES:
+            for done, stage in enumerate(STAGES, start=1):
                 current = stage.name
                 run_stage(stage, ctx, cache)
+                release_read_outputs(ctx, STAGES[done:])
     except KeyboardInterrupt as exc:
         raise KeyboardInterrupt(resume_message(ctx, current)) from exc
     return BuildResult(out.root, dataset_dir, ctx.split, ctx.publish["manifest"], ctx)
 
 
 def run_stage(stage: Stage, ctx: BuildContext, cache: StageCache) -> StageRecord:
-    """Run one stage (or reuse its verified output, or pass its input on when skipped) and print its line."""
+    """Run one stage (or reuse its verified output, or pass its input on when skipped) and print its line.
+
+    While it runs, the pages of its inputs' memory-mapped files are handed back (`pages_released`), so a
+    pass over millions of input rows does not stay in the build's resident memory."""
     reason = stage.skip_reason(ctx.recipe)
     if reason:
         ctx.set_output(stage.name, stage.passthrough(ctx))
@@ -106,7 +116,8 @@ def run_stage(stage: Stage, ctx: BuildContext, cache: StageCache) -> StageRecord
         return _record(ctx, StageRecord(stage.name, "skipped", reason=reason))
     key = stage.key(ctx.recipe, ctx.keys)
     start = time.perf_counter()
-    output, status = _output(stage, ctx, cache, key)
+    with pages_released(*(ctx.output(name) for name in stage.inputs)):
+        output, status = _output(stage, ctx, cache, key)
     ctx.set_output(stage.name, output.data)
     ctx.reports[stage.name] = output.report
     if output.artifacts is not None:
@@ -116,6 +127,24 @@ def run_stage(stage: Stage, ctx: BuildContext, cache: StageCache) -> StageRecord
         stage.name, status, key, time.perf_counter() - start, stage.rows_in(ctx), _rows_out(stage, ctx)
     )
     return _record(ctx, record)
+
+
+def release_read_outputs(ctx: BuildContext, remaining: tuple[Stage, ...]) -> None:
+    """Drop the `RELEASED_WHEN_READ` outputs no remaining stage reads, unmapping their Arrow files, and
+    delete the `datasets` map caches later stages wrote next to them (pseudo-labelling writes two, each
+    larger than the tweets)."""
+    needed = {name for stage in remaining for name in stage.inputs}
+    done = [name for name in RELEASED_WHEN_READ if name not in needed and ctx.output(name) is not None]
+    for name in done:
+        _remove_map_caches(ctx.output(name))
+        ctx.set_output(name, None)
+    if done:
+        gc.collect()
+
+
+def _remove_map_caches(dataset: Any) -> None:
+    if isinstance(dataset, datasets.Dataset):
+        dataset.cleanup_cache_files()
 
 
 def _output(stage: Stage, ctx: BuildContext, cache: StageCache, key: str) -> tuple[StageOutput, str]:
@@ -161,4 +190,4 @@ def datasets_bars_hidden() -> Iterator[None]:
             datasets.enable_progress_bars()
 
 
-__all__ = ["BuildResult", "resume_message", "run_recipe", "run_stage", "summarize"]
+__all__ = ["BuildResult", "release_read_outputs", "resume_message", "run_recipe", "run_stage", "summarize"]

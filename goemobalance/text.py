@@ -293,6 +293,83 @@ def near_duplicate_pairs(
     return candidates[keep], scores[keep]
 
 
+class ReferenceForms:
+    """Near duplicates of texts in a fixed set of reference forms, searched one batch of texts at a time.
+
+    `pairs` returns what ``near_duplicate_pairs(forms + references, sides=...)`` returns (the same LSH
+    candidates: a form and a reference sharing a key in one band; the same exact Jaccard check), but
+    the references are hashed once and nothing is kept per searched text, so memory follows the batch,
+    not all texts ever searched: the build's leak guard streams millions of rows through it against
+    GoEmotions dev/test.
+
+    Parameters
+    ----------
+    references : sequence of str
+        Distinct, non-empty normalised texts (`normalize_text` output).
+    threshold : float
+        Jaccard threshold in (0, 1].
+    hasher : MinHasher, optional
+        The LSH hasher (default: `MinHasher()`, the generator's).
+    """
+
+    def __init__(
+        self,
+        references: Sequence[str],
+        *,
+        threshold: float = NEAR_DUPLICATE_THRESHOLD,
+        hasher: MinHasher | None = None,
+    ):
+        _check_threshold(threshold)
+        self.references = list(references)
+        self.threshold = threshold
+        self.hasher = hasher or MinHasher()
+        keys = band_keys(self.references, self.hasher)
+        self._order = np.argsort(keys, axis=0, kind="stable")
+        self._sorted_keys = np.take_along_axis(keys, self._order, axis=0)
+        self._shingles = [shingles(form, self.hasher.ngram) for form in self.references]
+
+    def pairs(self, forms: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Pairs (form, reference) at Jaccard >= `threshold`, sorted by form then reference index.
+
+        Parameters
+        ----------
+        forms : sequence of str
+            Distinct, non-empty normalised texts, none of them equal to a reference.
+
+        Returns
+        -------
+        pairs : np.ndarray of shape (m, 2), int64
+            Index into `forms` and index into `references`.
+        similarity : np.ndarray of shape (m,)
+            Their Jaccard similarity.
+        """
+        candidates = self._candidates(band_keys(forms, self.hasher)) if len(forms) and self.references else []
+        if not len(candidates):
+            return np.empty((0, 2), dtype=np.int64), np.empty(0)
+        own = {i: shingles(forms[i], self.hasher.ngram) for i in np.unique(candidates[:, 0]).tolist()}
+        scores = np.array([jaccard(own[i], self._shingles[j]) for i, j in candidates.tolist()])
+        keep = scores >= self.threshold
+        return candidates[keep], scores[keep]
+
+    def _candidates(self, keys: np.ndarray) -> np.ndarray:
+        """Unique (form, reference) pairs sharing a key in at least one band, sorted."""
+        m = len(self.references)
+        found = []
+        for band in range(keys.shape[1]):
+            column = self._sorted_keys[:, band]
+            low = np.searchsorted(column, keys[:, band], side="left")
+            counts = np.searchsorted(column, keys[:, band], side="right") - low
+            if not counts.any():
+                continue
+            forms = np.repeat(np.arange(len(keys)), counts)
+            offsets = np.arange(int(counts.sum())) - np.repeat(np.cumsum(counts) - counts, counts)
+            found.append(forms * m + self._order[np.repeat(low, counts) + offsets, band])
+        if not found:
+            return np.empty((0, 2), dtype=np.int64)
+        codes = np.unique(np.concatenate(found))
+        return np.stack([codes // m, codes % m], axis=1).astype(np.int64)
+
+
 @dataclass(frozen=True)
 class TextClusters:
     """Rows grouped by text identity: exact duplicates share a form, near duplicates link forms.
@@ -439,22 +516,25 @@ def _check_threshold(threshold: float) -> None:
         raise InputError(f"near-duplicate threshold must lie in (0, 1], got {threshold}")
 
 
+def band_keys(forms: Sequence[str], hasher: MinHasher) -> np.ndarray:
+    """LSH band keys (len(forms), bands) of normalised texts, hashed `_CHUNK` texts at a time (the hash
+    matrix of a chunk is bands*rows x its n-grams)."""
+    blocks = [
+        hasher.band_keys(*byte_ngrams(forms[start : start + _CHUNK], hasher.ngram))
+        for start in range(0, len(forms), _CHUNK)
+    ]
+    return np.concatenate(blocks) if blocks else np.empty((0, hasher.bands), dtype=np.uint64)
+
+
 def _keys_and_shingle_matrix(forms: list[str], hasher: MinHasher) -> tuple[np.ndarray, sp.csr_matrix]:
-    """LSH band keys of every form (chunked: the hash matrix is bands*rows x grams) and a binary
-    form x shingle matrix for exact Jaccard."""
-    key_blocks, gram_blocks, count_blocks = [], [], []
-    for start in range(0, len(forms), _CHUNK):
-        grams, counts = byte_ngrams(forms[start : start + _CHUNK], hasher.ngram)
-        key_blocks.append(hasher.band_keys(grams, counts))
-        gram_blocks.append(grams)
-        count_blocks.append(counts)
-    grams, counts = np.concatenate(gram_blocks), np.concatenate(count_blocks)
+    """LSH band keys of every form and a binary form x shingle matrix for exact Jaccard."""
+    grams, counts = byte_ngrams(forms, hasher.ngram)
     _, columns = np.unique(grams, return_inverse=True)
     rows = np.repeat(np.arange(len(forms)), counts)
     matrix = sp.csr_matrix((np.ones(len(grams), dtype=np.int32), (rows, columns.ravel())))
     matrix.sum_duplicates()
     matrix.data[:] = 1
-    return np.concatenate(key_blocks), matrix
+    return band_keys(forms, hasher), matrix
 
 
 def _shared_band_pairs(keys: np.ndarray) -> np.ndarray:
@@ -497,7 +577,9 @@ __all__ = [
     "NEAR_DUPLICATE_THRESHOLD",
     "NGRAM",
     "MinHasher",
+    "ReferenceForms",
     "TextClusters",
+    "band_keys",
     "byte_ngrams",
     "cluster_texts",
     "duplicate_groups",

@@ -472,6 +472,14 @@ def test_the_same_recipe_gives_the_same_hash_and_a_rerun_reuses_every_stage(buil
     assert (out / "audit" / "audit.json").is_file() and (out / "dataset" / "audit" / "audit.json").is_file()
 
 
+def test_per_text_stage_outputs_are_released_once_read_and_their_map_caches_removed(built):
+    _, out, result = built
+    assert result.context.sources is None and result.context.pool is None, "no later stage reads them"
+    assert len(result.context.llm) and len(result.context.balanced), "outputs read to the end are kept"
+    assert not list((out / "stages").rglob("cache-*.arrow")), "pseudo-labelling's map caches are removed"
+    assert list((out / "stages" / "sources" / "data").glob("data-*.arrow")), "the stage's own files stay"
+
+
 def test_ctrl_c_keeps_finished_stages_and_says_how_to_resume(
     tiny_goemotions, tweets_file, tmp_path, capsys, monkeypatch
 ):

@@ -22,6 +22,7 @@ import datasets
 
 from goemobalance.atomic import remove_temporaries, replace_folder, temporary_sibling, write_json
 from goemobalance.hashing import changed_files, folder_checksums
+from goemobalance.mapped import pages_released
 
 CHECKSUMS = "checksums.json"
 REPORT = "report.json"
@@ -142,7 +143,8 @@ class StageCache:
 def _write(output: StageOutput, folder: Path) -> None:
     data = output.data
     if isinstance(data, (datasets.Dataset, datasets.DatasetDict)):
-        data.save_to_disk(str(folder / "data"))
+        with pages_released(data):
+            data.save_to_disk(str(folder / "data"))
     elif data is not None:
         write_json(folder / "data.json", data, sort_keys=False)
     write_json(folder / REPORT, output.report, sort_keys=False)

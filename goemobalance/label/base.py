@@ -4,6 +4,7 @@ and writing labels, scores and provenance into the record schema.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Mapping, Sequence
@@ -15,6 +16,7 @@ import numpy as np
 from goemobalance.label.batching import available_cpus, predict_proba_in_batches
 from goemobalance.label.selection import PROVENANCE_KEY, SelectionRule
 from goemobalance.labels import LabelSpace
+from goemobalance.mapped import pages_released
 from goemobalance.schema import COLUMNS, features
 
 
@@ -165,7 +167,7 @@ def write_predictions(
     datasets.Dataset
         With ``labels``, ``scores``, ``label_origin="pseudo"`` and ``meta``.
     """
-    probs = np.asarray(probs, dtype=np.float32)
+    probs = np.ascontiguousarray(probs, dtype=np.float32)
     if probs.shape != (len(dataset), len(space)):
         raise ValueError(f"expected probabilities of shape {(len(dataset), len(space))}, got {probs.shape}")
     dataset = _with_schema_columns(dataset)
@@ -178,8 +180,31 @@ def write_predictions(
         columns = prediction_columns(probs[indices], space, rule, provenance, batch["meta"])
         return dict(batch, **columns)
 
-    return dataset.map(add_predictions, with_indices=True, batched=True, batch_size=4096,
-                       features=target, desc="write labels")  # fmt: skip
+    fingerprint = predictions_fingerprint(dataset, probs, space, rule, provenance)
+    with pages_released(dataset):
+        return dataset.map(add_predictions, with_indices=True, batched=True, batch_size=4096,
+                           features=target, desc="write labels", new_fingerprint=fingerprint)  # fmt: skip
+
+
+def predictions_fingerprint(
+    dataset: datasets.Dataset,
+    probs: np.ndarray,
+    space: LabelSpace,
+    rule: SelectionRule,
+    provenance: Mapping[str, Any],
+) -> str:
+    """The `datasets` fingerprint of `write_predictions`' output: the input's fingerprint, the probabilities
+    hashed where they lie, the labels, the rule and the provenance.
+
+    Given no fingerprint, `datasets.Dataset.map` pickles the map function to hash it, and the function holds
+    the whole probability matrix: a transient copy of twice its size (2.2 GB at 10M tweets).
+    """
+    digest = hashlib.blake2b(digest_size=16)
+    digest.update(dataset._fingerprint.encode())
+    digest.update(memoryview(np.ascontiguousarray(probs)).cast("B"))
+    settings = [list(space.names), rule.to_dict(space), dict(provenance)]
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    return digest.hexdigest()
 
 
 def _require_text(dataset: datasets.Dataset) -> None:

@@ -15,6 +15,8 @@ import datasets
 import numpy as np
 from joblib.externals.loky.process_executor import ProcessPoolExecutor
 
+from goemobalance.mapped import pages_released
+
 if TYPE_CHECKING:
     import torch
 
@@ -133,10 +135,23 @@ def predict_proba_in_batches(
     probs = np.empty((len(dataset), n_labels), dtype=np.float32)
     batches = list(chunks(len(dataset), batch_size))
     jobs = min(n_jobs, len(batches) // 2)
+    with pages_released(dataset):
+        _predict_batches(predict_proba, texts, batches, probs, jobs)
+    return probs
+
+
+def _predict_batches(
+    predict_proba: Callable[[list[str]], np.ndarray],
+    texts: datasets.Dataset,
+    batches: list[slice],
+    probs: np.ndarray,
+    jobs: int,
+) -> None:
+    """Fill `probs` batch by batch, in this process (``jobs <= 1``) or in `jobs` worker processes."""
     if jobs <= 1:
         for rows in batches:
             probs[rows] = predict_proba(texts[rows].column("text").to_pylist())
-        return probs
+        return
     with ProcessPoolExecutor(max_workers=jobs, initializer=_install, initargs=(predict_proba,)) as pool:
         pending: deque = deque()
         for rows in batches:
@@ -146,7 +161,6 @@ def predict_proba_in_batches(
                 probs[done] = future.result()
         for done, future in pending:
             probs[done] = future.result()
-    return probs
 
 
 #: The `predict_proba` a worker process was started with (sent once per worker, not with every batch).

@@ -18,6 +18,7 @@ import pyarrow.compute as pc
 from sklearn.metrics import f1_score
 
 from goemobalance.labels import LabelSpace
+from goemobalance.mapped import pages_released
 from goemobalance.metajson import set_flag
 from goemobalance.schema import SchemaError, label_space_of
 
@@ -258,10 +259,11 @@ def accept(
     """
     space = label_space_of(dataset)
     rule_json = json.dumps(rule.to_dict(space))
-    labelled = dataset.with_format("arrow").map(
-        _AcceptBatch(rule, space), batched=True, batch_size=batch_size, with_indices=True,
-        features=_with_reason(dataset.features), desc="accept",
-    )  # fmt: skip
+    with pages_released(dataset):
+        labelled = dataset.with_format("arrow").map(
+            _AcceptBatch(rule, space), batched=True, batch_size=batch_size, with_indices=True,
+            features=_with_reason(dataset.features), desc="accept",
+        )  # fmt: skip
     labelled = labelled.with_format(**_format_of(dataset))
     reasons = labelled.with_format("arrow", columns=["reject_reason"])[:].column("reject_reason")
     is_accepted = np.asarray(pc.equal(reasons, "").to_numpy(zero_copy_only=False), dtype=bool)
