@@ -517,8 +517,21 @@ def _check_threshold(threshold: float) -> None:
 
 
 def band_keys(forms: Sequence[str], hasher: MinHasher) -> np.ndarray:
-    """LSH band keys (len(forms), bands) of normalised texts, hashed `_CHUNK` texts at a time (the hash
-    matrix of a chunk is bands*rows x its n-grams)."""
+    """LSH band keys of normalised texts, hashed `_CHUNK` texts at a time (the hash matrix of a chunk is
+    bands*rows x its n-grams), so memory follows the chunk, not the number of texts.
+
+    Parameters
+    ----------
+    forms : sequence of str
+        Normalised texts (`normalize_text` output).
+    hasher : MinHasher
+        The LSH hasher.
+
+    Returns
+    -------
+    np.ndarray of shape (len(forms), hasher.bands), uint64
+        One key per text and band.
+    """
     blocks = [
         hasher.band_keys(*byte_ngrams(forms[start : start + _CHUNK], hasher.ngram))
         for start in range(0, len(forms), _CHUNK)
