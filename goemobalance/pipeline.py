@@ -136,14 +136,19 @@ def release_read_outputs(ctx: BuildContext, remaining: tuple[Stage, ...]) -> Non
     needed = {name for stage in remaining for name in stage.inputs}
     done = [name for name in RELEASED_WHEN_READ if name not in needed and ctx.output(name) is not None]
     for name in done:
-        _remove_map_caches(ctx.output(name))
+        _remove_map_caches(ctx.output(name), ctx.out_dir)
         ctx.set_output(name, None)
     if done:
         gc.collect()
 
 
-def _remove_map_caches(dataset: Any) -> None:
-    if isinstance(dataset, datasets.Dataset):
+def _remove_map_caches(dataset: Any, out_dir: Path) -> None:
+    """`Dataset.cleanup_cache_files` deletes every other ``cache-*.arrow`` in the folder of the dataset's
+    files: only called on a dataset read from inside the output folder (a stage's saved output)."""
+    if not isinstance(dataset, datasets.Dataset) or not dataset.cache_files:
+        return
+    root = Path(out_dir).resolve()
+    if all(Path(f["filename"]).resolve().is_relative_to(root) for f in dataset.cache_files):
         dataset.cleanup_cache_files()
 
 

@@ -251,3 +251,20 @@ def test_write_predictions_never_pickles_the_probability_matrix_to_fingerprint(
     changed[7, 3] += 0.01
     assert predictions_fingerprint(tweets, changed, *args) != labelled._fingerprint
     assert column(labelled, "scores") == probs.tolist()
+
+
+def test_map_caches_are_removed_only_inside_the_output_folder(tmp_path):
+    """Bug caught: the build called `Dataset.cleanup_cache_files` on any released output, which deletes every
+    other ``cache-*.arrow`` beside the dataset's files: a dataset read from a user's folder lost its caches."""
+    import datasets
+
+    from goemobalance.pipeline import _remove_map_caches
+
+    for where in ("user", "out"):
+        datasets.Dataset.from_dict({"x": [1, 2, 3]}).save_to_disk(str(tmp_path / where / "data"))
+    for where in ("user", "out"):
+        dataset = datasets.load_from_disk(str(tmp_path / where / "data"))
+        stray = tmp_path / where / "data" / "cache-0123456789abcdef.arrow"
+        stray.write_bytes(b"not ours")
+        _remove_map_caches(dataset, tmp_path / "out")
+        assert stray.exists() == (where == "user")
