@@ -36,7 +36,7 @@ from __future__ import annotations
 import html
 import re
 import unicodedata
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -532,22 +532,29 @@ def band_keys(forms: Sequence[str], hasher: MinHasher) -> np.ndarray:
     np.ndarray of shape (len(forms), hasher.bands), uint64
         One key per text and band.
     """
-    blocks = [
-        hasher.band_keys(*byte_ngrams(forms[start : start + _CHUNK], hasher.ngram))
-        for start in range(0, len(forms), _CHUNK)
-    ]
+    blocks = [hasher.band_keys(grams, counts) for grams, counts in _ngram_chunks(forms, hasher.ngram)]
     return np.concatenate(blocks) if blocks else np.empty((0, hasher.bands), dtype=np.uint64)
 
 
+def _ngram_chunks(forms: Sequence[str], ngram: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """`byte_ngrams` of `_CHUNK` forms at a time (what `MinHasher.band_keys` can hash in one matrix)."""
+    for start in range(0, len(forms), _CHUNK):
+        yield byte_ngrams(forms[start : start + _CHUNK], ngram)
+
+
 def _keys_and_shingle_matrix(forms: list[str], hasher: MinHasher) -> tuple[np.ndarray, sp.csr_matrix]:
-    """LSH band keys of every form and a binary form x shingle matrix for exact Jaccard."""
-    grams, counts = byte_ngrams(forms, hasher.ngram)
+    """LSH band keys of every form and a binary form x shingle matrix for exact Jaccard, from one pass of
+    `byte_ngrams` over the forms."""
+    chunks = list(_ngram_chunks(forms, hasher.ngram))
+    keys = np.concatenate([hasher.band_keys(grams, counts) for grams, counts in chunks])
+    grams = np.concatenate([grams for grams, _ in chunks])
+    counts = np.concatenate([counts for _, counts in chunks])
     _, columns = np.unique(grams, return_inverse=True)
     rows = np.repeat(np.arange(len(forms)), counts)
     matrix = sp.csr_matrix((np.ones(len(grams), dtype=np.int32), (rows, columns.ravel())))
     matrix.sum_duplicates()
     matrix.data[:] = 1
-    return band_keys(forms, hasher), matrix
+    return keys, matrix
 
 
 def _shared_band_pairs(keys: np.ndarray) -> np.ndarray:
