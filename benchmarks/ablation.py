@@ -21,6 +21,8 @@ Commands (WORK holds pools, sets and runs; nothing is written elsewhere):
     python benchmarks/ablation.py --work WORK run add_max@p50 add_max@p60 add_max@p70 add_max@p80
     python benchmarks/ablation.py --work WORK run add_mean+conf --against add_mean   # arm vs arm
     python benchmarks/ablation.py --work WORK holdout --fractions 25 50 100 --seeds 0 1 2 3 4
+    python benchmarks/ablation.py --work WORK holdout --fractions 100 --model hybrid --config cpu.yaml \\
+        --seeds 0 1 2 --equal-steps                                      # the same, hybrid model
     python benchmarks/ablation.py --work WORK quickstart --recipe recipes/quickstart.yaml --seeds 0 1 2 3 4
     python benchmarks/ablation.py --work WORK run add_max --model hybrid --config cpu.yaml \\
         --seeds 13 14 15 --equal-steps                                   # hybrid confirmation
@@ -355,11 +357,12 @@ def cmd_holdout(args: argparse.Namespace, data: Data) -> None:
                           "balance": result.report.to_dict()}  # fmt: skip
                 found = save_set(result.dataset, path, report)
             steps[fraction][seed] = found
-    config = proxy_config()
+    config = train_config(args)
+    kind = "holdout" if args.model == "proxy" else "holdout_hybrid"
     for fraction in args.fractions:
-        out = args.work / "runs" / "holdout" / f"add{fraction}"
-        run_compare(data, out, steps[fraction], reduced, config, args.seeds,
-                    reuse=sibling_runs(args.work, "holdout"))  # fmt: skip
+        out = args.work / "runs" / kind / f"add{fraction}"
+        run_compare(data, out, steps[fraction], reduced, config, args.seeds, equal_steps=args.equal_steps,
+                    reuse=sibling_runs(args.work, kind))  # fmt: skip
         print_summary(f"holdout add {fraction}%", out)
 
 
@@ -462,7 +465,7 @@ def print_summary(arm: str, folder: Path) -> None:
 
 
 def cmd_table(args: argparse.Namespace, data: Data | None) -> None:
-    for kind in ("proxy", "holdout", "hybrid"):
+    for kind in ("proxy", "holdout", "hybrid", "holdout_hybrid"):
         rows = [r for p in sibling_runs(args.work, kind) if (r := summary_row(p.name, p))]
         if rows:
             print(f"\n### {kind}\n\n{markdown_table(rows)}")
@@ -480,9 +483,6 @@ def main(argv: list[str] | None = None) -> None:
     sub = parser.add_subparsers(dest="command", required=True)
     run = sub.add_parser("run", help="build each arm's sets and compare them with GoEmotions train")
     run.add_argument("arms", nargs="+")
-    run.add_argument("--model", choices=("proxy", "hybrid"), default="proxy")
-    run.add_argument("--config", help="TrainConfig YAML (hybrid)")
-    run.add_argument("--equal-steps", action="store_true")
     run.add_argument("--reuse", nargs="*", default=[], help="other compare folders with finished runs")
     run.add_argument("--against", help="compare with this arm's sets instead of GoEmotions train")
     holdout = sub.add_parser("holdout", help="held-out rare-label rows added back through `add` in steps")
@@ -496,6 +496,10 @@ def main(argv: list[str] | None = None) -> None:
     sub.add_parser("table", help="markdown tables of every finished comparison")
     for p in (run, holdout, quick):
         p.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    for p in (run, holdout):
+        p.add_argument("--model", choices=("proxy", "hybrid"), default="proxy")
+        p.add_argument("--config", help="TrainConfig YAML (hybrid)")
+        p.add_argument("--equal-steps", action="store_true")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     datasets.disable_progress_bars()
