@@ -26,6 +26,8 @@ Commands (WORK holds pools, sets and runs; nothing is written elsewhere):
     python benchmarks/ablation.py --work WORK quickstart --recipe recipes/quickstart.yaml --seeds 0 1 2 3 4
     python benchmarks/ablation.py --work WORK run add_max --model hybrid --config cpu.yaml \\
         --seeds 13 14 15 --equal-steps                                   # hybrid confirmation
+    python benchmarks/ablation.py --work WORK run add_mean --model hybrid --config plain_bce.yaml \\
+        --seeds 13 14 15 --equal-steps --tag _plain_bce                  # a config variant, own folder
     python benchmarks/ablation.py --work WORK table                      # markdown of every finished run
 
 Arm names: ``<mode>[@<level>]``; modes in `MODES`, pseudo-label levels in `LEVELS` (default ``f1``).
@@ -302,7 +304,7 @@ def cmd_run(args: argparse.Namespace, data: Data) -> None:
         _, mode, _ = parse_arm(arm)
         sets = {seed: build_set(data, arm, seed) for seed in args.seeds}
         balanced_config = config.replace(sample_weighting=mode.weights) if mode.weights else None
-        name = f"{arm}_vs_{args.against}" if args.against else arm
+        name = (f"{arm}_vs_{args.against}" if args.against else arm) + args.tag
         out = args.work / "runs" / kind / name.replace("@", "_at_")
         log.info("%s: %s", arm, {s: len(d) for s, d in sets.items()})
         reuse = [*sibling_runs(args.work, kind), *map(Path, args.reuse)]
@@ -485,6 +487,7 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("arms", nargs="+")
     run.add_argument("--reuse", nargs="*", default=[], help="other compare folders with finished runs")
     run.add_argument("--against", help="compare with this arm's sets instead of GoEmotions train")
+    run.add_argument("--tag", default="", help="suffix of the arm's run folder (a config variant)")
     holdout = sub.add_parser("holdout", help="held-out rare-label rows added back through `add` in steps")
     holdout.add_argument("--fractions", type=int, nargs="+", default=[25, 50, 100])
     holdout.add_argument("--share", type=float, default=0.5, help="share of rare-label rows held out")
