@@ -18,7 +18,7 @@ import numpy as np
 import pyarrow as pa
 import scipy.sparse as sp
 
-from goemobalance.balance import MultilabelBalancer, sparse_label_matrix
+from goemobalance.balance import HUMAN_ORIGINS, MultilabelBalancer, sparse_label_matrix
 
 
 def main() -> None:
@@ -31,7 +31,7 @@ def main() -> None:
     pool = datasets.load_from_disk(args.pool)
     columns = pool.select_columns(["label_origin", "scores"]).with_format("arrow")[:]
     sources = columns["label_origin"].to_numpy(zero_copy_only=False)
-    machine = ~np.isin(sources, ["human", "human-reviewed"])
+    machine = ~np.isin(sources, HUMAN_ORIGINS)
     labels = sparse_label_matrix(pool)
     y = sp.vstack([labels] + [labels[machine]] * args.repeat).tocsr()
     sources = np.concatenate([sources] + [sources[machine]] * args.repeat)

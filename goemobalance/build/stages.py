@@ -205,19 +205,14 @@ class PoolStage(Stage):
         return StageOutput(concatenate([labeled, accepted]), report)
 
 
-def _accept(labeled: datasets.Dataset, rule: Any) -> tuple[datasets.Dataset, datasets.Dataset]:
-    """The one call into the labeler's acceptance rule."""
-    from goemobalance.label import accept
-
-    return accept(labeled, rule)
-
-
 def label_and_accept(labeler: Any, unlabeled: datasets.Dataset) -> tuple[datasets.Dataset, datasets.Dataset]:
     """Pseudo-label `unlabeled` and split it by the labeler's rule (accepted, rejected). The labelled copy
     of every row, a `datasets` map cache that `accept` rewrites into its own, is deleted as soon as
     `accept` has read it (about 1 KB a tweet: 10 GB of disk at 10M tweets)."""
+    from goemobalance.label import accept
+
     labelled = labeler.label(unlabeled)
-    accepted, rejected = _accept(labelled, labeler.active_rule)
+    accepted, rejected = accept(labelled, labeler.active_rule)
     kept = {entry["filename"] for entry in accepted.cache_files + unlabeled.cache_files}
     read = [Path(entry["filename"]) for entry in labelled.cache_files if entry["filename"] not in kept]
     del labelled
