@@ -28,9 +28,16 @@ Commands (WORK holds pools, sets and runs; nothing is written elsewhere):
         --seeds 13 14 15 --equal-steps                                   # hybrid confirmation
     python benchmarks/ablation.py --work WORK run add_mean --model hybrid --config plain_bce.yaml \\
         --seeds 13 14 15 --equal-steps --tag _plain_bce                  # a config variant, own folder
+    python benchmarks/ablation.py --work WORK run add_mean add_mean@f1pol --score-on dev   # dev-only screen
     python benchmarks/ablation.py --work WORK table                      # markdown of every finished run
 
-Arm names: ``<mode>[@<level>]``; modes in `MODES`, pseudo-label levels in `LEVELS` (default ``f1``).
+``--score-on dev`` screens without the test split (as ``goemobalance compare --screen``): GoEmotions dev
+is cut into two label-stratified halves (`screening_split`, seed 0); the first half early-stops and tunes
+thresholds, the second is scored (runs under ``runs/<kind>_dev``). A mode chosen there was chosen without
+test rows.
+
+Arm names: ``<mode>[@<level>]``; modes in `MODES`, pseudo-label levels (labeler, acceptance, polarity
+check) in `LEVELS` (default ``f1``: `tfidf`, F1-optimal thresholds).
 """
 
 from __future__ import annotations
@@ -52,12 +59,13 @@ import yaml
 from goemobalance.balance import balance_dataset
 from goemobalance.commands.train import load_split
 from goemobalance.label import OfflineLabeler, SelectionRule, accept, offline_labeler
+from goemobalance.labels import SENTIMENT_GROUPS
 from goemobalance.leaks import drop_eval_leaks
 from goemobalance.markdown import markdown_table as render_markdown_table
 from goemobalance.schema import COLUMNS, column, features, multi_hot
 from goemobalance.sources import load_dataset_any
 from goemobalance.sources.sentiment140 import load_sentiment140
-from goemobalance.train.compare import compare
+from goemobalance.train.compare import compare, screening_split
 from goemobalance.train.config import TrainConfig
 from goemobalance.train.metrics import rarest_labels
 
@@ -66,9 +74,27 @@ TWEETS = (
     Path(__file__).resolve().parents[1].parent / "shared" / "data" / "sentiment140" / "training_sample.csv"
 )
 RARE_K = 8
-# pseudo-label acceptance: None = F1-optimal thresholds (the build's `threshold: tuned`), else the target
-# precision of `tune_acceptance` (Wilson lower bound on GoEmotions dev; unreachable labels accept nothing)
-LEVELS: dict[str, float | None] = {"f1": None, "p50": 0.5, "p60": 0.6, "p70": 0.7, "p80": 0.8}
+
+
+@dataclass(frozen=True)
+class Level:
+    """How the tweets of a pool are pseudo-labelled and accepted."""
+
+    # None: F1-optimal thresholds (the build's `threshold: tuned`), else the target precision of
+    # `tune_acceptance` (Wilson lower bound on GoEmotions dev; unreachable labels accept nothing)
+    precision: float | None = None
+    labeler: str = "tfidf"  # an offline labeler name (`goemobalance.label.OFFLINE_LABELERS`)
+    # drop every pseudo-label of the GoEmotions sentiment group (positive or negative) opposite to the
+    # tweet's Sentiment140 polarity; a tweet left without labels is not accepted
+    polarity_checked: bool = False
+
+
+LEVELS: dict[str, Level] = {
+    "f1": Level(),
+    **{f"p{round(p * 100)}": Level(precision=p) for p in (0.5, 0.6, 0.7, 0.8)},
+    "f1pol": Level(polarity_checked=True),
+    "f1ens": Level(labeler="tfidf+minilm"),
+}
 PRIORITY = ("human", "pseudo", "llm")
 
 
@@ -129,43 +155,53 @@ class Data:
     def __init__(self, work: Path, tweets: Path = TWEETS):
         self.work, self.tweets_path = work, tweets
         self.train, self.dev, self.test = (load_split("packaged", s) for s in ("train", "validation", "test"))
-        self._labeler = None
+        self._labelers: dict[str, OfflineLabeler] = {}
         self._pools: dict[str, datasets.Dataset] = {}
 
     @property
     def eval_sets(self) -> dict[str, datasets.Dataset]:
         return {"goemotions_dev": self.dev, "goemotions_test": self.test}
 
-    def labeler(self):
-        """The offline TF-IDF labeler fitted on GoEmotions train (the build's rule: <= 3 labels, no
-        top-1 fallback); thresholds are tuned per level in `accepted`."""
-        path = self.work / "pools" / "labeler"
-        if self._labeler is None and (path / "labeler.json").exists():
-            self._labeler = OfflineLabeler.load(path)
-        if self._labeler is None:
+    def labeler(self, name: str = "tfidf") -> OfflineLabeler:
+        """The offline labeler `name` fitted on GoEmotions train (the build's rule: <= 3 labels, no
+        top-1 fallback); thresholds are tuned per level in `accepted`. MiniLM embeddings are cached
+        under WORK/pools/minilm-cache."""
+        path = self.work / "pools" / ("labeler" if name == "tfidf" else f"labeler_{name}")
+        if name not in self._labelers and (path / "labeler.json").exists():
+            self._labelers[name] = OfflineLabeler.load(path)
+        if name not in self._labelers:
             rule = SelectionRule(threshold=0.5, min_confidence=0.0, max_labels=3, top1_fallback=False)
+            options = {} if name == "tfidf" else {"cache_dir": str(self.work / "pools" / "minilm-cache")}
             started = time.perf_counter()
-            self._labeler = offline_labeler("tfidf", rule=rule).fit(texts(self.train), multi_hot(self.train))
-            log.info("labeler fitted in %.0f s", time.perf_counter() - started)
-            self._labeler.save(path)
-        return self._labeler
+            labeler = offline_labeler(name, rule=rule, **options).fit(
+                texts(self.train), multi_hot(self.train)
+            )
+            log.info("%s labeler fitted in %.0f s", name, time.perf_counter() - started)
+            labeler.save(path)
+            self._labelers[name] = labeler
+        return self._labelers[name]
 
-    def labelled_tweets(self) -> datasets.Dataset:
-        """Every tweet with its 28 scores (labelled once; `accept` re-derives labels for each rule)."""
-        path = self.work / "pools" / "tweets_labelled"
+    def labelled_tweets(self, name: str = "tfidf") -> datasets.Dataset:
+        """Every tweet with its 28 scores by labeler `name` (labelled once; `accept` re-derives labels for
+        each rule)."""
+        path = self.work / "pools" / ("tweets_labelled" if name == "tfidf" else f"tweets_labelled_{name}")
         if not path.exists():
             tweets = load_sentiment140(self.tweets_path, clean=True, on_error="skip")
-            self.labeler().label(tweets).save_to_disk(str(path))
+            self.labeler(name).label(tweets).save_to_disk(str(path))
         return datasets.load_from_disk(str(path))
 
     def accepted(self, level: str) -> tuple[datasets.Dataset, dict[str, Any]]:
         """The tweets the level's rule (tuned on GoEmotions dev) accepts, and the acceptance report."""
-        labeler = self.labeler().tune_acceptance(
-            texts(self.dev), multi_hot(self.dev), target_precision=LEVELS[level], tuned_on="goemotions dev"
+        how = LEVELS[level]
+        labeler = self.labeler(how.labeler).tune_acceptance(
+            texts(self.dev), multi_hot(self.dev), target_precision=how.precision, tuned_on="goemotions dev"
         )
-        kept, _ = accept(self.labelled_tweets(), labeler.active_rule)
+        kept, _ = accept(self.labelled_tweets(how.labeler), labeler.active_rule)
         kept = kept.remove_columns("reject_reason").select_columns(list(COLUMNS)).cast(features())
-        return kept, labeler.acceptance_report_.to_dict()
+        report = {"labeler": how.labeler, **labeler.acceptance_report_.to_dict()}
+        if how.polarity_checked:
+            kept, report["polarity_check"] = polarity_checked(kept)
+        return kept, report
 
     def pool(self, rows: str, level: str) -> datasets.Dataset:
         """GoEmotions train (+ the level's accepted tweets) after the build's leak guard, cached."""
@@ -189,6 +225,23 @@ class Data:
             write_json(path / "info.json", info)
         self._pools[name] = datasets.load_from_disk(str(path / "data"))
         return self._pools[name]
+
+
+def polarity_checked(tweets: datasets.Dataset) -> tuple[datasets.Dataset, dict[str, int]]:
+    """`tweets` without the pseudo-labels whose sentiment group contradicts the Sentiment140 polarity
+    (0: negative tweet, no positive label; 4: positive tweet, no negative label), and the counts removed."""
+    names = tweets.features["labels"].feature.names
+    group = {name: g for g, members in SENTIMENT_GROUPS.items() for name in members}
+    banned = {0: "positive", 4: "negative"}
+    labels = [
+        [i for i in row if group.get(names[i]) != banned.get(json.loads(meta).get("polarity"))]
+        for row, meta in zip(column(tweets, "labels"), column(tweets, "meta"))
+    ]
+    kept = [i for i, row in enumerate(labels) if row]
+    removed = sum(map(len, column(tweets, "labels"))) - sum(map(len, labels))
+    checked = tweets.remove_columns("labels").add_column("labels", labels, feature=tweets.features["labels"])
+    checked = checked.select(kept).select_columns(tweets.column_names)
+    return checked, {"labels_removed": removed, "tweets_dropped": len(tweets) - len(kept)}
 
 
 def texts(dataset: datasets.Dataset) -> list[str]:
@@ -273,11 +326,19 @@ def run_compare(
     balanced_config: TrainConfig | None = None,
     equal_steps: bool = False,
     reuse: list[Path] = (),
+    score_on: str = "test",
 ) -> dict[str, Any]:
-    """One `compare` call; every folder of the same model kind is searched for finished runs."""
+    """One `compare` call; every folder of the same model kind is searched for finished runs.
+
+    ``score_on="dev"``: the dev halves stand in for (validation, test); the test split is not used."""
     started = time.perf_counter()
+    val, test, scored_on = (
+        (*screening_split(data.dev), "half of GoEmotions dev (screen)")
+        if score_on == "dev"
+        else (data.dev, data.test, "GoEmotions test")
+    )
     result = compare(
-        balanced, imbalanced, data.test, data.dev, config, out, seeds=seeds, equal_steps=equal_steps,
+        balanced, imbalanced, test, val, config, out, seeds=seeds, equal_steps=equal_steps, scored_on=scored_on,
         reuse=[p for p in reuse if p.exists() and p.resolve() != out.resolve()],
         balanced_config=balanced_config, rare_k=RARE_K,
     )  # fmt: skip
@@ -296,7 +357,7 @@ def sibling_runs(work: Path, kind: str) -> list[Path]:
 def cmd_run(args: argparse.Namespace, data: Data) -> None:
     """Each arm against GoEmotions train, or against another arm's sets of the same seeds (`--against`)."""
     config = train_config(args)
-    kind = "proxy" if args.model == "proxy" else "hybrid"
+    kind = ("proxy" if args.model == "proxy" else "hybrid") + ("_dev" if args.score_on == "dev" else "")
     baseline = data.train
     if args.against:
         baseline = {seed: build_set(data, args.against, seed) for seed in args.seeds}
@@ -309,7 +370,7 @@ def cmd_run(args: argparse.Namespace, data: Data) -> None:
         log.info("%s: %s", arm, {s: len(d) for s, d in sets.items()})
         reuse = [*sibling_runs(args.work, kind), *map(Path, args.reuse)]
         run_compare(data, out, sets, baseline, config, args.seeds, balanced_config=balanced_config,
-                    equal_steps=args.equal_steps, reuse=reuse)  # fmt: skip
+                    equal_steps=args.equal_steps, reuse=reuse, score_on=args.score_on)  # fmt: skip
         print_summary(arm, out)
 
 
@@ -467,7 +528,7 @@ def print_summary(arm: str, folder: Path) -> None:
 
 
 def cmd_table(args: argparse.Namespace, data: Data | None) -> None:
-    for kind in ("proxy", "holdout", "hybrid", "holdout_hybrid"):
+    for kind in ("proxy", "proxy_dev", "holdout", "hybrid", "holdout_hybrid"):
         rows = [r for p in sibling_runs(args.work, kind) if (r := summary_row(p.name, p))]
         if rows:
             print(f"\n### {kind}\n\n{markdown_table(rows)}")
@@ -488,6 +549,8 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--reuse", nargs="*", default=[], help="other compare folders with finished runs")
     run.add_argument("--against", help="compare with this arm's sets instead of GoEmotions train")
     run.add_argument("--tag", default="", help="suffix of the arm's run folder (a config variant)")
+    run.add_argument("--score-on", choices=("test", "dev"), default="test",
+                     help="dev: tune on one half of GoEmotions dev, score the other; test split unused")  # fmt: skip
     holdout = sub.add_parser("holdout", help="held-out rare-label rows added back through `add` in steps")
     holdout.add_argument("--fractions", type=int, nargs="+", default=[25, 50, 100])
     holdout.add_argument("--share", type=float, default=0.5, help="share of rare-label rows held out")

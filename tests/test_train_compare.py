@@ -22,7 +22,7 @@ from goemobalance.cli import main
 from goemobalance.commands.train import load_split
 from goemobalance.errors import InputError, LeakError
 from goemobalance.schema import multi_hot
-from goemobalance.train.compare import compare
+from goemobalance.train.compare import compare, screening_split
 from goemobalance.train.config import EmbeddingConfig, ProxyConfig, TrainConfig
 from goemobalance.train.loop import TrainedModel, fit
 from goemobalance.train.model import HybridConfig
@@ -415,6 +415,34 @@ def test_compare_seed_template_loads_one_training_set_per_seed(packaged, tmp_pat
     result = json.loads((tmp_path / "c/comparison.json").read_text())
     assert [run["seed"] for run in result["runs"]["balanced"]] == [1, 2]
     assert len(result["summary"]["f1_macro"]["per_seed"]["delta"]) == 2
+
+
+def test_screening_split_halves_the_validation_split_label_by_label():
+    dev = load_split("packaged", "validation")
+    tune, score = screening_split(dev)
+    tune_ids, score_ids = set(tune["id"][:]), set(score["id"][:])
+    assert not tune_ids & score_ids and tune_ids | score_ids == set(dev["id"][:])
+    assert abs(len(tune) - len(score)) <= 1
+    assert np.abs(multi_hot(tune).sum(axis=0) - multi_hot(score).sum(axis=0)).max() <= 1
+    assert screening_split(dev)[1]["id"][:] == score["id"][:]
+
+
+def test_compare_screen_scores_half_the_validation_split_and_never_loads_the_test_split(packaged, tmp_path):
+    packaged["balanced"].save_to_disk(tmp_path / "bal")
+    packaged["imbalanced"].save_to_disk(tmp_path / "imb")
+    packaged["val"].save_to_disk(tmp_path / "val")
+    code = main(
+        ["compare", "--balanced", str(tmp_path / "bal"), "--imbalanced", str(tmp_path / "imb")]
+        + ["--val", str(tmp_path / "val"), "--test", str(tmp_path / "no_such_test_split"), "--screen"]
+        + ["--model", "proxy", "--bootstrap", "20", "--out", str(tmp_path / "c")]
+    )
+    assert code == 0
+    result = json.loads((tmp_path / "c/comparison.json").read_text())
+    tune, score = screening_split(packaged["val"])
+    assert "screen" in result["scored_on"]
+    assert result["runs"]["balanced"][0]["val_rows"] == len(tune) == 100
+    assert [row["test_support"] for row in result["per_label"]] == multi_hot(score).sum(axis=0).tolist()
+    assert (tmp_path / "c/comparison.md").read_text().startswith("Scored on half of the validation split")
 
 
 # ------------------------------------------------------------------ baseline only, resume and reuse

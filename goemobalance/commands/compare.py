@@ -68,6 +68,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         metavar="YAML",
         help="other training settings for the balanced side (e.g. sample_weighting); flags apply to both",
     )
+    parser.add_argument(
+        "--screen",
+        action="store_true",
+        help="screen without the test split: early-stop and tune thresholds on one label-stratified half "
+        "of the validation split, score on the other half; --test is not loaded",
+    )
     parser.add_argument("--save-models", action="store_true", help="also save every trained model")
     parser.add_argument(
         "--reuse",
@@ -96,6 +102,18 @@ def validation_source(args: argparse.Namespace) -> str:
     return str(test.parent) if test.is_file() else args.test
 
 
+def evaluation_data(args: argparse.Namespace):
+    """(scoring data, tuning data, what the scoring data is): GoEmotions test and dev, or with --screen
+    the two halves of the validation split (the test split is not loaded)."""
+    from goemobalance.train.compare import screening_split
+
+    val = load_split(validation_source(args), "validation")
+    if args.screen:
+        tune, score = screening_split(val)
+        return score, tune, "half of the validation split (screen; test split not used)"
+    return load_split(args.test, "test"), val, "GoEmotions test"
+
+
 def run(args: argparse.Namespace) -> int:
     from goemobalance.train.compare import compare
 
@@ -103,11 +121,12 @@ def run(args: argparse.Namespace) -> int:
     config = load_config(args)
     balanced_config = load_config(args, args.balanced_config) if args.balanced_config else None
     seeds = args.seeds or [config.seed]
+    scored, tuning, scored_on = evaluation_data(args)
     compare(
         training_sets(args.balanced, seeds) if args.balanced else None,
         training_sets(args.imbalanced, seeds),
-        load_split(args.test, "test"),
-        load_split(validation_source(args), "validation"),
+        scored,
+        tuning,
         config,
         args.out,
         seeds=seeds,
@@ -119,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         save_models=args.save_models,
         reuse=args.reuse,
         balanced_config=balanced_config,
+        scored_on=scored_on,
     )
     print(Path(args.out, "comparison.md").read_text(encoding="utf-8").split("\n\nRare labels")[0])
     print(

@@ -3,6 +3,10 @@
 Both models get the same config, seed and validation split; before training, every training row that
 also appears in the evaluation data (same normalized text, or same GoEmotions comment id) is removed
 with a warning (``on_leak="drop"``, the default) or stops the run (``on_leak="error"``).
+
+To choose between many training sets without looking at the test split, screen them first:
+`screening_split` cuts the validation split into a tuning half and a scoring half, which stand in for
+(validation, test) (``goemobalance compare --screen``); the test split then scores only what was chosen.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from typing import Any
 import datasets
 import numpy as np
 
+from goemobalance.balance.split import MultilabelStratifiedKFold
 from goemobalance.errors import InputError, LeakError
 from goemobalance.markdown import markdown_table
 from goemobalance.schema import column, label_space_of, multi_hot
@@ -146,6 +151,32 @@ def check_separate(val: datasets.Dataset, test: datasets.Dataset) -> None:
 
 
 RUN_FILE = "run.json"
+
+
+def screening_split(val: datasets.Dataset, seed: int = 0) -> tuple[datasets.Dataset, datasets.Dataset]:
+    """Two label-stratified halves of the validation data: (tuning half, scoring half).
+
+    A screen of many training sets passes them to `compare` as ``val`` and ``test``: early stopping and
+    thresholds on the first half, scores on the second, and the test split is not used at all, so the
+    training set it picks was picked without test rows.
+
+    Parameters
+    ----------
+    val : datasets.Dataset
+        The validation data (GoEmotions dev).
+    seed : int, default 0
+        Seed of the stratified split (`MultilabelStratifiedKFold`, 2 folds, shuffled).
+
+    Returns
+    -------
+    tuple of datasets.Dataset
+        (tuning half, scoring half), each in the validation data's row order.
+    """
+    folds = MultilabelStratifiedKFold(n_splits=2, shuffle=True, random_state=seed)
+    tune, score = next(folds.split(np.zeros((len(val), 1)), multi_hot(val)))
+    return val.select(np.sort(tune)), val.select(np.sort(score))
+
+
 PROBABILITIES_FILE = "test_probabilities.npy"
 
 
@@ -207,6 +238,7 @@ def compare(
     save_models: bool = False,
     reuse: Sequence[str | Path] = (),
     balanced_config: TrainConfig | None = None,
+    scored_on: str = "GoEmotions test",
 ) -> dict[str, Any]:
     """Train on both sets with each seed, evaluate on the untouched test split, report deltas with CIs.
 
@@ -250,12 +282,15 @@ def compare(
         Earlier output folders of `compare`: a run whose key (`run_key`: settings, seed, training,
         validation and test data) matches one there is not trained again; `out_dir` itself is always
         searched, so an interrupted comparison resumes with the runs it finished.
+    scored_on
+        What `test` is, for the reports (e.g. "half of GoEmotions dev (screen)" with `screening_split`).
 
     Returns
     -------
     dict
         ``summary`` (per metric: means, stds, per-seed values and deltas, CIs for macro- and rare-F1),
-        ``per_label``, ``rare_labels``, ``bootstrap``, ``leaks``, ``runs``, ``config``, ``seeds``.
+        ``per_label``, ``rare_labels``, ``bootstrap``, ``leaks``, ``runs``, ``config``, ``seeds``,
+        ``scored_on``.
     """
     check_untouched_test(test)
     check_separate(val, test)
@@ -286,6 +321,7 @@ def compare(
         balanced_config=None if balanced_config is None else balanced_config.to_dict(),
         seeds=seeds,
         equal_steps=equal_steps,
+        scored_on=scored_on,
         leaks=leaks,
         runs={side: [run.to_dict() for run in side_runs] for side, side_runs in runs.items()},
     )
@@ -487,7 +523,7 @@ def comparison_markdown(result: dict[str, Any]) -> str:
     boot = result.get("bootstrap")
     sides = [side for side in ("imbalanced", "balanced") if f"train_{side}" in result["per_label"][0]]
     paired = len(sides) == 2
-    header = f"Seeds: {', '.join(map(str, seeds))}"
+    header = f"Scored on {result.get('scored_on', 'GoEmotions test')} · seeds: {', '.join(map(str, seeds))}"
     if result.get("equal_steps"):
         header += " · equal optimizer steps"
     if boot:
@@ -556,10 +592,11 @@ def _plot_delta(result: dict[str, Any], path: Path) -> None:
         errors = np.clip(np.stack([values - cis[:, 0], cis[:, 1] - values]), 0, None)
     ax.bar(x, values, color=colors, yerr=errors, capsize=2, ecolor="gray")
     ax.axhline(0, color="black", lw=0.8)
+    scored_on = result.get("scored_on", "GoEmotions test")
     title = (
-        "Per-label F1 change on GoEmotions test (rarest first; bars: 95% bootstrap CI)"
+        f"Per-label F1 change on {scored_on} (rarest first; bars: 95% bootstrap CI)"
         if paired
-        else "Per-label F1 on GoEmotions test (rarest first; mean over seeds)"
+        else f"Per-label F1 on {scored_on} (rarest first; mean over seeds)"
     )
     ax.set(xticks=x, ylabel="F1 balanced - F1 imbalanced" if paired else "F1", title=title)
     ax.set_xticklabels([f"{r['label']}*" if r["rare"] else r["label"] for r in rows], rotation=70, ha="right")
@@ -582,5 +619,6 @@ __all__ = [
     "leak_key",
     "remove_leaks",
     "run_key",
+    "screening_split",
     "write_comparison",
 ]

@@ -198,7 +198,7 @@ def paired_bootstrap(
         n_resamples=n_resamples,
         seed=seed,
         confidence=confidence,
-        method="percentile bootstrap over test rows (scipy.stats.bootstrap), seeds fixed",
+        method="percentile bootstrap over the scored rows (scipy.stats.bootstrap), seeds fixed",
     )
     return out
 
