@@ -150,9 +150,6 @@ def check_separate(val: datasets.Dataset, test: datasets.Dataset) -> None:
         )
 
 
-RUN_FILE = "run.json"
-
-
 def screening_split(val: datasets.Dataset, seed: int = 0) -> tuple[datasets.Dataset, datasets.Dataset]:
     """Two label-stratified halves of the validation data: (tuning half, scoring half).
 
@@ -177,6 +174,7 @@ def screening_split(val: datasets.Dataset, seed: int = 0) -> tuple[datasets.Data
     return val.select(np.sort(tune)), val.select(np.sort(score))
 
 
+RUN_FILE = "run.json"
 PROBABILITIES_FILE = "test_probabilities.npy"
 
 
