@@ -425,6 +425,8 @@ def test_screening_split_halves_the_validation_split_label_by_label():
     assert abs(len(tune) - len(score)) <= 1
     assert np.abs(multi_hot(tune).sum(axis=0) - multi_hot(score).sum(axis=0)).max() <= 1
     assert screening_split(dev)[1]["id"][:] == score["id"][:]
+    with pytest.raises(InputError, match="needs 2 rows or more, got 1"):
+        screening_split(dev.select(range(1)))
 
 
 def test_compare_screen_scores_half_the_validation_split_and_never_loads_the_test_split(packaged, tmp_path):
@@ -443,6 +445,20 @@ def test_compare_screen_scores_half_the_validation_split_and_never_loads_the_tes
     assert result["runs"]["balanced"][0]["val_rows"] == len(tune) == 100
     assert [row["test_support"] for row in result["per_label"]] == multi_hot(score).sum(axis=0).tolist()
     assert (tmp_path / "c/comparison.md").read_text().startswith("Scored on half of the validation split")
+
+
+def test_compare_screen_of_a_one_row_validation_split_fails_in_one_line(packaged, tmp_path, capsys):
+    packaged["imbalanced"].save_to_disk(tmp_path / "imb")
+    packaged["val"].select(range(1)).save_to_disk(tmp_path / "val1")
+    capsys.readouterr()
+    code = main(
+        ["compare", "--imbalanced", str(tmp_path / "imb"), "--val", str(tmp_path / "val1"), "--screen"]
+        + ["--model", "proxy", "--out", str(tmp_path / "c")]
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1
+    assert str(tmp_path / "val1") in err[0] and "needs 2 rows or more, got 1" in err[0]
+    assert not (tmp_path / "c" / "comparison.json").exists()
 
 
 # ------------------------------------------------------------------ baseline only, resume and reuse

@@ -105,11 +105,16 @@ def validation_source(args: argparse.Namespace) -> str:
 def evaluation_data(args: argparse.Namespace):
     """(scoring data, tuning data, what the scoring data is): GoEmotions test and dev, or with --screen
     the two halves of the validation split (the test split is not loaded)."""
+    from goemobalance.errors import InputError
     from goemobalance.train.compare import screening_split
 
-    val = load_split(validation_source(args), "validation")
+    source = validation_source(args)
+    val = load_split(source, "validation")
     if args.screen:
-        tune, score = screening_split(val)
+        try:
+            tune, score = screening_split(val)
+        except InputError as error:
+            raise InputError(f"validation data {source}: {error}") from error
         return score, tune, "half of the validation split (screen; test split not used)"
     return load_split(args.test, "test"), val, "GoEmotions test"
 

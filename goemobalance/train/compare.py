@@ -168,7 +168,16 @@ def screening_split(val: datasets.Dataset, seed: int = 0) -> tuple[datasets.Data
     -------
     tuple of datasets.Dataset
         (tuning half, scoring half), each in the validation data's row order.
+
+    Raises
+    ------
+    InputError
+        If the validation data has fewer than 2 rows.
     """
+    if len(val) < 2:
+        raise InputError(
+            f"a screen splits the validation data in two halves: it needs 2 rows or more, got {len(val)}"
+        )
     folds = MultilabelStratifiedKFold(n_splits=2, shuffle=True, random_state=seed)
     tune, score = next(folds.split(np.zeros((len(val), 1)), multi_hot(val)))
     return val.select(np.sort(tune)), val.select(np.sort(score))
