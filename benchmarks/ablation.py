@@ -65,7 +65,7 @@ from goemobalance.markdown import markdown_table as render_markdown_table
 from goemobalance.schema import COLUMNS, column, features, multi_hot
 from goemobalance.sources import load_dataset_any
 from goemobalance.sources.sentiment140 import load_sentiment140
-from goemobalance.train.compare import compare, screening_split
+from goemobalance.train.compare import SCORED_ON_SCREEN, SCORED_ON_TEST, compare, screening_split
 from goemobalance.train.config import TrainConfig
 from goemobalance.train.metrics import rarest_labels
 
@@ -233,12 +233,13 @@ def polarity_checked(tweets: datasets.Dataset) -> tuple[datasets.Dataset, dict[s
     names = tweets.features["labels"].feature.names
     group = {name: g for g, members in SENTIMENT_GROUPS.items() for name in members}
     banned = {0: "positive", 4: "negative"}
+    before = column(tweets, "labels")
     labels = [
         [i for i in row if group.get(names[i]) != banned.get(json.loads(meta).get("polarity"))]
-        for row, meta in zip(column(tweets, "labels"), column(tweets, "meta"))
+        for row, meta in zip(before, column(tweets, "meta"))
     ]
     kept = [i for i, row in enumerate(labels) if row]
-    removed = sum(map(len, column(tweets, "labels"))) - sum(map(len, labels))
+    removed = sum(map(len, before)) - sum(map(len, labels))
     checked = tweets.remove_columns("labels").add_column("labels", labels, feature=tweets.features["labels"])
     checked = checked.select(kept).select_columns(tweets.column_names)
     return checked, {"labels_removed": removed, "tweets_dropped": len(tweets) - len(kept)}
@@ -333,9 +334,9 @@ def run_compare(
     ``score_on="dev"``: the dev halves stand in for (validation, test); the test split is not used."""
     started = time.perf_counter()
     val, test, scored_on = (
-        (*screening_split(data.dev), "half of GoEmotions dev (screen)")
+        (*screening_split(data.dev), SCORED_ON_SCREEN)
         if score_on == "dev"
-        else (data.dev, data.test, "GoEmotions test")
+        else (data.dev, data.test, SCORED_ON_TEST)
     )
     result = compare(
         balanced, imbalanced, test, val, config, out, seeds=seeds, equal_steps=equal_steps, scored_on=scored_on,

@@ -106,7 +106,7 @@ def evaluation_data(args: argparse.Namespace):
     """(scoring data, tuning data, what the scoring data is): GoEmotions test and dev, or with --screen
     the two halves of the validation split (the test split is not loaded)."""
     from goemobalance.errors import InputError
-    from goemobalance.train.compare import screening_split
+    from goemobalance.train.compare import SCORED_ON_SCREEN, SCORED_ON_TEST, screening_split
 
     source = validation_source(args)
     val = load_split(source, "validation")
@@ -115,8 +115,8 @@ def evaluation_data(args: argparse.Namespace):
             tune, score = screening_split(val)
         except InputError as error:
             raise InputError(f"validation data {source}: {error}") from error
-        return score, tune, "half of the validation split (screen; test split not used)"
-    return load_split(args.test, "test"), val, "GoEmotions test"
+        return score, tune, SCORED_ON_SCREEN
+    return load_split(args.test, "test"), val, SCORED_ON_TEST
 
 
 def run(args: argparse.Namespace) -> int:

@@ -183,6 +183,9 @@ def screening_split(val: datasets.Dataset, seed: int = 0) -> tuple[datasets.Data
     return val.select(np.sort(tune)), val.select(np.sort(score))
 
 
+#: What `compare` scores by default, and what a `screening_split` screen scores, in reports.
+SCORED_ON_TEST = "GoEmotions test"
+SCORED_ON_SCREEN = "half of the validation split (screen; test split not used)"
 RUN_FILE = "run.json"
 PROBABILITIES_FILE = "test_probabilities.npy"
 
@@ -245,7 +248,7 @@ def compare(
     save_models: bool = False,
     reuse: Sequence[str | Path] = (),
     balanced_config: TrainConfig | None = None,
-    scored_on: str = "GoEmotions test",
+    scored_on: str = SCORED_ON_TEST,
 ) -> dict[str, Any]:
     """Train on both sets with each seed, evaluate on the untouched test split, report deltas with CIs.
 
@@ -290,7 +293,7 @@ def compare(
         validation and test data) matches one there is not trained again; `out_dir` itself is always
         searched, so an interrupted comparison resumes with the runs it finished.
     scored_on
-        What `test` is, for the reports (e.g. "half of GoEmotions dev (screen)" with `screening_split`).
+        What `test` is, for the reports (`SCORED_ON_SCREEN` with `screening_split`).
 
     Returns
     -------
@@ -530,7 +533,7 @@ def comparison_markdown(result: dict[str, Any]) -> str:
     boot = result.get("bootstrap")
     sides = [side for side in ("imbalanced", "balanced") if f"train_{side}" in result["per_label"][0]]
     paired = len(sides) == 2
-    header = f"Scored on {result.get('scored_on', 'GoEmotions test')} · seeds: {', '.join(map(str, seeds))}"
+    header = f"Scored on {result.get('scored_on', SCORED_ON_TEST)} · seeds: {', '.join(map(str, seeds))}"
     if result.get("equal_steps"):
         header += " · equal optimizer steps"
     if boot:
@@ -599,7 +602,7 @@ def _plot_delta(result: dict[str, Any], path: Path) -> None:
         errors = np.clip(np.stack([values - cis[:, 0], cis[:, 1] - values]), 0, None)
     ax.bar(x, values, color=colors, yerr=errors, capsize=2, ecolor="gray")
     ax.axhline(0, color="black", lw=0.8)
-    scored_on = result.get("scored_on", "GoEmotions test")
+    scored_on = result.get("scored_on", SCORED_ON_TEST)
     title = (
         f"Per-label F1 change on {scored_on} (rarest first; bars: 95% bootstrap CI)"
         if paired
@@ -612,6 +615,8 @@ def _plot_delta(result: dict[str, Any], path: Path) -> None:
 
 
 __all__ = [
+    "SCORED_ON_SCREEN",
+    "SCORED_ON_TEST",
     "LeakError",
     "LeakReport",
     "Run",
