@@ -65,7 +65,13 @@ from goemobalance.markdown import markdown_table as render_markdown_table
 from goemobalance.schema import COLUMNS, column, features, multi_hot
 from goemobalance.sources import load_dataset_any
 from goemobalance.sources.sentiment140 import load_sentiment140
-from goemobalance.train.compare import SCORED_ON_SCREEN, SCORED_ON_TEST, compare, screening_split
+from goemobalance.train.compare import (
+    SCORED_ON_SCREEN,
+    SCORED_ON_TEST,
+    compare,
+    cross_fit_compare,
+    screening_split,
+)
 from goemobalance.train.config import TrainConfig
 from goemobalance.train.metrics import rarest_labels
 
@@ -328,21 +334,26 @@ def run_compare(
     equal_steps: bool = False,
     reuse: list[Path] = (),
     score_on: str = "test",
+    fold: int = 0,
 ) -> dict[str, Any]:
     """One `compare` call; every folder of the same model kind is searched for finished runs.
 
-    ``score_on="dev"``: the dev halves stand in for (validation, test); the test split is not used."""
+    ``score_on="dev"``: the dev halves of `fold` stand in for (validation, test); ``"dev-cross"``: both
+    folds, pooled (`cross_fit_compare`); the test split is not used by either."""
     started = time.perf_counter()
-    val, test, scored_on = (
-        (*screening_split(data.dev), SCORED_ON_SCREEN)
-        if score_on == "dev"
-        else (data.dev, data.test, SCORED_ON_TEST)
-    )
-    result = compare(
-        balanced, imbalanced, test, val, config, out, seeds=seeds, equal_steps=equal_steps, scored_on=scored_on,
-        reuse=[p for p in reuse if p.exists() and p.resolve() != out.resolve()],
-        balanced_config=balanced_config, rare_k=RARE_K,
-    )  # fmt: skip
+    options = {
+        "seeds": seeds, "equal_steps": equal_steps, "balanced_config": balanced_config, "rare_k": RARE_K,
+        "reuse": [p for p in reuse if p.exists() and p.resolve() != out.resolve()],
+    }  # fmt: skip
+    if score_on == "dev-cross":
+        result = cross_fit_compare(balanced, imbalanced, data.dev, config, out, **options)
+    else:
+        val, test, scored_on = (
+            (*screening_split(data.dev, fold=fold), SCORED_ON_SCREEN)
+            if score_on == "dev"
+            else (data.dev, data.test, SCORED_ON_TEST)
+        )
+        result = compare(balanced, imbalanced, test, val, config, out, scored_on=scored_on, **options)
     write_json(out / "ablation.json", {"seconds": round(time.perf_counter() - started), "uptime": uptime()})
     return result
 
@@ -355,10 +366,17 @@ def sibling_runs(work: Path, kind: str) -> list[Path]:
     return sorted(p for p in (work / "runs" / kind).glob("*") if p.is_dir())
 
 
+def screen_suffix(args: argparse.Namespace) -> str:
+    """Run-folder suffix of a dev screen: ``_fold1`` for the second fold, ``_cross`` for both pooled."""
+    if args.score_on == "dev-cross":
+        return "_cross"
+    return "_fold1" if args.score_on == "dev" and args.fold == 1 else ""
+
+
 def cmd_run(args: argparse.Namespace, data: Data) -> None:
     """Each arm against GoEmotions train, or against another arm's sets of the same seeds (`--against`)."""
     config = train_config(args)
-    kind = ("proxy" if args.model == "proxy" else "hybrid") + ("_dev" if args.score_on == "dev" else "")
+    kind = ("proxy" if args.model == "proxy" else "hybrid") + ("" if args.score_on == "test" else "_dev")
     baseline = data.train
     if args.against:
         baseline = {seed: build_set(data, args.against, seed) for seed in args.seeds}
@@ -366,12 +384,13 @@ def cmd_run(args: argparse.Namespace, data: Data) -> None:
         _, mode, _ = parse_arm(arm)
         sets = {seed: build_set(data, arm, seed) for seed in args.seeds}
         balanced_config = config.replace(sample_weighting=mode.weights) if mode.weights else None
-        name = (f"{arm}_vs_{args.against}" if args.against else arm) + args.tag
+        name = (f"{arm}_vs_{args.against}" if args.against else arm) + args.tag + screen_suffix(args)
         out = args.work / "runs" / kind / name.replace("@", "_at_")
         log.info("%s: %s", arm, {s: len(d) for s, d in sets.items()})
         reuse = [*sibling_runs(args.work, kind), *map(Path, args.reuse)]
         run_compare(data, out, sets, baseline, config, args.seeds, balanced_config=balanced_config,
-                    equal_steps=args.equal_steps, reuse=reuse, score_on=args.score_on)  # fmt: skip
+                    equal_steps=args.equal_steps, reuse=reuse, score_on=args.score_on,
+                    fold=args.fold)  # fmt: skip
         print_summary(arm, out)
 
 
@@ -529,7 +548,7 @@ def print_summary(arm: str, folder: Path) -> None:
 
 
 def cmd_table(args: argparse.Namespace, data: Data | None) -> None:
-    for kind in ("proxy", "proxy_dev", "holdout", "hybrid", "holdout_hybrid"):
+    for kind in ("proxy", "proxy_dev", "holdout", "hybrid", "hybrid_dev", "holdout_hybrid"):
         rows = [r for p in sibling_runs(args.work, kind) if (r := summary_row(p.name, p))]
         if rows:
             print(f"\n### {kind}\n\n{markdown_table(rows)}")
@@ -550,8 +569,11 @@ def main(argv: list[str] | None = None) -> None:
     run.add_argument("--reuse", nargs="*", default=[], help="other compare folders with finished runs")
     run.add_argument("--against", help="compare with this arm's sets instead of GoEmotions train")
     run.add_argument("--tag", default="", help="suffix of the arm's run folder (a config variant)")
-    run.add_argument("--score-on", choices=("test", "dev"), default="test",
-                     help="dev: tune on one half of GoEmotions dev, score the other; test split unused")  # fmt: skip
+    run.add_argument("--score-on", choices=("test", "dev", "dev-cross"), default="test",
+                     help="dev: tune on one half of GoEmotions dev, score the other; dev-cross: both "
+                     "ways, pooled; test split unused")  # fmt: skip
+    run.add_argument("--fold", type=int, choices=(0, 1), default=0,
+                     help="with --score-on dev: which half is scored (1: the halves swapped)")  # fmt: skip
     holdout = sub.add_parser("holdout", help="held-out rare-label rows added back through `add` in steps")
     holdout.add_argument("--fractions", type=int, nargs="+", default=[25, 50, 100])
     holdout.add_argument("--share", type=float, default=0.5, help="share of rare-label rows held out")

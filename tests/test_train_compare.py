@@ -22,7 +22,7 @@ from goemobalance.cli import main
 from goemobalance.commands.train import load_split
 from goemobalance.errors import InputError, LeakError
 from goemobalance.schema import multi_hot
-from goemobalance.train.compare import compare, screening_split
+from goemobalance.train.compare import SCORED_ON_CROSS_FIT, compare, cross_fit_compare, screening_split
 from goemobalance.train.config import EmbeddingConfig, ProxyConfig, TrainConfig
 from goemobalance.train.loop import TrainedModel, fit
 from goemobalance.train.model import HybridConfig
@@ -445,6 +445,64 @@ def test_compare_screen_scores_half_the_validation_split_and_never_loads_the_tes
     assert result["runs"]["balanced"][0]["val_rows"] == len(tune) == 100
     assert [row["test_support"] for row in result["per_label"]] == multi_hot(score).sum(axis=0).tolist()
     assert (tmp_path / "c/comparison.md").read_text().startswith("Scored on half of the validation split")
+
+
+def test_screening_split_fold_1_swaps_the_halves():
+    dev = load_split("packaged", "validation")
+    tune, score = screening_split(dev, fold=1)
+    assert (tune["id"][:], score["id"][:]) == tuple(h["id"][:] for h in reversed(screening_split(dev)))
+    with pytest.raises(ValueError, match="fold must be 0 or 1"):
+        screening_split(dev, fold=2)
+
+
+def _fold_predictions(run_folder: Path) -> np.ndarray:
+    """A finished run's 0/1 predictions: its saved probabilities under its own tuned thresholds."""
+    thresholds = json.loads((run_folder / "run.json").read_text())["info"]["thresholds"]
+    return (np.load(run_folder / "test_probabilities.npy") >= np.asarray(thresholds)).astype(int)
+
+
+def test_cross_fit_scores_every_validation_row_with_the_fold_that_did_not_tune_on_it(packaged, tmp_path):
+    val, config = packaged["val"], TrainConfig(model="proxy")
+    sets = {"balanced": packaged["balanced"], "imbalanced": packaged["imbalanced"]}
+    result = cross_fit_compare(*sets.values(), val, config, tmp_path / "x", seeds=[0], n_bootstrap=20)
+    assert result["scored_on"] == SCORED_ON_CROSS_FIT
+    assert [row["test_support"] for row in result["per_label"]] == multi_hot(val).sum(axis=0).tolist()
+    halves = [screening_split(val, fold=fold) for fold in (0, 1)]
+    y_pooled = np.vstack([multi_hot(score) for _, score in halves])
+    for side, train in sets.items():
+        pooled = np.vstack([_fold_predictions(tmp_path / f"x/fold_{k}/{side}/seed_0") for k in (0, 1)])
+        expected = f1_score(y_pooled, pooled, average="macro", zero_division=0)
+        assert result["summary"]["f1_macro"][side] == pytest.approx(expected)
+        for fold, (tune, _) in enumerate(halves):
+            info = json.loads((tmp_path / f"x/fold_{fold}/{side}/seed_0/run.json").read_text())["info"]
+            refit = fit(train, tune, config.replace(seed=0))
+            assert info["val_rows"] == len(tune) and info["thresholds"] == refit.thresholds.per_label.tolist()
+    fold0 = json.loads((tmp_path / "x/fold_0/comparison.json").read_text())
+    alone = compare(*sets.values(), halves[0][1], halves[0][0], config, tmp_path / "alone", n_bootstrap=20)
+    assert (
+        fold0["summary"]["f1_macro"]
+        == alone["summary"]["f1_macro"]
+        == result["folds"][0]["summary"]["f1_macro"]
+    )
+
+
+def test_compare_screen_cross_pools_both_folds_without_the_test_split(packaged, tmp_path):
+    packaged["imbalanced"].save_to_disk(tmp_path / "imb")
+    packaged["val"].save_to_disk(tmp_path / "val")
+    code = main(
+        ["compare", "--imbalanced", str(tmp_path / "imb"), "--val", str(tmp_path / "val")]
+        + ["--test", str(tmp_path / "no_such_test_split"), "--screen", "cross", "--model", "proxy"]
+        + ["--bootstrap", "20", "--out", str(tmp_path / "c")]
+    )
+    assert code == 0
+    result = json.loads((tmp_path / "c/comparison.json").read_text())
+    assert result["scored_on"] == SCORED_ON_CROSS_FIT and len(result["folds"]) == 2
+    assert result["per_label"][0]["test_support"] == multi_hot(packaged["val"]).sum(axis=0)[0]
+    assert (tmp_path / "c/fold_1/comparison.md").is_file()
+    markdown = (tmp_path / "c/comparison.md").read_text()
+    assert markdown.startswith(f"Scored on {SCORED_ON_CROSS_FIT}")
+    fold1 = result["folds"][1]["summary"]["f1_macro"]["imbalanced"]
+    assert f"fold_1 macro-F1 {fold1:.4f}" in markdown.splitlines()[2]
 
 
 def test_compare_screen_of_a_one_row_validation_split_fails_in_one_line(packaged, tmp_path, capsys):

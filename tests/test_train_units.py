@@ -213,6 +213,20 @@ def test_multilabel_report_matches_scikit_learn(tmp_path, monkeypatch):
     assert all(p.stat().st_size > 1000 for p in paths[1:])
 
 
+def test_multilabel_report_scores_given_predictions_and_keeps_probabilities_for_roc_auc():
+    y, p = _random_problem(8, labels=4)
+    names = ["a", "b", "c", "d"]
+    pred = (p > np.array([0.2, 0.7, 0.4, 0.5])).astype(np.int8)
+    report = multilabel_report(y, p, names, y_pred=pred)
+    assert report["f1_macro"] == pytest.approx(skm.f1_score(y, pred, average="macro", zero_division=0))
+    assert report["roc_auc_micro"] == pytest.approx(skm.roc_auc_score(y, p, average="micro"))
+    assert report["thresholds"] is None and report["per_label"]["a"]["threshold"] is None
+    with pytest.raises(ValueError, match="not both"):
+        multilabel_report(y, p, names, Thresholds.constant(4), y_pred=pred)
+    with pytest.raises(ValueError, match="shapes differ"):
+        multilabel_report(y, p, names, y_pred=pred[:, :3])
+
+
 def test_rarest_labels_are_the_least_frequent():
     y = np.array([[1, 0, 1, 1], [1, 0, 0, 1], [1, 1, 0, 1]])
     assert rarest_labels(y, ["a", "b", "c", "d"], k=2) == ["b", "c"]

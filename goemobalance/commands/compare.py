@@ -70,9 +70,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--screen",
-        action="store_true",
+        nargs="?",
+        const="half",
+        choices=("half", "cross"),
         help="screen without the test split: early-stop and tune thresholds on one label-stratified half "
-        "of the validation split, score on the other half; --test is not loaded",
+        "of the validation split, score on the other half; 'cross': also the other way round, scoring "
+        "every validation row (twice the training); --test is not loaded",
     )
     parser.add_argument("--save-models", action="store_true", help="also save every trained model")
     parser.add_argument(
@@ -102,49 +105,59 @@ def validation_source(args: argparse.Namespace) -> str:
     return str(test.parent) if test.is_file() else args.test
 
 
-def evaluation_data(args: argparse.Namespace):
-    """(scoring data, tuning data, what the scoring data is): GoEmotions test and dev, or with --screen
-    the two halves of the validation split (the test split is not loaded)."""
+def screen_halves(args: argparse.Namespace):
+    """(validation data, tuning half, scoring half) of a screen; a split too small to halve fails in one
+    line naming it."""
     from goemobalance.errors import InputError
-    from goemobalance.train.compare import SCORED_ON_SCREEN, SCORED_ON_TEST, screening_split
+    from goemobalance.train.compare import screening_split
 
     source = validation_source(args)
     val = load_split(source, "validation")
+    try:
+        return val, *screening_split(val)
+    except InputError as error:
+        raise InputError(f"validation data {source}: {error}") from error
+
+
+def evaluation_data(args: argparse.Namespace):
+    """(scoring data, tuning data, what the scoring data is): GoEmotions test and dev, or with --screen
+    the two halves of the validation split (the test split is not loaded)."""
+    from goemobalance.train.compare import SCORED_ON_SCREEN, SCORED_ON_TEST
+
     if args.screen:
-        try:
-            tune, score = screening_split(val)
-        except InputError as error:
-            raise InputError(f"validation data {source}: {error}") from error
+        _, tune, score = screen_halves(args)
         return score, tune, SCORED_ON_SCREEN
+    val = load_split(validation_source(args), "validation")
     return load_split(args.test, "test"), val, SCORED_ON_TEST
 
 
 def run(args: argparse.Namespace) -> int:
-    from goemobalance.train.compare import compare
+    from goemobalance.train.compare import compare, cross_fit_compare
 
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     config = load_config(args)
     balanced_config = load_config(args, args.balanced_config) if args.balanced_config else None
     seeds = args.seeds or [config.seed]
-    scored, tuning, scored_on = evaluation_data(args)
-    compare(
+    training = (
         training_sets(args.balanced, seeds) if args.balanced else None,
         training_sets(args.imbalanced, seeds),
-        scored,
-        tuning,
-        config,
-        args.out,
-        seeds=seeds,
-        equal_steps=args.equal_steps,
-        n_bootstrap=args.bootstrap,
-        bootstrap_seed=args.bootstrap_seed,
-        on_leak=args.on_leak,
-        rare_k=args.rare_k,
-        save_models=args.save_models,
-        reuse=args.reuse,
-        balanced_config=balanced_config,
-        scored_on=scored_on,
     )
+    options = {
+        "seeds": seeds,
+        "equal_steps": args.equal_steps,
+        "n_bootstrap": args.bootstrap,
+        "bootstrap_seed": args.bootstrap_seed,
+        "on_leak": args.on_leak,
+        "rare_k": args.rare_k,
+        "save_models": args.save_models,
+        "reuse": args.reuse,
+        "balanced_config": balanced_config,
+    }
+    if args.screen == "cross":
+        cross_fit_compare(*training, screen_halves(args)[0], config, args.out, **options)
+    else:
+        scored, tuning, scored_on = evaluation_data(args)
+        compare(*training, scored, tuning, config, args.out, scored_on=scored_on, **options)
     print(Path(args.out, "comparison.md").read_text(encoding="utf-8").split("\n\nRare labels")[0])
     print(
         f"\nfull tables: {Path(args.out, 'comparison.md')}; everything: {Path(args.out, 'comparison.json')}"

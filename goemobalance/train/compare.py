@@ -7,6 +7,8 @@ with a warning (``on_leak="drop"``, the default) or stops the run (``on_leak="er
 To choose between many training sets without looking at the test split, screen them first:
 `screening_split` cuts the validation split into a tuning half and a scoring half, which stand in for
 (validation, test) (``goemobalance compare --screen``); the test split then scores only what was chosen.
+`cross_fit_compare` (``--screen cross``) runs the screen both ways and pools the two scored halves, so
+every validation row is scored once, by a model that did not tune on it.
 """
 
 from __future__ import annotations
@@ -150,12 +152,15 @@ def check_separate(val: datasets.Dataset, test: datasets.Dataset) -> None:
         )
 
 
-def screening_split(val: datasets.Dataset, seed: int = 0) -> tuple[datasets.Dataset, datasets.Dataset]:
+def screening_split(
+    val: datasets.Dataset, seed: int = 0, fold: int = 0
+) -> tuple[datasets.Dataset, datasets.Dataset]:
     """Two label-stratified halves of the validation data: (tuning half, scoring half).
 
     A screen of many training sets passes them to `compare` as ``val`` and ``test``: early stopping and
     thresholds on the first half, scores on the second, and the test split is not used at all, so the
-    training set it picks was picked without test rows.
+    training set it picks was picked without test rows. ``fold=1`` swaps the halves' roles; the two folds
+    together score every validation row once (`cross_fit_compare`).
 
     Parameters
     ----------
@@ -163,6 +168,8 @@ def screening_split(val: datasets.Dataset, seed: int = 0) -> tuple[datasets.Data
         The validation data (GoEmotions dev).
     seed : int, default 0
         Seed of the stratified split (`MultilabelStratifiedKFold`, 2 folds, shuffled).
+    fold : {0, 1}, default 0
+        Which half is scored: fold 1's scoring half is fold 0's tuning half.
 
     Returns
     -------
@@ -174,31 +181,38 @@ def screening_split(val: datasets.Dataset, seed: int = 0) -> tuple[datasets.Data
     InputError
         If the validation data has fewer than 2 rows.
     """
+    if fold not in (0, 1):
+        raise ValueError(f"fold must be 0 or 1, got {fold!r}")
     if len(val) < 2:
         raise InputError(
             f"a screen splits the validation data in two halves: it needs 2 rows or more, got {len(val)}"
         )
     folds = MultilabelStratifiedKFold(n_splits=2, shuffle=True, random_state=seed)
-    tune, score = next(folds.split(np.zeros((len(val), 1)), multi_hot(val)))
+    tune, score = list(folds.split(np.zeros((len(val), 1)), multi_hot(val)))[fold]
     return val.select(np.sort(tune)), val.select(np.sort(score))
 
 
 #: What `compare` scores by default, and what a `screening_split` screen scores, in reports.
 SCORED_ON_TEST = "GoEmotions test"
 SCORED_ON_SCREEN = "half of the validation split (screen; test split not used)"
+SCORED_ON_CROSS_FIT = (
+    "all of the validation split, cross-fitted over its two halves (screen; test split not used)"
+)
 RUN_FILE = "run.json"
 PROBABILITIES_FILE = "test_probabilities.npy"
 
 
 @dataclass
 class Run:
-    """One trained model of a comparison: which training set, which seed, and its test predictions."""
+    """One trained model of a comparison: which training set, which seed, its test predictions (0/1) and
+    probabilities."""
 
     name: str
     seed: int
     report: dict[str, Any]
     predictions: np.ndarray
     info: dict[str, Any]
+    probabilities: np.ndarray
 
     def to_dict(self) -> dict[str, Any]:
         return {"name": self.name, "seed": self.seed, **self.info}
@@ -302,6 +316,30 @@ def compare(
         ``per_label``, ``rare_labels``, ``bootstrap``, ``leaks``, ``runs``, ``config``, ``seeds``,
         ``scored_on``.
     """
+    result, _ = _compare(
+        balanced, imbalanced, test, val, config, Path(out_dir), seeds=seeds, equal_steps=equal_steps,
+        n_bootstrap=n_bootstrap, bootstrap_seed=bootstrap_seed, on_leak=on_leak, rare_k=rare_k,
+        save_models=save_models, reuse=reuse, balanced_config=balanced_config, scored_on=scored_on,
+    )  # fmt: skip
+    return result
+
+
+@dataclass
+class _Scored:
+    """What a comparison trained, for pooling folds: runs per side (in seed order), the leak-checked
+    training sets, the rare labels and the scored rows' labels."""
+
+    runs: dict[str, list[Run]]
+    clean: dict[str, dict[int, datasets.Dataset]]
+    rare: list[str]
+    y_test: np.ndarray
+
+
+def _compare(
+    balanced, imbalanced, test, val, config, out_dir: Path, *, seeds, equal_steps, n_bootstrap,
+    bootstrap_seed, on_leak, rare_k, save_models, reuse, balanced_config, scored_on,
+) -> tuple[dict[str, Any], _Scored]:  # fmt: skip
+    """`compare`, also returning its runs."""
     check_untouched_test(test)
     check_separate(val, test)
     seeds = [int(s) for s in (seeds if seeds else [config.seed])]
@@ -336,7 +374,93 @@ def compare(
         runs={side: [run.to_dict() for run in side_runs] for side, side_runs in runs.items()},
     )
     write_comparison(result, out_dir)
+    return result, _Scored(runs, clean, rare, scorer.y_test)
+
+
+def cross_fit_compare(
+    balanced: datasets.Dataset | Mapping[int, datasets.Dataset] | None,
+    imbalanced: datasets.Dataset | Mapping[int, datasets.Dataset],
+    val: datasets.Dataset,
+    config: TrainConfig,
+    out_dir: str | Path,
+    *,
+    seeds: Sequence[int] | None = None,
+    split_seed: int = 0,
+    n_bootstrap: int = DEFAULT_RESAMPLES,
+    bootstrap_seed: int = 0,
+    rare_k: int = 8,
+    equal_steps: bool = False,
+    on_leak: str = "drop",
+    save_models: bool = False,
+    reuse: Sequence[str | Path] = (),
+    balanced_config: TrainConfig | None = None,
+) -> dict[str, Any]:
+    """A screen that scores every validation row without the test split: both folds of
+    `screening_split`, pooled.
+
+    Fold 0 tunes (early stopping, thresholds) on one half and scores the other; fold 1 swaps them. Each
+    row's prediction comes from the model of the fold that did not tune on it, so pooling the two scored
+    halves gives a screen on all of the validation data (twice the scored rows of `compare` on
+    `screening_split`, at twice its training cost). Each fold is also a comparison of its own.
+
+    Parameters
+    ----------
+    balanced, imbalanced, config, seeds, n_bootstrap, bootstrap_seed, rare_k, equal_steps, on_leak, \
+    save_models, reuse, balanced_config
+        As in `compare`.
+    val : datasets.Dataset
+        The validation data (GoEmotions dev); the test split is not used.
+    out_dir : str or Path
+        Output folder: the pooled ``comparison.json``/``.md``/``_delta.png``, and each fold's `compare`
+        output under ``fold_0/`` and ``fold_1/``.
+    split_seed : int, default 0
+        Seed of `screening_split`.
+
+    Returns
+    -------
+    dict
+        As `compare`'s, over the pooled rows, with ``folds``: each fold's summary.
+    """
+    out_dir = Path(out_dir)
+    folds = []
+    for fold in (0, 1):
+        tune, score = screening_split(val, split_seed, fold)
+        folds.append(
+            _compare(
+                balanced, imbalanced, score, tune, config, out_dir / f"fold_{fold}", seeds=seeds,
+                n_bootstrap=n_bootstrap, bootstrap_seed=bootstrap_seed, rare_k=rare_k,
+                equal_steps=equal_steps, on_leak=on_leak, save_models=save_models, reuse=reuse,
+                balanced_config=balanced_config,
+                scored_on=f"fold {fold} of a cross-fitted screen: {SCORED_ON_SCREEN}",
+            )
+        )  # fmt: skip
+    scored = [fold_scored for _, fold_scored in folds]
+    first_result, first = folds[0]
+    names = list(label_space_of(val).names)
+    y_pooled = np.vstack([fold_scored.y_test for fold_scored in scored])
+    runs = {
+        side: [_pooled_run(fold_runs, y_pooled, names) for fold_runs in zip(*(f.runs[side] for f in scored))]
+        for side in first.runs
+    }
+    result = comparison_table(runs, names, first.rare, first.clean, y_pooled, n_bootstrap, bootstrap_seed)
+    result.update(
+        {k: first_result[k] for k in ("config", "balanced_config", "seeds", "equal_steps", "leaks")},
+        scored_on=SCORED_ON_CROSS_FIT,
+        runs={side: [run.to_dict() for run in side_runs] for side, side_runs in runs.items()},
+        folds=[{"folder": f"fold_{i}", "summary": r["summary"]} for i, (r, _) in enumerate(folds)],
+    )
+    write_comparison(result, out_dir)
     return result
+
+
+def _pooled_run(fold_runs: Sequence[Run], y_pooled: np.ndarray, names: Sequence[str]) -> Run:
+    """One seed's runs of the two folds as one run over the pooled rows, each row predicted with the
+    thresholds of the fold that scored it."""
+    predictions = np.vstack([run.predictions for run in fold_runs])
+    probabilities = np.vstack([run.probabilities for run in fold_runs])
+    report = multilabel_report(y_pooled, probabilities, names, y_pred=predictions)
+    info = {"folds": [run.to_dict() for run in fold_runs]}
+    return Run(fold_runs[0].name, fold_runs[0].seed, report, predictions, info, probabilities)
 
 
 def _equal_steps(
@@ -415,7 +539,7 @@ class _TestScorer:
         report = multilabel_report(self.y_test, probabilities, label_names, thresholds)
         (folder / "test_metrics.json").write_text(json.dumps(report, indent=2), encoding="utf-8")
         info = {**info, "test_metrics": str(folder / "test_metrics.json"), "reused": found is not None}
-        return Run(side, config.seed, report, thresholds.apply(probabilities), info)
+        return Run(side, config.seed, report, thresholds.apply(probabilities), info, probabilities)
 
     def _find(self, key: str) -> Path | None:
         for folder in self.search:
@@ -526,6 +650,19 @@ def _score_cell(row: dict[str, Any], side: str) -> str:
     )
 
 
+def _folds_line(folds: Sequence[dict[str, Any]], paired: bool) -> str:
+    """A cross-fitted screen's folds, each on its own: mean delta (or the baseline's mean) per fold."""
+    key, spec = ("delta", "+.4f") if paired else ("imbalanced", ".4f")
+    parts = [
+        f"{fold['folder']} macro-F1 {_fmt(fold['summary']['f1_macro'][key], spec)}, "
+        f"rare-F1 {_fmt(fold['summary']['rare_f1'][key], spec)}"
+        for fold in folds
+    ]
+    return f"Each fold alone ({'mean delta' if paired else 'mean'}; `<fold>/comparison.md`): " + "; ".join(
+        parts
+    )
+
+
 def comparison_markdown(result: dict[str, Any]) -> str:
     """The summary table (mean ± std over seeds [95% CI], mean paired delta, its CI, per-seed deltas) and
     the per-label table, as Markdown; one side only (a baseline) gives its scores without deltas."""
@@ -557,6 +694,7 @@ def comparison_markdown(result: dict[str, Any]) -> str:
     lines = [
         header,
         "",
+        *([_folds_line(result["folds"], paired), ""] if result.get("folds") else []),
         markdown_table(["metric", *columns], metric_rows, align="l" + "r" * (len(columns) - 1) + "l"),
         "",
         f"Rare labels (the {len(result['rare_labels'])} rarest in the imbalanced training set, marked *): "
@@ -615,6 +753,7 @@ def _plot_delta(result: dict[str, Any], path: Path) -> None:
 
 
 __all__ = [
+    "SCORED_ON_CROSS_FIT",
     "SCORED_ON_SCREEN",
     "SCORED_ON_TEST",
     "LeakError",
@@ -626,6 +765,7 @@ __all__ = [
     "compare",
     "comparison_markdown",
     "comparison_table",
+    "cross_fit_compare",
     "data_digest",
     "find_leaks",
     "leak_key",

@@ -17,7 +17,12 @@ AVERAGES = ("micro", "macro", "weighted", "samples")
 
 
 def multilabel_report(
-    y_true: np.ndarray, y_prob: np.ndarray, label_names: Sequence[str], thresholds: Thresholds | None = None
+    y_true: np.ndarray,
+    y_prob: np.ndarray,
+    label_names: Sequence[str],
+    thresholds: Thresholds | None = None,
+    *,
+    y_pred: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Subset accuracy, Hamming loss, P/R/F1 (micro/macro/weighted/samples), ROC-AUC, per-label scores.
 
@@ -31,6 +36,10 @@ def multilabel_report(
         The L label names, in column order.
     thresholds : Thresholds, optional
         Decision thresholds (default 0.5 for every label).
+    y_pred : ndarray of shape (n, L), optional
+        0/1 predictions made elsewhere, scored instead of thresholding `y_prob` (which then gives only
+        ROC-AUC): rows pooled from models with thresholds of their own, as in a cross-fitted screen. Not
+        with `thresholds`; the report's thresholds are then None.
 
     Returns
     -------
@@ -44,13 +53,18 @@ def multilabel_report(
         raise ValueError(
             f"shapes differ: y_true {y_true.shape}, y_prob {y_prob.shape}, {len(label_names)} names"
         )
-    thresholds = thresholds or Thresholds.constant(len(label_names))
-    y_pred = thresholds.apply(y_prob)
+    if y_pred is None:
+        thresholds = thresholds or Thresholds.constant(len(label_names))
+        y_pred = thresholds.apply(y_prob)
+    elif thresholds is not None:
+        raise ValueError("pass thresholds or y_pred, not both")
+    elif np.shape(y_pred) != y_true.shape:
+        raise ValueError(f"shapes differ: y_true {y_true.shape}, y_pred {np.shape(y_pred)}")
     report: dict[str, Any] = {
         "n_rows": len(y_true),
         "subset_accuracy": float(skm.accuracy_score(y_true, y_pred)),
         "hamming_loss": float(skm.hamming_loss(y_true, y_pred)),
-        "thresholds": thresholds.to_dict(),
+        "thresholds": None if thresholds is None else thresholds.to_dict(),
     }
     for average in AVERAGES:
         p, r, f, _ = skm.precision_recall_fscore_support(y_true, y_pred, average=average, zero_division=0)
@@ -91,7 +105,7 @@ def _per_label(y_true, y_pred, y_prob, label_names, thresholds) -> dict[str, dic
             "f1": float(f[i]),
             "support": int(support[i]),
             "predicted": int(y_pred[:, i].sum()),
-            "threshold": float(thresholds.per_label[i]),
+            "threshold": None if thresholds is None else float(thresholds.per_label[i]),
             "roc_auc": float(skm.roc_auc_score(y_true[:, i], y_prob[:, i])) if has_both else None,
         }
     return rows
