@@ -2,6 +2,7 @@
 
     python benchmarks/bench_train.py [--rows 50000] [--amp-batches 40] [--threads 1] [--device auto] [--json]
     python benchmarks/bench_train.py --only bootstrap [--resamples 1000] [--naive-resamples 30] [--json]
+    python benchmarks/bench_train.py --only amp [--amp-batches 40] [--threads 1]    # bf16 vs fp32 alone
 
 Measures (same process, same rows):
 - seconds for one full training epoch of `HybridClassifier` (default `HybridConfig`, 300-d embeddings) on
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 
 from goemobalance.data import packaged_file
-from goemobalance.device import resolve_device
+from goemobalance.device import cpu_runs_bf16_natively, resolve_device
 from goemobalance.schema import column, multi_hot
 from goemobalance.sources import load_goemotions
 from goemobalance.train.config import TrainConfig
@@ -170,7 +171,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="auto")
     parser.add_argument("--json", action="store_true")
-    parser.add_argument("--only", choices=("all", "bootstrap"), default="all")
+    parser.add_argument("--only", choices=("all", "bootstrap", "amp"), default="all")
     parser.add_argument("--resamples", type=int, default=1000)
     parser.add_argument("--naive-resamples", type=int, default=30)
     args = parser.parse_args()
@@ -182,17 +183,21 @@ def main() -> None:
     config = TrainConfig(progress=False, amp="off", epochs=1)
     rows = real_rows(args.rows)
     model, x, y = build(rows, config, device)
-    epoch_s = time_epoch(model, x, y, config, device)
     result = {
         "device": str(device),
+        "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+        "cpu_runs_bf16_natively": cpu_runs_bf16_natively(),
         "threads": args.threads,
         "rows": args.rows,
         "batch_size": config.batch_size,
         "hybrid_config": model.config.to_dict(),
         "parameters": sum(p.numel() for p in model.parameters()),
-        "hybrid_epoch_fp32_s": round(epoch_s, 1),
-        "hybrid_rows_per_s": round(args.rows / epoch_s, 1),
     }
+    if args.only == "amp":
+        report({**result, **time_amp(model, x, y, config, device, args.amp_batches)}, args.json)
+        return
+    epoch_s = time_epoch(model, x, y, config, device)
+    result.update(hybrid_epoch_fp32_s=round(epoch_s, 1), hybrid_rows_per_s=round(args.rows / epoch_s, 1))
     result.update(time_amp(model, x, y, config, device, args.amp_batches))
     peer_s = time_peer(rows)
     result.update(peer_tfidf_logreg_fit_s=round(peer_s, 1), epoch_vs_peer_fit=round(epoch_s / peer_s, 2))

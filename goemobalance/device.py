@@ -7,11 +7,14 @@ amp=)`, ``goemobalance label --device/--amp``):
     ``"auto"`` (CUDA when available, else CPU) or anything `torch.device` accepts (``"cpu"``, ``"cuda:1"``).
 ``amp``
     ``"auto"`` (bf16 autocast on CUDA, fp16 where the GPU lacks bf16; off on CPU), ``"bf16"``, ``"fp16"``
-    or ``"off"`` (full float32).
+    or ``"off"`` (full float32). ``"bf16"`` on a CPU without native bfloat16 warns: it is emulated there,
+    several times slower than float32.
 """
 
 from __future__ import annotations
 
+import functools
+import warnings
 from typing import TYPE_CHECKING
 
 from goemobalance.errors import InputError
@@ -71,7 +74,40 @@ def autocast_dtype(device: torch.device, amp: str) -> torch.dtype | None:
         if device.type != "cuda":
             return None
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    if amp == "bf16" and device.type == "cpu" and not cpu_runs_bf16_natively():
+        _warn_emulated_bf16()
     return torch.bfloat16 if amp == "bf16" else torch.float16
 
 
-__all__ = ["AMP_MODES", "autocast_dtype", "resolve_device"]
+@functools.cache
+def _warn_emulated_bf16() -> None:
+    """Once per process: bf16 autocast asked for on a CPU that only emulates it."""
+    warnings.warn(
+        "amp = 'bf16' on a CPU without native bfloat16 (no AVX512-BF16/AMX): autocast is emulated and "
+        "7-10x slower per training step than amp = 'off' on an AVX2 CPU (docs/benchmarks.md)",
+        RuntimeWarning,
+        stacklevel=3,
+    )
+
+
+@functools.cache
+def cpu_runs_bf16_natively() -> bool:
+    """Whether this CPU computes bfloat16 in hardware, as oneDNN reports it (AVX512-BF16, AMX).
+
+    Without it, bf16 autocast on the CPU is emulated: it saves memory but costs time.
+
+    Returns
+    -------
+    bool
+        oneDNN's answer; True where this torch build cannot tell.
+    """
+    import torch
+
+    check = getattr(torch.ops.mkldnn, "_is_mkldnn_bf16_supported", None)
+    try:
+        return True if check is None else bool(check())
+    except RuntimeError:
+        return True
+
+
+__all__ = ["AMP_MODES", "autocast_dtype", "cpu_runs_bf16_natively", "resolve_device"]

@@ -258,6 +258,31 @@ def test_autocast_dtype_resolution():
         autocast_dtype(cpu, "bfloat16")  # one vocabulary: the labelers' old torch names are refused
 
 
+@pytest.mark.parametrize("native", [True, False])
+def test_bf16_on_a_cpu_without_native_bfloat16_warns_that_it_is_emulated(monkeypatch, native):
+    import warnings
+
+    from goemobalance import device
+
+    monkeypatch.setattr(device, "cpu_runs_bf16_natively", lambda: native)
+    device._warn_emulated_bf16.cache_clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert autocast_dtype(torch.device("cpu"), "bf16") == torch.bfloat16
+        autocast_dtype(torch.device("cpu"), "bf16")  # said once per process
+        autocast_dtype(torch.device("cpu"), "off")
+        autocast_dtype(torch.device("cuda"), "bf16")
+    messages = [str(w.message) for w in caught if issubclass(w.category, RuntimeWarning)]
+    assert len(messages) == (0 if native else 1)
+    assert native or "without native bfloat16" in messages[0]
+
+
+def test_native_bf16_check_answers_with_onednn():
+    from goemobalance.device import cpu_runs_bf16_natively
+
+    assert cpu_runs_bf16_natively() is bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+
+
 def test_config_from_yaml_nested_sections_and_errors(tmp_path):
     good = tmp_path / "c.yaml"
     good.write_text(
