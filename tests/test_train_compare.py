@@ -467,6 +467,7 @@ def test_cross_fit_scores_every_validation_row_with_the_fold_that_did_not_tune_o
     result = cross_fit_compare(*sets.values(), val, config, tmp_path / "x", seeds=[0], n_bootstrap=20)
     assert result["scored_on"] == SCORED_ON_CROSS_FIT
     assert [row["test_support"] for row in result["per_label"]] == multi_hot(val).sum(axis=0).tolist()
+    assert [run["train_rows_after_leak_check"] for run in result["runs"]["balanced"]] == [150]
     halves = [screening_split(val, fold=fold) for fold in (0, 1)]
     y_pooled = np.vstack([multi_hot(score) for _, score in halves])
     for side, train in sets.items():

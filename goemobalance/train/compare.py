@@ -459,7 +459,10 @@ def _pooled_run(fold_runs: Sequence[Run], y_pooled: np.ndarray, names: Sequence[
     predictions = np.vstack([run.predictions for run in fold_runs])
     probabilities = np.vstack([run.probabilities for run in fold_runs])
     report = multilabel_report(y_pooled, probabilities, names, y_pred=predictions)
-    info = {"folds": [run.to_dict() for run in fold_runs]}
+    info = {
+        "train_rows_after_leak_check": fold_runs[0].info.get("train_rows_after_leak_check"),
+        "folds": [run.to_dict() for run in fold_runs],
+    }
     return Run(fold_runs[0].name, fold_runs[0].seed, report, predictions, info, probabilities)
 
 
