@@ -516,7 +516,12 @@ def _label_cv(dataset: datasets.Dataset) -> float:
 
 @pytest.mark.slow
 def test_quickstart_recipe_end_to_end(tmp_path, capsys):
-    assert main(["build", str(QUICKSTART), "--out", str(tmp_path / "qs")]) == 0
+    """The shipped recipe on the real packaged data, less its audit (100 s of the suite's 8 minutes on the
+    AVX2 machine; the audit stage is checked on the module's build and in test_audit.py)."""
+    data = yaml.safe_load(QUICKSTART.read_text())
+    data["audit"]["enabled"] = False
+    recipe = write_recipe(tmp_path / "quickstart.yaml", data)
+    assert main(["build", str(recipe), "--out", str(tmp_path / "qs")]) == 0
     printed = capsys.readouterr().out
     assert "output hash:" in printed and "coefficient of variation" in printed
     dataset_dir = tmp_path / "qs" / "dataset"
@@ -535,8 +540,7 @@ def test_quickstart_recipe_end_to_end(tmp_path, capsys):
     assert _label_cv(train) < _label_cv(goemotions_train)
     assert len(loaded["validation"]) == 5426 and len(loaded["test"]) == 5427
     manifest = json.loads((tmp_path / "qs" / "manifest.json").read_text())
-    audit = json.loads((tmp_path / "qs" / "audit" / "audit.json").read_text())
-    assert audit["rows"] == sum(len(s) for s in loaded.values()) and "health_score" in audit
+    assert manifest["stages"]["audit"]["status"] == "skipped"
     assert manifest["output_hash"] in (dataset_dir / "README.md").read_text()
 
 
