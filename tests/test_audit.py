@@ -12,6 +12,8 @@ import datasets
 import numpy as np
 import pandas as pd
 import pytest
+from cleanlab.multilabel_classification import dataset as cl_dataset
+from cleanlab.multilabel_classification import filter as cl_filter
 from cleanlab.multilabel_classification.dataset import overall_multilabel_health_score
 from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
@@ -179,9 +181,36 @@ def test_health_score_matches_cleanlab_and_per_label_table(noisy_subset, noisy_p
     labels = [list(r) for r in dataset["labels"]]
     found = noisy_issues
     assert found.health_score == pytest.approx(overall_multilabel_health_score(labels, noisy_probs))
-    assert set(found.per_label["Class Name"]) == set(GOEMOTIONS.names)
     assert found.flagged.sum() <= found.cleanlab_flagged.sum()
     assert not (found.flagged & ~found.cleanlab_flagged).any()
+    assert np.array_equal(found.cleanlab_flagged, cl_filter.find_label_issues(labels, noisy_probs, n_jobs=1))
+
+
+@pytest.mark.slow
+def test_per_label_tables_are_cleanlabs_with_exact_counts(noisy_subset, noisy_probs, noisy_issues):
+    """Our one-pass tables hold cleanlab's numbers; only its truncated per-label counts (int(p * n)) differ."""
+    labels = [list(r) for r in noisy_subset[0]["labels"]]
+    names = list(GOEMOTIONS.names)
+    common = cl_dataset.common_multilabel_issues(labels, noisy_probs, class_names=names)
+    ours = noisy_issues.common_issues
+    assert ours["Issue Probability"].is_monotonic_decreasing and len(ours) == 2 * len(names)
+    key = ["Class Index", "In Given Label"]
+    pd.testing.assert_frame_equal(
+        ours.set_index(key).sort_index(), common.set_index(key).sort_index(), check_dtype=False
+    )
+
+    theirs = cl_dataset.rank_classes_by_multilabel_quality(labels, noisy_probs, class_names=names).set_index(
+        "Class Index"
+    )
+    mine = noisy_issues.per_label.set_index("Class Index").loc[theirs.index]
+    assert noisy_issues.per_label["Label Quality Score"].is_monotonic_increasing
+    assert list(mine.columns) == list(theirs.columns)
+    for column in ("Class Name", "Label Noise", "Inverse Label Noise", "Label Quality Score"):
+        pd.testing.assert_series_equal(mine[column], theirs[column], check_dtype=False)
+    n = len(labels)
+    for column, noise in (("Label Issues", "Label Noise"), ("Inverse Label Issues", "Inverse Label Noise")):
+        assert np.array_equal(mine[column], np.rint(theirs[noise] * n).astype(int))
+        assert ((mine[column] - theirs[column]).isin([0, 1])).all()
 
 
 def test_exact_near_duplicates_and_short_texts_are_found():
