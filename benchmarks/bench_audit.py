@@ -109,7 +109,7 @@ def per_label_tables(labels, probs) -> dict:
     return {
         "peer_cleanlab_s": round(peer_s, 2), "ours_s": round(ours_s, 2), "speedup": round(peer_s / ours_s, 1),
         "same_quality_scores": bool(np.allclose(mine["Label Quality Score"], theirs["Label Quality Score"])),
-        "labels_cleanlab_undercounts": int((mine["Label Issues"] != theirs["Label Issues"]).sum()
+        "counts_cleanlab_truncates": int((mine["Label Issues"] != theirs["Label Issues"]).sum()
                                            + (mine["Inverse Label Issues"] != theirs["Inverse Label Issues"]).sum()),
     }  # fmt: skip
 

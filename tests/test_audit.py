@@ -176,7 +176,7 @@ def test_estimator_and_precomputed_probs_are_accepted(goemotions_train):
 
 
 @pytest.mark.slow
-def test_health_score_matches_cleanlab_and_per_label_table(noisy_subset, noisy_probs, noisy_issues):
+def test_health_score_and_row_mask_match_cleanlabs_own_functions(noisy_subset, noisy_probs, noisy_issues):
     dataset, _ = noisy_subset
     labels = [list(r) for r in dataset["labels"]]
     found = noisy_issues
