@@ -186,6 +186,16 @@ def test_health_score_and_row_mask_match_cleanlabs_own_functions(noisy_subset, n
     assert np.array_equal(found.cleanlab_flagged, cl_filter.find_label_issues(labels, noisy_probs, n_jobs=1))
 
 
+def test_label_issue_search_rejects_bad_input_in_one_line():
+    probs = np.full((2, len(GOEMOTIONS)), 0.1)
+    with pytest.raises(InputError, match=r"labels \(1 rows\) and probs \(2 rows\)"):
+        find_label_issues([[0]], probs)
+    with pytest.raises(InputError, match="max_flag_fraction"):
+        find_label_issues([[0], [1]], probs, max_flag_fraction=0.0)
+    with pytest.raises(InputError, match="no rows"):
+        find_label_issues([], probs[:0])
+
+
 @pytest.mark.slow
 def test_per_label_tables_are_cleanlabs_with_exact_counts(noisy_subset, noisy_probs, noisy_issues):
     """Our one-pass tables hold cleanlab's numbers; only its truncated per-label counts (int(p * n)) differ."""

@@ -111,6 +111,8 @@ def find_label_issues(
     probs = np.asarray(probs, dtype=np.float64)
     if len(labels) != len(probs):
         raise InputError(f"labels ({len(labels)} rows) and probs ({len(probs)} rows) differ in length")
+    if not labels:
+        raise InputError("no rows: the label-issue search needs at least one labeled row")
     if max_flag_fraction is not None and not 0.0 < max_flag_fraction <= 1.0:
         raise InputError(f"max_flag_fraction must lie in (0, 1], got {max_flag_fraction}")
     names = list(class_names) if class_names is not None else None
@@ -133,7 +135,7 @@ def find_label_issues(
         budget[ranking[: round(max_flag_fraction * len(labels))]] = True
         flagged &= budget
     common, per_label = per_label_issue_tables(labels, per_class, class_names=names)
-    health = float(1.0 - cleanlab_mask.mean()) if len(labels) else 1.0
+    health = float(1.0 - cleanlab_mask.mean())
     given, missing = _suspect_labels(labels, probs, flagged, suspect_threshold)
     return LabelIssues(
         quality=quality, ranking=ranking, flagged=flagged, cleanlab_flagged=cleanlab_mask,
