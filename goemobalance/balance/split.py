@@ -348,9 +348,11 @@ def _apportion(amounts: np.ndarray, fold_counts: np.ndarray, visit: np.ndarray |
 
     The units of all rows are laid end to end (in ``visit`` order) and dealt to the folds by one
     Sainte-Lague sequence (fold f's j-th unit sits at (j + 1/2) / fold_counts[f], ties to the lower
-    fold): it is house-monotone, so cumulative counts at the row boundaries never decrease and every
-    cell is within a unit or two of its proportional share. The position of every unit in the merged
-    sequence is computed in closed form, so this is O(total x k) numpy work with no sort."""
+    fold): it is house-monotone, so cumulative counts at the row boundaries never decrease. After any
+    prefix of rows each fold's count is within (k - 1) / 2 units of its proportional share (each fold's
+    own count is within 1/2 of its share of the sequence so far), so every cell is within k - 1 units of
+    its share: 1 for two folds (tests/test_split.py checks both bounds). The position of every unit in the
+    merged sequence is computed in closed form, so this is O(total x k) numpy work with no sort."""
     k = len(fold_counts)
     ordered = amounts if visit is None else amounts[visit]
     boundaries = np.concatenate([[0], np.cumsum(ordered)])
