@@ -89,6 +89,7 @@ class Level:
     # None: F1-optimal thresholds (the build's `threshold: tuned`), else the target precision of
     # `tune_acceptance` (Wilson lower bound on GoEmotions dev; unreachable labels accept nothing)
     precision: float | None = None
+    beta: float = 1.0  # without a precision target: F-beta-optimal thresholds (2: recall counts twice)
     labeler: str = "tfidf"  # an offline labeler name (`goemobalance.label.OFFLINE_LABELERS`)
     # drop every pseudo-label of the GoEmotions sentiment group (positive or negative) opposite to the
     # tweet's Sentiment140 polarity; a tweet left without labels is not accepted
@@ -98,6 +99,7 @@ class Level:
 LEVELS: dict[str, Level] = {
     "f1": Level(),
     **{f"p{round(p * 100)}": Level(precision=p) for p in (0.5, 0.6, 0.7, 0.8)},
+    "f2": Level(beta=2.0),
     "f1pol": Level(polarity_checked=True),
     "f1ens": Level(labeler="tfidf+minilm"),
 }
@@ -200,7 +202,11 @@ class Data:
         """The tweets the level's rule (tuned on GoEmotions dev) accepts, and the acceptance report."""
         how = LEVELS[level]
         labeler = self.labeler(how.labeler).tune_acceptance(
-            texts(self.dev), multi_hot(self.dev), target_precision=how.precision, tuned_on="goemotions dev"
+            texts(self.dev),
+            multi_hot(self.dev),
+            target_precision=how.precision,
+            tuned_on="goemotions dev",
+            beta=how.beta,
         )
         kept, _ = accept(self.labelled_tweets(how.labeler), labeler.active_rule)
         kept = kept.remove_columns("reject_reason").select_columns(list(COLUMNS)).cast(features())

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 from sklearn.base import clone
+from sklearn.metrics import fbeta_score
 
 from goemobalance.errors import InputError
 from goemobalance.label import (
@@ -114,12 +115,36 @@ def test_f1_mode_keeps_the_fallback_and_finds_the_separating_threshold():
     assert {label.reached for label in report.labels} == {None}
 
 
+def test_beta_above_one_leans_to_recall_worked_out_by_hand():
+    y, probs = known_case()
+    # Label a has 30 positives. 0.305 < t <= 0.705 accepts 30 rows, 25 correct: F1 = F3 = 0.833.
+    # t <= 0.105 accepts all 65 rows, 30 correct: F1 0.632, but F3 = 10 * 30 / (65 + 9 * 30) = 0.896.
+    assert tune_acceptance(y, probs, SPACE).thresholds[0] == 0.31
+    recall_leaning = tune_acceptance(y, probs, SPACE, beta=3.0)
+    assert recall_leaning.thresholds[0] == 0.02 and recall_leaning.method == "f3-optimal"
+    assert recall_leaning.labels[0].recall == 1.0
+
+
+@pytest.mark.parametrize("beta", [0.5, 1.0, 2.0])
+def test_fbeta_thresholds_are_the_grid_maximum_of_sklearns_fbeta_score(beta):
+    rng = np.random.default_rng(1)
+    y = rng.integers(0, 2, size=(300, 3))
+    probs = np.clip(y * 0.25 + rng.uniform(0, 0.7, y.shape), 0, 1)
+    thresholds = tune_acceptance(y, probs, SPACE, beta=beta).thresholds
+    grid = np.round(np.arange(0.02, 0.96, 0.01), 2)
+    for label in range(3):
+        scores = [fbeta_score(y[:, label], probs[:, label] >= t, beta=beta, zero_division=0) for t in grid]
+        assert thresholds[label] == grid[int(np.argmax(scores))]
+
+
 def test_bad_targets_and_shapes_are_input_errors():
     y, probs = known_case()
     with pytest.raises(InputError, match="target_precision"):
         tune_acceptance(y, probs, SPACE, target_precision=1.5)
     with pytest.raises(InputError, match="confidence"):
         tune_acceptance(y, probs, SPACE, target_precision=0.8, confidence=0.3)
+    with pytest.raises(InputError, match="beta must be positive, got 0"):
+        tune_acceptance(y, probs, SPACE, beta=0)
     with pytest.raises(InputError, match=r"shape \(n_rows, 3 labels\)"):
         tune_acceptance(y[:, :2], probs[:, :2], SPACE)
 

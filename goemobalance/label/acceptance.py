@@ -2,7 +2,8 @@
 
 Two ways to choose, both on labelled held-out data (the GoEmotions dev split; never the test split):
 
-- **F1-optimal** (``target_precision=None``): each label's threshold maximises its F1 on a grid;
+- **F1-optimal** (``target_precision=None``): each label's threshold maximises its F1 on a grid (or its
+  F-beta with ``beta``: above 1 leans to recall, accepting more rows at lower precision);
 - **precision target**: each label gets the *lowest* grid threshold whose accepted held-out rows reach the
   target precision by a conservative estimate: the one-sided Wilson score lower bound on precision (at
   ``confidence``, 95% by default) must be at least the target. The Wilson bound penalises thresholds that
@@ -34,7 +35,6 @@ from goemobalance.errors import InputError
 from goemobalance.label.selection import SelectionRule
 from goemobalance.labels import GOEMOTIONS, LabelSpace
 
-METHOD_F1 = "f1-optimal"
 METHOD_PRECISION = "wilson-lower-bound"
 F1_GRID = np.round(np.arange(0.02, 0.96, 0.01), 2)
 PRECISION_GRID = np.round(np.arange(0.01, 1.0, 0.01), 2)
@@ -139,7 +139,8 @@ class AcceptanceReport:
     Attributes
     ----------
     method : str
-        ``"wilson-lower-bound"`` (precision target) or ``"f1-optimal"``.
+        ``"wilson-lower-bound"`` (precision target), ``"f1-optimal"``, or ``"f<beta>-optimal"`` (e.g.
+        ``"f2-optimal"``) for another beta.
     target_precision : float or None
         The precision each accepting label's lower bound reaches; None in F1 mode.
     confidence : float
@@ -258,6 +259,7 @@ def tune_acceptance(
     confidence: float = 0.95,
     grid: Sequence[float] | None = None,
     tuned_on: str = "held-out data",
+    beta: float = 1.0,
 ) -> AcceptanceReport:
     """Choose per-label thresholds on held-out labelled data and report each label's precision there.
 
@@ -280,6 +282,9 @@ def tune_acceptance(
         Candidate thresholds (default 0.02-0.95 for F1, 0.01-0.99 for a precision target, step 0.01).
     tuned_on : str
         A name for the held-out data, recorded in the report.
+    beta : float
+        Without a target precision: the thresholds maximise F-beta (``sklearn.metrics.fbeta_score``'s
+        beta; 1 is F1, 2 weighs recall twice as much as precision). Ignored with a target precision.
 
     Returns
     -------
@@ -292,9 +297,12 @@ def tune_acceptance(
     if not 0.5 < confidence < 1:
         raise InputError(f"confidence must be in (0.5, 1), got {confidence}")
     if target_precision is None:
-        thresholds = _f1_thresholds(y, probs, F1_GRID if grid is None else np.asarray(grid, dtype=np.float64))
+        if not beta > 0:
+            raise InputError(f"beta must be positive, got {beta}")
+        candidates = F1_GRID if grid is None else np.asarray(grid, dtype=np.float64)
+        thresholds = _fbeta_thresholds(y, probs, candidates, beta)
         final = dataclasses.replace(base, threshold=thresholds.tolist())
-        return _report(y, probs, space, final, None, confidence, tuned_on)
+        return _report(y, probs, space, final, None, confidence, tuned_on, f"f{beta:g}-optimal")
     if not 0 < target_precision <= 1:
         raise InputError(f"target_precision must be in (0, 1], got {target_precision}")
     candidates = PRECISION_GRID if grid is None else np.asarray(grid, dtype=np.float64)
@@ -308,15 +316,16 @@ def tune_acceptance(
         thresholds[short] = np.inf  # the label cap or confidence floor pulled these below the target
 
 
-def _f1_thresholds(y: np.ndarray, probs: np.ndarray, grid: np.ndarray) -> np.ndarray:
-    """Per label, the grid threshold with the highest F1 (the first one on ties)."""
+def _fbeta_thresholds(y: np.ndarray, probs: np.ndarray, grid: np.ndarray, beta: float) -> np.ndarray:
+    """Per label, the grid threshold with the highest F-beta (the first one on ties)."""
+    weight = beta * beta
     best = np.empty(y.shape[1])
     for label in range(y.shape[1]):
         predicted = probs[:, label][:, None] >= grid[None, :]
         truth = y[:, label][:, None]
         tp = (predicted & truth).sum(0)
-        f1 = 2 * tp / np.maximum(predicted.sum(0) + truth.sum(), 1)
-        best[label] = grid[int(np.argmax(f1))]
+        score = (1 + weight) * tp / np.maximum(predicted.sum(0) + weight * truth.sum(), 1)
+        best[label] = grid[int(np.argmax(score))]
     return best
 
 
@@ -344,6 +353,7 @@ def _report(
     target: float | None,
     confidence: float,
     tuned_on: str,
+    method: str = METHOD_PRECISION,
 ) -> AcceptanceReport:
     """Per-label held-out statistics of the labels `rule` selects."""
     selected = rule.select_mask(probs, space)
@@ -365,7 +375,6 @@ def _report(
         )
         for i, threshold in enumerate(rule.thresholds(space))
     )
-    method = METHOD_F1 if target is None else METHOD_PRECISION
     return AcceptanceReport(method, target, confidence, rule, labels, len(y), tuned_on)
 
 

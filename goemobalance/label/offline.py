@@ -157,6 +157,7 @@ class OfflineLabeler(ProbaLabeler, BaseEstimator):
         confidence: float = 0.95,
         grid: Sequence[float] | None = None,
         tuned_on: str = "goemotions dev",
+        beta: float = 1.0,
     ) -> OfflineLabeler:
         """Choose per-label acceptance thresholds on held-out labelled data (GoEmotions dev, never test).
 
@@ -173,6 +174,8 @@ class OfflineLabeler(ProbaLabeler, BaseEstimator):
             Candidate thresholds (see `goemobalance.label.acceptance.tune_acceptance`).
         tuned_on : str
             What the held-out data is, recorded in the report.
+        beta : float
+            Without a target precision, the thresholds maximise F-beta (1: F1; above 1 leans to recall).
 
         Returns
         -------
@@ -183,7 +186,7 @@ class OfflineLabeler(ProbaLabeler, BaseEstimator):
         y = self._checked_targets(texts, y_multi_hot)
         report = acceptance.tune_acceptance(
             y, self.predict_proba(texts), self.space, target_precision=target_precision,
-            rule=self.rule or SelectionRule(), confidence=confidence, grid=grid, tuned_on=tuned_on,
+            rule=self.rule or SelectionRule(), confidence=confidence, grid=grid, tuned_on=tuned_on, beta=beta,
         )  # fmt: skip
         self.acceptance_report_ = report
         self.rule_ = report.rule
