@@ -21,7 +21,7 @@ from goemobalance.label import (
 )
 from goemobalance.label.tiny import tiny_roberta_classifier, train_bpe_tokenizer
 from goemobalance.labels import GOEMOTIONS
-from goemobalance.schema import multi_hot, validate
+from goemobalance.schema import column, multi_hot, validate
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -190,6 +190,17 @@ def test_sklearn_clone_gives_an_unfitted_copy_for_cross_validation(tfidf, goemot
     fold = goemotions_test.select(range(1500))
     probs = copy.fit(fold["text"], multi_hot(fold)).predict_proba(fold["text"][:10])
     assert probs.shape == (10, 28) and tfidf.model_ is not copy.model_
+
+
+def test_heads_fit_in_worker_processes_with_the_same_result(tfidf, small_train, goemotions_test):
+    """With n_jobs=2 joblib gives each worker a read-only memory map of the TF-IDF matrix (over 1 MB
+    here); unsorted sparse indices made the heads' fit fail there (scikit-learn issue 12102)."""
+    texts = column(small_train, "text")
+    features = tfidf.model_.named_steps["features"].transform(texts)
+    assert features.indices.nbytes > 1_000_000, "large enough for joblib to memory-map it"
+    parallel = TfidfLogRegLabeler(C=4.0, n_jobs=2).fit(texts, multi_hot(small_train))
+    scored = column(goemotions_test, "text")[:500]
+    np.testing.assert_array_equal(parallel.predict_proba(scored), tfidf.predict_proba(scored))
 
 
 def test_accept_passes_human_rows_and_rejects_unscored_pseudo_rows(

@@ -30,6 +30,7 @@ from sklearn.feature_extraction.text import TfidfVectorizer
 from sklearn.linear_model import LogisticRegression
 from sklearn.multiclass import OneVsRestClassifier
 from sklearn.pipeline import FeatureUnion, Pipeline
+from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.metaestimators import _BaseComposition
 from sklearn.utils.validation import check_is_fitted
 
@@ -366,7 +367,8 @@ class TfidfLogRegLabeler(OfflineLabeler):
     Attributes
     ----------
     model_ : sklearn.pipeline.Pipeline
-        The fitted ``features`` (`make_features`) + ``heads`` (`make_heads`) pipeline.
+        The fitted ``features`` (`make_features`) + ``sorted`` (sorts the sparse indices, so the heads can
+        fit in parallel) + ``heads`` (`make_heads`) pipeline.
     """
 
     kind: ClassVar[str] = "tfidf-logreg"
@@ -427,7 +429,14 @@ class TfidfLogRegLabeler(OfflineLabeler):
         )
 
     def _build_model(self, n_texts: int) -> Pipeline:
-        return Pipeline([("features", self.make_features(n_texts)), ("heads", self.make_heads())])
+        sorted_indices = FunctionTransformer(_with_sorted_indices, accept_sparse=True)
+        return Pipeline(
+            [
+                ("features", self.make_features(n_texts)),
+                ("sorted", sorted_indices),
+                ("heads", self.make_heads()),
+            ]
+        )
 
     def manifest_params(self) -> dict[str, Any]:
         """The plain constructor parameters, ``char_ngrams`` as a JSON list.
@@ -440,6 +449,20 @@ class TfidfLogRegLabeler(OfflineLabeler):
         if params["char_ngrams"] is not None:
             params["char_ngrams"] = list(params["char_ngrams"])
         return params
+
+
+def _with_sorted_indices(features: Any) -> Any:
+    """`features` with its sparse column indices sorted in place (a no-op for dense arrays).
+
+    `TfidfVectorizer` returns CSR matrices whose indices are not sorted (it renumbers the vocabulary
+    after counting). With ``n_jobs > 1`` joblib hands each worker a read-only memory map of a large
+    matrix, and `LogisticRegression.fit` then fails trying to sort it there ("WRITEBACKIFCOPY base is
+    read-only", scikit-learn issues 6614 and 12102). Sorting once, before the heads, costs about 0.3 s
+    on GoEmotions train and lets the 28 heads fit in parallel.
+    """
+    if hasattr(features, "sort_indices"):
+        features.sort_indices()
+    return features
 
 
 class EmbeddingLogRegLabeler(OfflineLabeler):

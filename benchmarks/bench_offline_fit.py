@@ -1,0 +1,136 @@
+"""The offline TF-IDF labeler's fit on GoEmotions train: heads in one process vs in parallel worker processes.
+
+The build fits `TfidfLogRegLabeler` (word 1-2-grams + char 2-5-grams, 28 one-vs-rest liblinear heads) on
+the 43,410 GoEmotions train rows before it labels a single tweet; the heads are most of that time. Peers,
+each in a fresh process, same data, same machine, back to back:
+
+- ``sklearn, n_jobs=1``: a plain scikit-learn ``Pipeline(features, OneVsRestClassifier(n_jobs=1))``, what
+  the build ran before 2026-12-02;
+- ``sklearn, n_jobs=N``: the same with N worker processes: fails on this data (joblib memory-maps the TF-IDF
+  matrix read-only, and its unsorted indices cannot be sorted there; scikit-learn issues 6614, 12102);
+- ``ours, n_jobs=N``: `TfidfLogRegLabeler(n_jobs=N)`, which sorts the indices once before the heads
+  (what the build runs now, with N = the CPUs it may use).
+
+Reports the fit's wall time, the peak RSS of the process tree (the process and its joblib workers, summed,
+sampled every 50 ms from /proc) and whether the dev-split probabilities equal the single-process ones.
+
+    PYTHONPATH=. python benchmarks/bench_offline_fit.py [--jobs 2] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+
+PEERS = ("sklearn-1", "sklearn-N", "ours-N")
+
+
+def tree_rss_kb(root: int) -> int:
+    """VmRSS of `root` and all its descendants, summed (kB), from /proc."""
+    parents: dict[int, int] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as handle:
+                    parents[int(entry)] = int(handle.read().rsplit(")", 1)[1].split()[1])
+            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
+                continue
+    tree, frontier = {root}, [root]
+    while frontier:
+        pid = frontier.pop()
+        children = [child for child, parent in parents.items() if parent == pid]
+        tree.update(children)
+        frontier.extend(children)
+    total = 0
+    for pid in tree:
+        try:
+            with open(f"/proc/{pid}/status") as handle:
+                total += next((int(line.split()[1]) for line in handle if line.startswith("VmRSS:")), 0)
+        except (FileNotFoundError, ProcessLookupError):
+            pass
+    return total
+
+
+def run_one(peer: str, jobs: int, probs_out: Path) -> dict:
+    """Fit one peer in this process; the caller runs each in a fresh process."""
+    from sklearn.pipeline import Pipeline
+
+    from goemobalance.commands.train import load_split
+    from goemobalance.label import TfidfLogRegLabeler
+    from goemobalance.schema import column, multi_hot
+
+    train, dev = load_split("packaged", "train"), load_split("packaged", "validation")
+    texts, y = column(train, "text"), multi_hot(train)
+    n_jobs = 1 if peer == "sklearn-1" else jobs
+    labeler = TfidfLogRegLabeler(n_jobs=n_jobs)
+    peak, stop = [tree_rss_kb(os.getpid())], threading.Event()
+
+    def sample() -> None:
+        while not stop.wait(0.05):
+            peak.append(tree_rss_kb(os.getpid()))
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.perf_counter()
+    error = None
+    try:
+        if peer.startswith("sklearn"):
+            model = Pipeline(
+                [("features", labeler.make_features(len(texts))), ("heads", labeler.make_heads())]
+            )
+            model.fit(texts, y)
+            probs = model.predict_proba(column(dev, "text"))
+        else:
+            probs = labeler.fit(texts, y).predict_proba(column(dev, "text"))
+        np.save(probs_out, np.asarray(probs, dtype=np.float32))
+    except ValueError as exc:
+        error = str(exc).splitlines()[0]
+    seconds = time.perf_counter() - started
+    stop.set()
+    sampler.join()
+    return {"peer": peer, "n_jobs": n_jobs, "seconds": round(seconds, 1), "peak_rss_gb": round(max(peak) / 1024**2, 2),
+            "error": error}  # fmt: skip
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--jobs", type=int, default=2, help="worker processes of the parallel peers")
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--one", choices=PEERS, help=argparse.SUPPRESS)
+    parser.add_argument("--probs", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one, args.jobs, args.probs)))
+        return
+    work = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench_offline_fit_{os.getpid()}"
+    work.mkdir(parents=True, exist_ok=True)
+    results = []
+    for peer in PEERS:
+        probs = work / f"{peer}.npy"
+        command = [sys.executable, __file__, "--one", peer, "--jobs", str(args.jobs), "--probs", str(probs)]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        result = json.loads(done.stdout.strip().splitlines()[-1])
+        reference = work / "sklearn-1.npy"
+        if result["error"] is None and peer != "sklearn-1":
+            result["max_abs_diff_vs_one_process"] = float(np.abs(np.load(probs) - np.load(reference)).max())
+        results.append(result)
+    base = results[0]["seconds"]
+    for result in results:
+        result["speedup"] = None if result["error"] else round(base / result["seconds"], 2)
+    if args.json:
+        print(json.dumps({"load": os.getloadavg(), "results": results}, indent=1))
+        return
+    for result in results:
+        print(result)
+
+
+if __name__ == "__main__":
+    main()
