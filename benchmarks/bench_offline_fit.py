@@ -1,4 +1,4 @@
-"""The offline TF-IDF labeler's fit on GoEmotions train: heads in one process vs in parallel worker processes.
+"""The TF-IDF heads on GoEmotions train in one process vs in worker processes: the labeler's fit, the audit.
 
 The build fits `TfidfLogRegLabeler` (word 1-2-grams + char 2-5-grams, 28 one-vs-rest liblinear heads) on
 the 43,410 GoEmotions train rows before it labels a single tweet; the heads are most of that time. Peers,
@@ -11,7 +11,11 @@ each in a fresh process, same data, same machine, back to back:
 - ``ours, n_jobs=N``: `TfidfLogRegLabeler(n_jobs=N)`, which sorts the indices once before the heads
   (what the build runs now, with N = the CPUs it may use).
 
-Reports the fit's wall time, the peak RSS of the process tree (the process and its joblib workers, summed,
+And the build's audit step, its 3-fold out-of-fold probabilities (word TF-IDF, `cross_val_probs(...,
+"tfidf", folds=3)`) on the same rows: ``audit, n_jobs=1`` (the build before) against ``audit, n_jobs=N``
+(the build now).
+
+Reports the wall time, the peak RSS of the process tree (the process and its joblib workers, summed,
 sampled every 50 ms from /proc) and whether the dev-split probabilities equal the single-process ones.
 
     PYTHONPATH=. python benchmarks/bench_offline_fit.py [--jobs 2] [--json]
@@ -24,13 +28,14 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
-PEERS = ("sklearn-1", "sklearn-N", "ours-N")
+PEERS = ("sklearn-1", "sklearn-N", "ours-N", "audit-1", "audit-N")
 
 
 def tree_rss_kb(root: int) -> int:
@@ -59,17 +64,23 @@ def tree_rss_kb(root: int) -> int:
     return total
 
 
+def reference_of(peer: str) -> str:
+    """The single-process peer that `peer` is compared with."""
+    return "audit-1" if peer.startswith("audit") else "sklearn-1"
+
+
 def run_one(peer: str, jobs: int, probs_out: Path) -> dict:
     """Fit one peer in this process; the caller runs each in a fresh process."""
     from sklearn.pipeline import Pipeline
 
+    from goemobalance.audit import cross_val_probs
     from goemobalance.commands.train import load_split
     from goemobalance.label import TfidfLogRegLabeler
     from goemobalance.schema import column, multi_hot
 
     train, dev = load_split("packaged", "train"), load_split("packaged", "validation")
     texts, y = column(train, "text"), multi_hot(train)
-    n_jobs = 1 if peer == "sklearn-1" else jobs
+    n_jobs = 1 if peer.endswith("-1") else jobs
     labeler = TfidfLogRegLabeler(n_jobs=n_jobs)
     peak, stop = [tree_rss_kb(os.getpid())], threading.Event()
 
@@ -82,7 +93,9 @@ def run_one(peer: str, jobs: int, probs_out: Path) -> dict:
     started = time.perf_counter()
     error = None
     try:
-        if peer.startswith("sklearn"):
+        if peer.startswith("audit"):
+            probs = cross_val_probs(train, "tfidf", folds=3, seed=0, progress=False, n_jobs=n_jobs)
+        elif peer.startswith("sklearn"):
             model = Pipeline(
                 [("features", labeler.make_features(len(texts))), ("heads", labeler.make_heads())]
             )
@@ -110,20 +123,31 @@ def main() -> None:
     if args.one:
         print(json.dumps(run_one(args.one, args.jobs, args.probs)))
         return
-    work = Path(os.environ.get("TMPDIR", "/tmp")) / f"bench_offline_fit_{os.getpid()}"
-    work.mkdir(parents=True, exist_ok=True)
     results = []
-    for peer in PEERS:
-        probs = work / f"{peer}.npy"
-        command = [sys.executable, __file__, "--one", peer, "--jobs", str(args.jobs), "--probs", str(probs)]
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
-        result = json.loads(done.stdout.strip().splitlines()[-1])
-        reference = work / "sklearn-1.npy"
-        if result["error"] is None and peer != "sklearn-1":
-            result["max_abs_diff_vs_one_process"] = float(np.abs(np.load(probs) - np.load(reference)).max())
-        results.append(result)
-    base = results[0]["seconds"]
+    with tempfile.TemporaryDirectory(prefix="bench_offline_fit_") as tmp:
+        for peer in PEERS:
+            probs = Path(tmp) / f"{peer}.npy"
+            command = [
+                sys.executable,
+                __file__,
+                "--one",
+                peer,
+                "--jobs",
+                str(args.jobs),
+                "--probs",
+                str(probs),
+            ]
+            done = subprocess.run(command, capture_output=True, text=True, check=True)
+            result = json.loads(done.stdout.strip().splitlines()[-1])
+            reference = Path(tmp) / f"{reference_of(peer)}.npy"
+            if result["error"] is None and not peer.endswith("-1"):
+                result["max_abs_diff_vs_one_process"] = float(
+                    np.abs(np.load(probs) - np.load(reference)).max()
+                )
+            results.append(result)
+    one_process = {reference_of(r["peer"]): r["seconds"] for r in results if r["n_jobs"] == 1}
     for result in results:
+        base = one_process[reference_of(result["peer"])]
         result["speedup"] = None if result["error"] else round(base / result["seconds"], 2)
     if args.json:
         print(json.dumps({"load": os.getloadavg(), "results": results}, indent=1))

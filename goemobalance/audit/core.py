@@ -36,6 +36,7 @@ def audit(
     min_words: int = DEFAULT_MIN_WORDS,
     cache_dir: str | Path | None = None,
     progress: bool = True,
+    n_jobs: int | None = None,
 ) -> AuditReport:
     """Audit every split of a dataset: label issues on their union, duplicates and leaks across all of them.
 
@@ -50,8 +51,8 @@ def audit(
     model : str, estimator or np.ndarray
         Out-of-sample probability model (``"tfidf"``, ``"tfidf-char"``, ``"minilm"``, ``"tfidf+minilm"``,
         an estimator with fit/predict_proba, or a precomputed (n_labeled, L) matrix in split order).
-    folds, seed, calibration, cache_dir, progress
-        Passed to `cross_val_probs`.
+    folds, seed, calibration, cache_dir, progress, n_jobs
+        Passed to `cross_val_probs` (`n_jobs`: worker processes for a built-in model's heads).
     max_flag_fraction : float or None
         Flag at most this share of labeled rows (None: cleanlab's filter as is).
     near_threshold : float or None
@@ -79,8 +80,9 @@ def audit(
         raise InputError(f"only {len(labeled)} labeled rows; the label audit needs at least folds={folds}")
     subset = combined.select(labeled)
     probs = cross_val_probs(
-        subset, model, folds=folds, seed=seed, calibration=calibration, cache_dir=cache_dir, progress=progress
-    )
+        subset, model, folds=folds, seed=seed, calibration=calibration, cache_dir=cache_dir, progress=progress,
+        n_jobs=n_jobs,
+    )  # fmt: skip
     found = find_label_issues(
         [columns["labels"][i] for i in labeled], probs, class_names=names, max_flag_fraction=max_flag_fraction
     )

@@ -47,6 +47,7 @@ def cross_val_probs(
     calibration: str | None = None,
     cache_dir: str | Path | None = None,
     progress: bool = True,
+    n_jobs: int | None = None,
 ) -> np.ndarray:
     """Out-of-fold probabilities (n_rows, n_labels): each row predicted by a model that never saw it.
 
@@ -72,6 +73,9 @@ def cross_val_probs(
         Embedding cache folder.
     progress : bool, default True
         Show progress bars.
+    n_jobs : int or None, default None
+        Worker processes for a built-in model's one-vs-rest heads (None: 1); the probabilities are the
+        same for any value.
 
     Returns
     -------
@@ -101,13 +105,14 @@ def cross_val_probs(
                 calibration=calibration,
                 cache_dir=cache_dir,
                 progress=progress,
+                n_jobs=n_jobs,
             )
             for part in ("tfidf-char", "minilm")
         ]
         return (parts[0] + parts[1]) / 2
     if isinstance(model, str):
         features = text_features(texts, model, cache_dir=cache_dir, progress=progress)
-        head = logistic_head(model)
+        head = logistic_head(model, n_jobs=n_jobs)
         probs = _out_of_fold(features, y, lambda: clone(head), folds, seed, progress, as_array=True)
         return calibrate_out_of_fold(probs, y, calibration, folds, seed) if calibration else probs
     if not (hasattr(model, "fit") and hasattr(model, "predict_proba")):
@@ -118,18 +123,19 @@ def cross_val_probs(
     return calibrate_out_of_fold(probs, y, calibration, folds, seed) if calibration else probs
 
 
-def audit_labeler(model: str) -> TfidfLogRegLabeler | EmbeddingLogRegLabeler:
+def audit_labeler(model: str, n_jobs: int | None = None) -> TfidfLogRegLabeler | EmbeddingLogRegLabeler:
     """The offline labeler whose features and logistic heads a built-in audit model uses (one definition).
 
     ``"tfidf"`` is the labeler's word n-grams alone, ``"tfidf-char"`` the labeler as is, ``"minilm"`` the
     MiniLM labeler with ``C=1`` (stronger regularisation ranks planted noise better, docs/benchmarks.md).
+    `n_jobs`: worker processes for its heads.
     """
     if model == "tfidf":
-        return TfidfLogRegLabeler(char_ngrams=None, n_jobs=1)
+        return TfidfLogRegLabeler(char_ngrams=None, n_jobs=n_jobs)
     if model == "tfidf-char":
-        return TfidfLogRegLabeler(n_jobs=1)
+        return TfidfLogRegLabeler(n_jobs=n_jobs)
     if model == "minilm":
-        return EmbeddingLogRegLabeler(C=1.0, n_jobs=1)
+        return EmbeddingLogRegLabeler(C=1.0, n_jobs=n_jobs)
     raise InputError(f"unknown model {model!r}; use one of {MODELS}")
 
 
@@ -139,21 +145,24 @@ def text_features(
     """The feature matrix a built-in model fits its logistic heads on (unsupervised, so fitted once).
 
     Fitting TF-IDF on all rows uses no labels, so it leaks nothing into the held-out folds; the
-    vectorizers are the offline labeler's (`TfidfLogRegLabeler.make_features`).
+    vectorizers are the offline labeler's (`TfidfLogRegLabeler.make_features`). The sparse indices are
+    sorted, as in the labeler's own pipeline, so the heads can fit in worker processes.
     """
     labeler = audit_labeler(model)
     if isinstance(labeler, EmbeddingLogRegLabeler):
         return cached_embeddings(texts, cache_dir=cache_dir, progress=progress)
-    return labeler.make_features(len(texts)).fit_transform(clean_texts(texts)).tocsr()
+    features = labeler.make_features(len(texts)).fit_transform(clean_texts(texts)).tocsr()
+    features.sort_indices()
+    return features
 
 
-def logistic_head(model: str) -> OneVsRestClassifier:
+def logistic_head(model: str, n_jobs: int | None = None) -> OneVsRestClassifier:
     """The one-vs-rest logistic heads of a built-in model: the offline labeler's ``make_heads()``.
 
     On sparse TF-IDF (more features than rows) liblinear's dual solver fits ~4.7x faster than the
-    primal one with the same AUC (see docs/benchmarks.md).
+    primal one with the same AUC (see docs/benchmarks.md). `n_jobs`: worker processes for the heads.
     """
-    return audit_labeler(model).make_heads()
+    return audit_labeler(model, n_jobs).make_heads()
 
 
 def calibrate_out_of_fold(probs: np.ndarray, y: np.ndarray, method: str, folds: int, seed: int) -> np.ndarray:

@@ -583,6 +583,7 @@ class AuditStage(Stage):
 
     def run(self, ctx: BuildContext, artifacts: Path) -> StageOutput:
         from goemobalance.audit import audit
+        from goemobalance.label.batching import available_cpus
 
         spec = ctx.recipe.audit
         splits = dict(ctx.split)
@@ -595,7 +596,7 @@ class AuditStage(Stage):
         )
         report = audit(
             splits, eval_dataset=eval_sets or None, model=spec.model, folds=spec.folds, seed=ctx.recipe.seed,
-            cache_dir=ctx.out_dir / "cache" / "audit", progress=not ctx.quiet,
+            cache_dir=ctx.out_dir / "cache" / "audit", progress=not ctx.quiet, n_jobs=available_cpus(),
         )  # fmt: skip
         report.save(artifacts / "audit")
         data = report.to_dict()

@@ -74,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
 
 def _audit_into(out: Path, args: argparse.Namespace) -> int:
     from goemobalance.audit import audit, load_splits
+    from goemobalance.label.batching import available_cpus
     from goemobalance.sources import load_dataset_any
     from goemobalance.text import NEAR_DUPLICATE_THRESHOLD
 
@@ -87,7 +88,7 @@ def _audit_into(out: Path, args: argparse.Namespace) -> int:
     report = audit(
         splits, eval_dataset=eval_sets, model=args.model, folds=args.folds, seed=args.seed,
         calibration=args.calibration, max_flag_fraction=args.max_flag_fraction, near_threshold=near,
-        min_words=args.min_words, cache_dir=args.cache_dir,
+        min_words=args.min_words, cache_dir=args.cache_dir, n_jobs=available_cpus(),
     )  # fmt: skip
     report.save(out)
     print(report.summary())
