@@ -43,6 +43,7 @@ check) in `LEVELS` (default ``f1``: `tfidf`, F1-optimal thresholds).
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import subprocess
@@ -58,7 +59,7 @@ import yaml
 
 from goemobalance.balance import balance_dataset
 from goemobalance.commands.train import load_split
-from goemobalance.label import OfflineLabeler, SelectionRule, accept, offline_labeler
+from goemobalance.label import OfflineLabeler, SelectionRule, accept, offline_labeler, tune_acceptance
 from goemobalance.labels import SENTIMENT_GROUPS
 from goemobalance.leaks import drop_eval_leaks
 from goemobalance.markdown import markdown_table as render_markdown_table
@@ -90,6 +91,7 @@ class Level:
     # `tune_acceptance` (Wilson lower bound on GoEmotions dev; unreachable labels accept nothing)
     precision: float | None = None
     beta: float = 1.0  # without a precision target: F-beta-optimal thresholds (2: recall counts twice)
+    max_labels: int = 3  # most pseudo-labels a tweet keeps (the build's rule: 3)
     labeler: str = "tfidf"  # an offline labeler name (`goemobalance.label.OFFLINE_LABELERS`)
     # drop every pseudo-label of the GoEmotions sentiment group (positive or negative) opposite to the
     # tweet's Sentiment140 polarity; a tweet left without labels is not accepted
@@ -100,6 +102,7 @@ LEVELS: dict[str, Level] = {
     "f1": Level(),
     **{f"p{round(p * 100)}": Level(precision=p) for p in (0.5, 0.6, 0.7, 0.8)},
     "f2": Level(beta=2.0),
+    "f1top1": Level(max_labels=1),
     "f1pol": Level(polarity_checked=True),
     "f1ens": Level(labeler="tfidf+minilm"),
 }
@@ -201,16 +204,19 @@ class Data:
     def accepted(self, level: str) -> tuple[datasets.Dataset, dict[str, Any]]:
         """The tweets the level's rule (tuned on GoEmotions dev) accepts, and the acceptance report."""
         how = LEVELS[level]
-        labeler = self.labeler(how.labeler).tune_acceptance(
-            texts(self.dev),
+        labeler = self.labeler(how.labeler)
+        acceptance = tune_acceptance(
             multi_hot(self.dev),
+            labeler.predict_proba(texts(self.dev)),
+            labeler.space,
             target_precision=how.precision,
+            rule=dataclasses.replace(labeler.rule, max_labels=how.max_labels),
             tuned_on="goemotions dev",
             beta=how.beta,
         )
-        kept, _ = accept(self.labelled_tweets(how.labeler), labeler.active_rule)
+        kept, _ = accept(self.labelled_tweets(how.labeler), acceptance.rule)
         kept = kept.remove_columns("reject_reason").select_columns(list(COLUMNS)).cast(features())
-        report = {"labeler": how.labeler, **labeler.acceptance_report_.to_dict()}
+        report = {"labeler": how.labeler, **acceptance.to_dict()}
         if how.polarity_checked:
             kept, report["polarity_check"] = polarity_checked(kept)
         return kept, report
