@@ -36,8 +36,9 @@ is cut into two label-stratified halves (`screening_split`, seed 0); the first h
 thresholds, the second is scored (runs under ``runs/<kind>_dev``). A mode chosen there was chosen without
 test rows.
 
-Arm names: ``<mode>[@<level>]``; modes in `MODES`, pseudo-label levels (labeler, acceptance, polarity
-check) in `LEVELS` (default ``f1``: `tfidf`, F1-optimal thresholds).
+Arm names: ``<mode>[@<level>]``; modes in `MODES`, pseudo-label levels (labeler, acceptance thresholds,
+labels kept per tweet, polarity check) in `LEVELS` (default ``f1``: `tfidf`, F1-optimal thresholds, up to
+3 labels; ``f1top1`` is the quickstart's rule since 2026-12-02: 1 label).
 """
 
 from __future__ import annotations
