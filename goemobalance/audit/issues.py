@@ -23,6 +23,7 @@ from cleanlab.multilabel_classification import rank as cl_rank
 
 from goemobalance.audit.defaults import DEFAULT_MAX_FLAG_FRACTION
 from goemobalance.errors import InputError
+from goemobalance.labels import LabelSpace
 
 DEFAULT_FILTER = "prune_by_noise_rate"
 """cleanlab's default confident-learning filter, which its per-label summaries always use."""
@@ -176,9 +177,8 @@ def per_label_issue_tables(
         and "Label Quality Score" (1 - label noise), lowest quality first.
     """
     n_rows, n_labels = per_class.shape
-    given = np.zeros((n_rows, n_labels), dtype=bool)
-    for row, row_labels in enumerate(labels):
-        given[row, list(row_labels)] = True
+    space = LabelSpace(tuple(class_names) if class_names is not None else tuple(map(str, range(n_labels))))
+    given = space.to_multi_hot(labels, dtype=bool)
     wrong_given = (per_class & given).sum(axis=0)
     missing = (per_class & ~given).sum(axis=0)
     named = {"Class Name": list(class_names)} if class_names is not None else {}
