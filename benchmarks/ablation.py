@@ -37,8 +37,8 @@ thresholds, the second is scored (runs under ``runs/<kind>_dev``). A mode chosen
 test rows.
 
 Arm names: ``<mode>[@<level>]``; modes in `MODES`, pseudo-label levels (labeler, acceptance thresholds,
-labels kept per tweet, polarity check) in `LEVELS` (default ``f1``: `tfidf`, F1-optimal thresholds, up to
-3 labels; ``f1top1`` is the quickstart's rule since 2026-12-02: 1 label).
+labels kept per tweet, the labeler's class weights, polarity check) in `LEVELS` (default ``f1``: `tfidf`,
+F1-optimal thresholds, up to 3 labels; ``f1top1`` is the quickstart's rule since 2026-12-02: 1 label).
 """
 
 from __future__ import annotations
@@ -94,6 +94,7 @@ class Level:
     beta: float = 1.0  # without a precision target: F-beta-optimal thresholds (2: recall counts twice)
     max_labels: int = 3  # most pseudo-labels a tweet keeps (the build's rule: 3)
     labeler: str = "tfidf"  # an offline labeler name (`goemobalance.label.OFFLINE_LABELERS`)
+    class_weight: str | None = None  # the labeler's heads' class_weight ("balanced": rare labels count more)
     # drop every pseudo-label of the GoEmotions sentiment group (positive or negative) opposite to the
     # tweet's Sentiment140 polarity; a tweet left without labels is not accepted
     polarity_checked: bool = False
@@ -104,6 +105,7 @@ LEVELS: dict[str, Level] = {
     **{f"p{round(p * 100)}": Level(precision=p) for p in (0.5, 0.6, 0.7, 0.8)},
     "f2": Level(beta=2.0),
     "f1top1": Level(max_labels=1),
+    "f1top1bal": Level(max_labels=1, class_weight="balanced"),
     "f1pol": Level(polarity_checked=True),
     "f1ens": Level(labeler="tfidf+minilm"),
 }
@@ -174,38 +176,42 @@ class Data:
     def eval_sets(self) -> dict[str, datasets.Dataset]:
         return {"goemotions_dev": self.dev, "goemotions_test": self.test}
 
-    def labeler(self, name: str = "tfidf") -> OfflineLabeler:
+    def labeler(self, name: str = "tfidf", class_weight: str | None = None) -> OfflineLabeler:
         """The offline labeler `name` fitted on GoEmotions train (the build's rule: <= 3 labels, no
         top-1 fallback); thresholds are tuned per level in `accepted`. MiniLM embeddings are cached
         under WORK/pools/minilm-cache."""
-        path = self.work / "pools" / ("labeler" if name == "tfidf" else f"labeler_{name}")
-        if name not in self._labelers and (path / "labeler.json").exists():
-            self._labelers[name] = OfflineLabeler.load(path)
-        if name not in self._labelers:
+        key = labeler_key(name, class_weight)
+        path = self.work / "pools" / ("labeler" if key == "tfidf" else f"labeler_{key}")
+        if key not in self._labelers and (path / "labeler.json").exists():
+            self._labelers[key] = OfflineLabeler.load(path)
+        if key not in self._labelers:
             rule = SelectionRule(threshold=0.5, min_confidence=0.0, max_labels=3, top1_fallback=False)
             options = {} if name == "tfidf" else {"cache_dir": str(self.work / "pools" / "minilm-cache")}
+            if class_weight is not None:
+                options["class_weight"] = class_weight
             started = time.perf_counter()
             labeler = offline_labeler(name, rule=rule, **options).fit(
                 texts(self.train), multi_hot(self.train)
             )
-            log.info("%s labeler fitted in %.0f s", name, time.perf_counter() - started)
+            log.info("%s labeler fitted in %.0f s", key, time.perf_counter() - started)
             labeler.save(path)
-            self._labelers[name] = labeler
-        return self._labelers[name]
+            self._labelers[key] = labeler
+        return self._labelers[key]
 
-    def labelled_tweets(self, name: str = "tfidf") -> datasets.Dataset:
+    def labelled_tweets(self, name: str = "tfidf", class_weight: str | None = None) -> datasets.Dataset:
         """Every tweet with its 28 scores by labeler `name` (labelled once; `accept` re-derives labels for
         each rule)."""
-        path = self.work / "pools" / ("tweets_labelled" if name == "tfidf" else f"tweets_labelled_{name}")
+        key = labeler_key(name, class_weight)
+        path = self.work / "pools" / ("tweets_labelled" if key == "tfidf" else f"tweets_labelled_{key}")
         if not path.exists():
             tweets = load_sentiment140(self.tweets_path, clean=True, on_error="skip")
-            self.labeler(name).label(tweets).save_to_disk(str(path))
+            self.labeler(name, class_weight).label(tweets).save_to_disk(str(path))
         return datasets.load_from_disk(str(path))
 
     def accepted(self, level: str) -> tuple[datasets.Dataset, dict[str, Any]]:
         """The tweets the level's rule (tuned on GoEmotions dev) accepts, and the acceptance report."""
         how = LEVELS[level]
-        labeler = self.labeler(how.labeler)
+        labeler = self.labeler(how.labeler, how.class_weight)
         acceptance = tune_acceptance(
             multi_hot(self.dev),
             labeler.predict_proba(texts(self.dev)),
@@ -215,9 +221,9 @@ class Data:
             tuned_on="goemotions dev",
             beta=how.beta,
         )
-        kept, _ = accept(self.labelled_tweets(how.labeler), acceptance.rule)
+        kept, _ = accept(self.labelled_tweets(how.labeler, how.class_weight), acceptance.rule)
         kept = kept.remove_columns("reject_reason").select_columns(list(COLUMNS)).cast(features())
-        report = {"labeler": how.labeler, **acceptance.to_dict()}
+        report = {"labeler": labeler_key(how.labeler, how.class_weight), **acceptance.to_dict()}
         if how.polarity_checked:
             kept, report["polarity_check"] = polarity_checked(kept)
         return kept, report
@@ -244,6 +250,11 @@ class Data:
             write_json(path / "info.json", info)
         self._pools[name] = datasets.load_from_disk(str(path / "data"))
         return self._pools[name]
+
+
+def labeler_key(name: str, class_weight: str | None) -> str:
+    """The cache name of a labeler: its registry name, with its class_weight when it has one."""
+    return name if class_weight is None else f"{name}_{class_weight}"
 
 
 def polarity_checked(tweets: datasets.Dataset) -> tuple[datasets.Dataset, dict[str, int]]:
