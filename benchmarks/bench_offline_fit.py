@@ -16,7 +16,8 @@ And the build's audit step, its 3-fold out-of-fold probabilities (word TF-IDF, `
 (the build now).
 
 Reports the wall time, the peak RSS of the process tree (the process and its joblib workers, summed,
-sampled every 50 ms from /proc) and whether the dev-split probabilities equal the single-process ones.
+sampled every 50 ms from /proc: `memory_probes.tree_rss_kb`) and whether the dev-split probabilities equal
+the single-process ones.
 
     PYTHONPATH=. python benchmarks/bench_offline_fit.py [--jobs 2] [--json]
 """
@@ -29,39 +30,15 @@ import os
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from memory_probes import PeakSampler, tree_rss_kb
+
 PEERS = ("sklearn-1", "sklearn-N", "ours-N", "audit-1", "audit-N")
-
-
-def tree_rss_kb(root: int) -> int:
-    """VmRSS of `root` and all its descendants, summed (kB), from /proc."""
-    parents: dict[int, int] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat") as handle:
-                    parents[int(entry)] = int(handle.read().rsplit(")", 1)[1].split()[1])
-            except (FileNotFoundError, ProcessLookupError, IndexError, ValueError):
-                continue
-    tree, frontier = {root}, [root]
-    while frontier:
-        pid = frontier.pop()
-        children = [child for child, parent in parents.items() if parent == pid]
-        tree.update(children)
-        frontier.extend(children)
-    total = 0
-    for pid in tree:
-        try:
-            with open(f"/proc/{pid}/status") as handle:
-                total += next((int(line.split()[1]) for line in handle if line.startswith("VmRSS:")), 0)
-        except (FileNotFoundError, ProcessLookupError):
-            pass
-    return total
 
 
 def reference_of(peer: str) -> str:
@@ -82,35 +59,27 @@ def run_one(peer: str, jobs: int, probs_out: Path) -> dict:
     texts, y = column(train, "text"), multi_hot(train)
     n_jobs = 1 if peer.endswith("-1") else jobs
     labeler = TfidfLogRegLabeler(n_jobs=n_jobs)
-    peak, stop = [tree_rss_kb(os.getpid())], threading.Event()
-
-    def sample() -> None:
-        while not stop.wait(0.05):
-            peak.append(tree_rss_kb(os.getpid()))
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
-    started = time.perf_counter()
+    sampler = PeakSampler(lambda: tree_rss_kb(os.getpid()))
     error = None
-    try:
-        if peer.startswith("audit"):
-            probs = cross_val_probs(train, "tfidf", folds=3, seed=0, progress=False, n_jobs=n_jobs)
-        elif peer.startswith("sklearn"):
-            model = Pipeline(
-                [("features", labeler.make_features(len(texts))), ("heads", labeler.make_heads())]
-            )
-            model.fit(texts, y)
-            probs = model.predict_proba(column(dev, "text"))
-        else:
-            probs = labeler.fit(texts, y).predict_proba(column(dev, "text"))
-        np.save(probs_out, np.asarray(probs, dtype=np.float32))
-    except ValueError as exc:
-        error = str(exc).splitlines()[0]
-    seconds = time.perf_counter() - started
-    stop.set()
-    sampler.join()
-    return {"peer": peer, "n_jobs": n_jobs, "seconds": round(seconds, 1), "peak_rss_gb": round(max(peak) / 1024**2, 2),
-            "error": error}  # fmt: skip
+    with sampler:
+        started = time.perf_counter()
+        try:
+            if peer.startswith("audit"):
+                probs = cross_val_probs(train, "tfidf", folds=3, seed=0, progress=False, n_jobs=n_jobs)
+            elif peer.startswith("sklearn"):
+                model = Pipeline(
+                    [("features", labeler.make_features(len(texts))), ("heads", labeler.make_heads())]
+                )
+                model.fit(texts, y)
+                probs = model.predict_proba(column(dev, "text"))
+            else:
+                probs = labeler.fit(texts, y).predict_proba(column(dev, "text"))
+            np.save(probs_out, np.asarray(probs, dtype=np.float32))
+        except ValueError as exc:
+            error = str(exc).splitlines()[0]
+        seconds = time.perf_counter() - started
+    return {"peer": peer, "n_jobs": n_jobs, "seconds": round(seconds, 1),
+            "peak_rss_gb": round(sampler.peak_kb / 1024**2, 2), "error": error}  # fmt: skip
 
 
 def main() -> None:

@@ -37,10 +37,11 @@ import resource
 import shutil
 import subprocess
 import sys
-import threading
 import time
-from collections.abc import Callable
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from memory_probes import PeakSampler, status_kb
 
 REPO = Path(__file__).resolve().parents[1]
 STEPS = ("load", "label", "accept", "balance", "split", "audit")
@@ -49,41 +50,7 @@ SEED = 0
 
 
 # ------------------------------------------------------------------------------------ memory probes
-
-
-def _status_kb(pid: int | str, field: str) -> int:
-    """One ``kB`` field of /proc/<pid>/status (0 when the process is gone)."""
-    try:
-        with open(f"/proc/{pid}/status") as handle:
-            for line in handle:
-                if line.startswith(field + ":"):
-                    return int(line.split()[1])
-    except (FileNotFoundError, ProcessLookupError):
-        pass
-    return 0
-
-
-class PeakSampler:
-    """Samples a memory reading (kB) in a background thread and keeps the peak."""
-
-    def __init__(self, read: Callable[[], int], interval: float = 0.05):
-        self.read = read
-        self.interval = interval
-        self.peak_kb = read()
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def __enter__(self) -> None:
-        self._thread.start()
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
-        self.peak_kb = max(self.peak_kb, self.read())
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            self.peak_kb = max(self.peak_kb, self.read())
+# (status_kb and PeakSampler: benchmarks/memory_probes.py)
 
 
 class ProcessTree:
@@ -363,7 +330,7 @@ def child(step_name: str, n_rows: int, work: Path) -> dict:
     pid = os.getpid()
     ray_tree = step_name == "label_ray"
     tree = ProcessTree(pid)
-    read = tree.rss_kb if ray_tree else (lambda: _status_kb(pid, "RssAnon"))
+    read = tree.rss_kb if ray_tree else (lambda: status_kb(pid, "RssAnon"))
     cpu = tree.cpu_seconds if ray_tree else _cpu_seconds
     run, save = PREPARE[step_name](step)
     base_rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
@@ -429,8 +396,8 @@ def run_recipe(n_rows: int, work: Path, log) -> dict:
     load_before = os.getloadavg()
     started = time.perf_counter()
     process = subprocess.Popen(command, stdout=log, stderr=log, env=env, cwd=str(REPO))
-    sampler = PeakSampler(lambda: _status_kb(process.pid, "RssAnon"), interval=0.2)
-    mapped = PeakSampler(lambda: _status_kb(process.pid, "RssFile"), interval=0.2)
+    sampler = PeakSampler(lambda: status_kb(process.pid, "RssAnon"), interval=0.2)
+    mapped = PeakSampler(lambda: status_kb(process.pid, "RssFile"), interval=0.2)
     with sampler, mapped:
         _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
@@ -580,7 +547,6 @@ def main() -> None:
     if args.child:
         print(json.dumps(child(args.child, args.n, work)))
         return
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
     from synthetic_sentiment140 import write_sentiment140
 
     work.mkdir(parents=True, exist_ok=True)
